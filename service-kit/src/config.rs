@@ -1,0 +1,202 @@
+//! Layered configuration: the kit's defaults < the service's defaults < an
+//! optional TOML file (`APP_CONFIG_FILE`) < `APP__SECTION__KEY` environment
+//! variables. Invalid configuration fails at start-up with the key named.
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Defaults every service shares; a service's own defaults override them.
+const KIT_DEFAULTS: &str = r#"
+[server]
+host = "0.0.0.0"
+request_timeout_secs = 30
+shutdown_timeout_secs = 25
+cors_allowed_origins = []
+
+[database]
+max_connections = 10
+min_connections = 0
+acquire_timeout_secs = 5
+idle_timeout_secs = 300
+statement_timeout_secs = 30
+migrate_on_start = false
+
+[auth]
+jwks_url = "http://127.0.0.1:8001/.well-known/jwks.json"
+issuer = "user-service"
+jwks_refresh_secs = 300
+"#;
+
+/// The HTTP server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Bind address.
+    pub host: String,
+    /// Bind port; 0 picks a free one (tests).
+    pub port: u16,
+    /// A request still running after this many seconds gets a 503.
+    pub request_timeout_secs: u64,
+    /// On SIGTERM, in-flight requests get this long to finish.
+    pub shutdown_timeout_secs: u64,
+    /// Origins allowed by CORS; empty means no CORS headers at all.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+/// The service's Postgres database and schema.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Connection URL with the service's own role. Secret: it holds a password.
+    pub url: SecretString,
+    /// The schema this service owns; every connection's `search_path`.
+    pub schema: String,
+    /// Upper bound of the pool.
+    pub max_connections: u32,
+    /// Connections kept open when idle.
+    pub min_connections: u32,
+    /// How long a request waits for a connection before failing.
+    pub acquire_timeout_secs: u64,
+    /// Idle connections are closed after this long.
+    pub idle_timeout_secs: u64,
+    /// Server-side cap on any single statement.
+    pub statement_timeout_secs: u64,
+    /// Apply migrations when the service starts (otherwise `<service> migrate`).
+    pub migrate_on_start: bool,
+}
+
+/// Verification of access tokens issued by user-service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Where user-service publishes its public keys.
+    pub jwks_url: String,
+    /// Expected `iss` claim.
+    pub issuer: String,
+    /// Expected `aud` claim: this service's name.
+    pub audience: String,
+    /// Keys are re-fetched at most this often (and on an unknown `kid`).
+    pub jwks_refresh_secs: u64,
+}
+
+/// Loads `T` from the layers, `service_defaults` being the service's TOML.
+pub fn load<T: DeserializeOwned>(service_defaults: &str) -> Result<T, config::ConfigError> {
+    let file = std::env::var("APP_CONFIG_FILE").ok();
+    load_from(
+        service_defaults,
+        file.as_deref(),
+        Environment::with_prefix("APP"),
+    )
+}
+
+/// Loads `T` from explicit layers (tests pass their own environment source).
+pub fn load_from<T: DeserializeOwned>(
+    service_defaults: &str,
+    file: Option<&str>,
+    environment: Environment,
+) -> Result<T, config::ConfigError> {
+    let mut builder = Config::builder()
+        .add_source(File::from_str(KIT_DEFAULTS, FileFormat::Toml))
+        .add_source(File::from_str(service_defaults, FileFormat::Toml));
+    if let Some(path) = file {
+        builder = builder.add_source(
+            File::with_name(path)
+                .format(FileFormat::Toml)
+                .required(true),
+        );
+    }
+    builder
+        .add_source(
+            environment
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("server.cors_allowed_origins")
+                .try_parsing(true),
+        )
+        .build()?
+        .try_deserialize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Deserialize)]
+    struct Settings {
+        server: ServerSettings,
+        database: DatabaseSettings,
+    }
+
+    const DEFAULTS: &str = r#"
+[server]
+port = 8002
+[database]
+url = "postgres://catalog_service:catalog_service@127.0.0.1:5432/shop"
+schema = "catalog"
+"#;
+
+    fn env(vars: &[(&str, &str)]) -> Environment {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Environment::with_prefix("APP").source(Some(map))
+    }
+
+    #[test]
+    fn environment_overrides_service_defaults_which_override_kit_defaults() {
+        let settings: Settings = load_from(
+            DEFAULTS,
+            None,
+            env(&[
+                ("APP__SERVER__PORT", "9000"),
+                ("APP__DATABASE__URL", "postgres://u:p@db/shop"),
+                (
+                    "APP__SERVER__CORS_ALLOWED_ORIGINS",
+                    "http://a.test,http://b.test",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.server.port, 9000);
+        assert_eq!(settings.server.request_timeout_secs, 30);
+        assert_eq!(settings.database.schema, "catalog");
+        assert_eq!(
+            settings.database.url.expose_secret(),
+            "postgres://u:p@db/shop"
+        );
+        assert_eq!(
+            settings.server.cors_allowed_origins,
+            vec!["http://a.test", "http://b.test"]
+        );
+    }
+
+    #[test]
+    fn an_invalid_value_names_its_key() {
+        let err = load_from::<Settings>(DEFAULTS, None, env(&[("APP__SERVER__PORT", "eighty")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("server.port"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let err =
+            load_from::<Settings>(DEFAULTS, None, env(&[("APP__SERVER__PROT", "1")])).unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_reach_debug_output() {
+        let settings: Settings = load_from(DEFAULTS, None, env(&[])).unwrap();
+        let debug = format!("{:?}", settings.database);
+        assert!(
+            !debug.contains("catalog_service:catalog_service"),
+            "{debug}"
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! What every service of the fleet needs and no service owns.
+//!
+//! A service's `main` is one call to [`cli::run`]; its `Application::build`
+//! uses [`config`], [`db`], [`auth`] and [`client`], and hands its API router
+//! to [`server::Server`], which adds the operations endpoints and the
+//! middleware stack (request ids, tracing, metrics, timeouts, limits, CORS,
+//! compression, problem+json errors, graceful shutdown).
+
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod ops;
+pub mod request_id;
+pub mod server;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{ApiError, FieldError, Problem};
+pub use extract::{Json, Path, Query, ValidJson};
+pub use tokio_util::sync::CancellationToken;

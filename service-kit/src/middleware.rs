@@ -1,0 +1,204 @@
+//! The middleware stack every service runs, outermost first:
+//! sensitive headers -> request id -> span, access log and metrics ->
+//! compression -> CORS -> panic to 500 -> problem+json for bare errors ->
+//! timeout -> body limit -> the router (with problem+json 404 and 405).
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use opentelemetry::global;
+use opentelemetry_http::HeaderExtractor;
+use std::any::Any;
+use std::time::{Duration, Instant};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::config::ServerSettings;
+use crate::error::{
+    ApiError, PROBLEM_JSON, Problem, default_detail, default_kind, problem_response,
+};
+use crate::request_id::{self, RequestId};
+
+/// Largest accepted request body (API.md: 413 beyond).
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// Routes that are polled constantly: logged at DEBUG to keep logs readable.
+const QUIET_ROUTES: &[&str] = &["/health", "/ready", "/metrics"];
+
+/// Applies the fleet's stack to `router`, including problem+json fallbacks
+/// for unknown routes and wrong methods.
+pub fn apply(router: Router, settings: &ServerSettings) -> Router {
+    router
+        .fallback(|| async { ApiError::not_found(default_detail(StatusCode::NOT_FOUND)) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                default_detail(StatusCode::METHOD_NOT_ALLOWED),
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(settings.request_timeout_secs),
+        ))
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(CatchPanicLayer::custom(panic_to_problem))
+        .layer(cors(&settings.cors_allowed_origins))
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn(request_id::middleware))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::PROXY_AUTHORIZATION,
+        ]))
+}
+
+/// One span per request (request id, method, matched route, status, latency),
+/// continuing the caller's trace; one access-log line; the HTTP metrics.
+async fn observe(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.as_str().to_owned())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    );
+    let parent =
+        global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+    let _ = span.set_parent(parent);
+
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+
+    span.record("status", status);
+    span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(
+                status,
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                "request completed"
+            );
+        } else if QUIET_ROUTES.contains(&route.as_str()) {
+            tracing::debug!(
+                status,
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                "request completed"
+            );
+        } else {
+            tracing::info!(
+                status,
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                "request completed"
+            );
+        }
+    });
+
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    response
+}
+
+/// Errors produced below the handlers (axum's own 405 or 413, a timeout)
+/// arrive with an empty or plain-text body: give them the problem shape,
+/// keeping their headers (`Allow`, `Retry-After`, ...).
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let problem = Problem {
+        kind: format!("/problems/{}", default_kind(status)),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail: default_detail(status).to_owned(),
+        request_id: request_id::current(),
+        errors: Vec::new(),
+    };
+    let fresh = problem_response(&problem);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    Response::from_parts(parts, fresh.into_body())
+}
+
+/// A panicking handler becomes a generic 500; the panic message is logged.
+fn panic_to_problem(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("non-string panic payload");
+    ApiError::internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if allowed.is_empty() {
+        // No allow-list: no CORS headers, browsers keep same-origin rules.
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+            request_id::X_REQUEST_ID.clone(),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            header::LOCATION,
+            request_id::X_REQUEST_ID.clone(),
+        ])
+        .max_age(Duration::from_secs(600))
+}
