@@ -7,6 +7,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub use ::config::ConfigError;
+
 /// Defaults every service shares; a service's own defaults override them.
 const KIT_DEFAULTS: &str = r#"
 [server]
