@@ -1,0 +1,3 @@
+//! The service's features, one module each (routes, service, repository, models).
+
+pub mod notes;
