@@ -1,0 +1,5 @@
+//! The notification-service binary: `serve` (default), `migrate`, `healthcheck`.
+
+fn main() -> std::process::ExitCode {
+    service_kit::cli::run::<notification_service::Application>()
+}

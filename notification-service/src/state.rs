@@ -1,0 +1,25 @@
+//! What handlers share.
+
+use axum::extract::FromRef;
+use service_kit::auth::JwksVerifier;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+use crate::config::Settings;
+
+/// Application state, cloned into every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service's pool (its own schema).
+    pub pool: PgPool,
+    /// Verifies access tokens against user-service's JWKS.
+    pub verifier: JwksVerifier,
+    /// The configuration the service started with.
+    pub settings: Arc<Settings>,
+}
+
+impl FromRef<AppState> for JwksVerifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}

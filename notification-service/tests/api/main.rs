@@ -1,0 +1,4 @@
+//! notification-service's black-box tests: one binary, one module per feature.
+
+mod helpers;
+mod ops;
