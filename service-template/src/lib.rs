@@ -37,7 +37,10 @@ impl Application {
             verifier: JwksVerifier::new(&settings.auth)?,
             settings: Arc::new(settings),
         };
-        let ops = Ops { pool, migrator: &MIGRATOR };
+        let ops = Ops {
+            pool,
+            migrator: &MIGRATOR,
+        };
         let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
         Ok(Self { server, state })
     }

@@ -1,11 +1,12 @@
 //! Spawns the real application on a random port against a fresh database.
 #![allow(dead_code)] // Shared by every test module; each uses a different part.
 
-use order_service::{Application, Settings};
 use service_kit::CancellationToken;
 use service_kit::testing::{TcpProxy, TestDatabase, TestIssuer, init_tracing};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use order_service::{Application, Settings};
 
 /// The audience tokens for this service carry.
 pub const AUDIENCE: &str = env!("CARGO_PKG_NAME");

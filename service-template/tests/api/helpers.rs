@@ -5,6 +5,7 @@ use service_kit::CancellationToken;
 use service_kit::testing::{TcpProxy, TestDatabase, TestIssuer, init_tracing};
 use sqlx::PgPool;
 use uuid::Uuid;
+
 use {{crate_name}}::{Application, Settings};
 
 /// The audience tokens for this service carry.
@@ -46,16 +47,27 @@ async fn spawn_with(database: service_kit::config::DatabaseSettings) -> TestApp 
     settings.server.port = 0;
     settings.database = database;
     settings.auth = issuer.auth_settings(AUDIENCE);
-    let app = Application::build(settings).await.expect("the application builds");
+    let app = Application::build(settings)
+        .await
+        .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.state().pool.clone();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(shutdown.clone()));
-    TestApp { address, http: reqwest::Client::new(), issuer, pool, shutdown }
+    TestApp {
+        address,
+        http: reqwest::Client::new(),
+        issuer,
+        pool,
+        shutdown,
+    }
 }
 
 fn schema() -> String {
-    Settings::load().expect("default settings load").database.schema
+    Settings::load()
+        .expect("default settings load")
+        .database
+        .schema
 }
 
 impl TestApp {
@@ -64,7 +76,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).send().await.expect("request sent")
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// A customer's access token for a fresh user.
@@ -76,6 +92,9 @@ impl TestApp {
 
 /// Reads a problem+json body, checking the media type.
 pub async fn problem(response: reqwest::Response) -> serde_json::Value {
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     response.json().await.expect("a JSON problem body")
 }

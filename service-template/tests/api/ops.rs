@@ -38,7 +38,10 @@ async fn metrics_are_exposed_in_prometheus_format() {
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
-    assert!(text.contains(r#"http_requests_total{method="GET",route="/health",status="200"}"#), "{text}");
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/health",status="200"}"#),
+        "{text}"
+    );
     assert!(text.contains("db_pool_connections"));
 }
 
@@ -54,9 +57,21 @@ async fn the_openapi_document_and_docs_are_served() {
 #[tokio::test]
 async fn request_ids_are_echoed_or_replaced() {
     let app = spawn_app().await;
-    let ok = app.http.get(app.url("/health")).header("x-request-id", "req-123").send().await.unwrap();
+    let ok = app
+        .http
+        .get(app.url("/health"))
+        .header("x-request-id", "req-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.headers()["x-request-id"], "req-123");
-    let bad = app.http.get(app.url("/health")).header("x-request-id", "bad id!").send().await.unwrap();
+    let bad = app
+        .http
+        .get(app.url("/health"))
+        .header("x-request-id", "bad id!")
+        .send()
+        .await
+        .unwrap();
     assert_ne!(bad.headers()["x-request-id"], "bad id!");
 }
 

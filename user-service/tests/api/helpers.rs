@@ -4,8 +4,9 @@
 use service_kit::CancellationToken;
 use service_kit::testing::{TcpProxy, TestDatabase, TestIssuer, init_tracing};
 use sqlx::PgPool;
-use user_service::{Application, Settings};
 use uuid::Uuid;
+
+use user_service::{Application, Settings};
 
 /// The audience tokens for this service carry.
 pub const AUDIENCE: &str = env!("CARGO_PKG_NAME");

@@ -34,7 +34,12 @@ pub async fn find(pool: &PgPool, owner_id: Uuid, note_id: Uuid) -> sqlx::Result<
 
 /// Newest first, `limit` rows after `after` (exclusive).
 #[tracing::instrument(skip_all)]
-pub async fn list(pool: &PgPool, owner_id: Uuid, after: Option<&NoteCursor>, limit: i64) -> sqlx::Result<Vec<Note>> {
+pub async fn list(
+    pool: &PgPool,
+    owner_id: Uuid,
+    after: Option<&NoteCursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<Note>> {
     sqlx::query_as(
         "select note_id, owner_id, title, body, created_at, updated_at
          from notes

@@ -15,7 +15,9 @@ use crate::state::AppState;
 
 /// `/notes` routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_note, list_notes)).routes(routes!(get_note))
+    OpenApiRouter::new()
+        .routes(routes!(create_note, list_notes))
+        .routes(routes!(get_note))
 }
 
 /// Creates a note owned by the caller.
@@ -67,6 +69,10 @@ async fn list_notes(
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn get_note(State(state): State<AppState>, user: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Note>, ApiError> {
+async fn get_note(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Note>, ApiError> {
     Ok(Json(service::get(&state.pool, user.id, id).await?))
 }

@@ -45,11 +45,21 @@ pub async fn create(pool: &PgPool, owner_id: Uuid, note: NewNote) -> Result<Note
 
 /// One of the owner's notes.
 pub async fn get(pool: &PgPool, owner_id: Uuid, note_id: Uuid) -> Result<Note, NoteError> {
-    repository::find(pool, owner_id, note_id).await?.ok_or(NoteError::NotFound)
+    repository::find(pool, owner_id, note_id)
+        .await?
+        .ok_or(NoteError::NotFound)
 }
 
 /// A page of the owner's notes, newest first.
-pub async fn list(pool: &PgPool, owner_id: Uuid, after: Option<NoteCursor>, limit: u32) -> Result<Page<Note>, NoteError> {
+pub async fn list(
+    pool: &PgPool,
+    owner_id: Uuid,
+    after: Option<NoteCursor>,
+    limit: u32,
+) -> Result<Page<Note>, NoteError> {
     let rows = repository::list(pool, owner_id, after.as_ref(), i64::from(limit) + 1).await?;
-    Ok(Page::from_rows(rows, limit, |n| NoteCursor { created_at: n.created_at, id: n.id }))
+    Ok(Page::from_rows(rows, limit, |n| NoteCursor {
+        created_at: n.created_at,
+        id: n.id,
+    }))
 }
