@@ -1,6 +1,7 @@
 //! notification-service settings: the kit's sections plus this service's own.
 
 use serde::Deserialize;
+use service_kit::ServiceSettings;
 use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
 
 /// Built-in defaults, layered over the kit's. The database password is a
@@ -28,9 +29,16 @@ pub struct Settings {
     pub auth: AuthSettings,
 }
 
-impl Settings {
-    /// Loads the layered configuration (defaults < file < `APP__...`).
-    pub fn load() -> Result<Self, service_kit::config::ConfigError> {
-        service_kit::config::load(DEFAULTS)
+impl ServiceSettings for Settings {
+    fn server(&mut self) -> &mut ServerSettings {
+        &mut self.server
+    }
+
+    fn database(&mut self) -> &mut DatabaseSettings {
+        &mut self.database
+    }
+
+    fn auth(&mut self) -> &mut AuthSettings {
+        &mut self.auth
     }
 }

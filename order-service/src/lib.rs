@@ -7,9 +7,9 @@ pub mod state;
 
 use service_kit::CancellationToken;
 use service_kit::auth::JwksVerifier;
-use service_kit::config::{DatabaseSettings, ServerSettings};
 use service_kit::ops::Ops;
 use service_kit::server::Server;
+use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
 
@@ -26,9 +26,27 @@ pub struct Application {
 }
 
 impl Application {
+    /// The state handlers see.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+}
+
+impl service_kit::Service for Application {
+    const NAME: &'static str = env!("CARGO_PKG_NAME");
+    type Settings = Settings;
+
+    fn default_config() -> &'static str {
+        config::DEFAULTS
+    }
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
     /// Connects (lazily), migrates when configured, and binds the port.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = service_kit::db::connect(&settings.database, env!("CARGO_PKG_NAME"))?;
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = service_kit::db::connect(&settings.database, Self::NAME)?;
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
         }
@@ -45,47 +63,16 @@ impl Application {
         Ok(Self { server, state })
     }
 
-    /// The bound port.
-    pub fn port(&self) -> u16 {
+    fn port(&self) -> u16 {
         self.server.port()
     }
 
-    /// The state handlers see (tests reach the pool through it).
-    pub fn state(&self) -> &AppState {
-        &self.state
+    fn pool(&self) -> &PgPool {
+        &self.state.pool
     }
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.server.run(shutdown).await
-    }
-}
-
-impl service_kit::cli::Service for Application {
-    const NAME: &'static str = env!("CARGO_PKG_NAME");
-    type Settings = Settings;
-
-    fn default_config() -> &'static str {
-        config::DEFAULTS
-    }
-
-    fn database(settings: &Settings) -> &DatabaseSettings {
-        &settings.database
-    }
-
-    fn server(settings: &Settings) -> &ServerSettings {
-        &settings.server
-    }
-
-    fn migrator() -> &'static Migrator {
-        &MIGRATOR
-    }
-
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Application::build(settings).await
-    }
-
-    async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run(service_kit::server::shutdown_token()).await
     }
 }

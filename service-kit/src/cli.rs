@@ -1,6 +1,6 @@
 //! The command line every service binary shares: `serve` (the default),
 //! `migrate`, and `healthcheck` (for container health probes in images that
-//! have no shell or curl).
+//! have no shell or curl). A service's `main` is `service_kit::cli::main::<Application>()`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -125,4 +125,69 @@ fn probe(port: u16) -> std::io::Result<bool> {
     let mut head = [0u8; 12];
     stream.read_exact(&mut head)?;
     Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
+}
+
+/// Parses the command line and runs `S`; a service's `main` is one call.
+pub fn main<S: crate::service::Service>() -> ExitCode {
+    use crate::service::ServiceSettings;
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Healthcheck = command {
+        return match crate::service::load_settings::<S>() {
+            Ok(mut settings) => match probe(settings.server().port) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(err) => {
+                    eprintln!("healthcheck: {err}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(err) => {
+                eprintln!("invalid configuration: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let guard = match crate::telemetry::init(S::NAME) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(execute::<S>(command)));
+    let code = match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "{} failed", S::NAME);
+            ExitCode::FAILURE
+        }
+    };
+    drop(guard);
+    code
+}
+
+async fn execute<S: crate::service::Service>(command: Command) -> anyhow::Result<()> {
+    use crate::service::ServiceSettings;
+    let mut settings = crate::service::load_settings::<S>().context("invalid configuration")?;
+    match command {
+        Command::Serve | Command::Healthcheck => {
+            S::build(settings)
+                .await?
+                .run(crate::server::shutdown_token())
+                .await
+        }
+        Command::Migrate => {
+            let database = settings.database();
+            let pool = crate::db::connect(database, S::NAME)?;
+            crate::db::migrate(&pool, database, S::migrator()).await?;
+            tracing::info!(schema = %database.schema, "migrations applied");
+            pool.close().await;
+            Ok(())
+        }
+    }
 }

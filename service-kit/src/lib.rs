@@ -20,10 +20,12 @@ pub mod ops;
 pub mod pagination;
 pub mod request_id;
 pub mod server;
+pub mod service;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Path, Query, ValidJson};
+pub use service::{Service, ServiceSettings};
 pub use tokio_util::sync::CancellationToken;

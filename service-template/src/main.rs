@@ -1,5 +1,5 @@
 //! The {{project-name}} binary: `serve` (default), `migrate`, `healthcheck`.
 
 fn main() -> std::process::ExitCode {
-    service_kit::cli::run::<{{crate_name}}::Application>()
+    service_kit::cli::main::<{{crate_name}}::Application>()
 }

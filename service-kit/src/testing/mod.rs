@@ -2,7 +2,11 @@
 //! issuer with a live JWKS endpoint, a TCP proxy that can cut a service off
 //! from its database, and log capture for test runs.
 
+mod harness;
+pub mod ops_suite;
 mod repository;
+
+pub use harness::{TestApp, problem, spawn, spawn_behind_proxy, spawn_configured};
 
 use axum::Router;
 use axum::routing::get;

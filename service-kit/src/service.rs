@@ -1,0 +1,45 @@
+//! What a service is to the kit: the contract behind the shared command line
+//! ([`run`]) and the shared test harness (`testing::spawn`).
+
+use serde::de::DeserializeOwned;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{AuthSettings, DatabaseSettings, ServerSettings};
+
+/// A service's settings: its own sections plus the kit's three.
+pub trait ServiceSettings: DeserializeOwned + Send + 'static {
+    /// The HTTP server section.
+    fn server(&mut self) -> &mut ServerSettings;
+    /// The database section.
+    fn database(&mut self) -> &mut DatabaseSettings;
+    /// The token verification section.
+    fn auth(&mut self) -> &mut AuthSettings;
+}
+
+/// A service of the fleet, as `main` and the tests build and run it.
+pub trait Service: Sized + Send + 'static {
+    /// Package name, used in logs, traces and metrics.
+    const NAME: &'static str;
+    /// The service's settings.
+    type Settings: ServiceSettings;
+    /// The service's built-in defaults (TOML), layered over the kit's.
+    fn default_config() -> &'static str;
+    /// The service's embedded migrations.
+    fn migrator() -> &'static Migrator;
+    /// Connects, migrates when configured, binds the port, wires the state.
+    fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<Self>> + Send;
+    /// The bound port.
+    fn port(&self) -> u16;
+    /// The service's database pool.
+    fn pool(&self) -> &PgPool;
+    /// Serves (and runs background workers) until `shutdown` is cancelled,
+    /// then drains in-flight requests and returns.
+    fn run(self, shutdown: CancellationToken) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Loads `S`'s layered settings (defaults < `APP_CONFIG_FILE` < `APP__...`).
+pub fn load_settings<S: Service>() -> Result<S::Settings, crate::config::ConfigError> {
+    crate::config::load(S::default_config())
+}
