@@ -35,7 +35,9 @@ pub fn init(service_name: &'static str) -> anyhow::Result<TelemetryGuard> {
 
     let mut builder = SdkTracerProvider::builder()
         .with_resource(Resource::builder().with_service_name(service_name).build());
-    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+    // Empty means unset (the OpenTelemetry spec), so compose can disable
+    // export with `OTEL_EXPORTER_OTLP_ENDPOINT=`.
+    if std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.trim().is_empty()) {
         // The exporter reads the endpoint (and headers, timeout) from the
         // standard OTEL_EXPORTER_OTLP_* variables itself.
         let exporter = opentelemetry_otlp::SpanExporter::builder()
