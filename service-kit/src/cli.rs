@@ -4,34 +4,10 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use serde::de::DeserializeOwned;
-use sqlx::migrate::Migrator;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::Duration;
-
-use crate::config::{DatabaseSettings, ServerSettings};
-
-/// What the shared command line needs from a service.
-pub trait Service: Sized + Send {
-    /// Package name, used in logs, traces and metrics.
-    const NAME: &'static str;
-    /// The service's settings.
-    type Settings: DeserializeOwned + Send + 'static;
-    /// The service's built-in defaults (TOML), layered over the kit's.
-    fn default_config() -> &'static str;
-    /// Where the service's database settings live in its settings.
-    fn database(settings: &Self::Settings) -> &DatabaseSettings;
-    /// Where the server settings live.
-    fn server(settings: &Self::Settings) -> &ServerSettings;
-    /// The service's embedded migrations.
-    fn migrator() -> &'static Migrator;
-    /// Builds the application (binds its port).
-    fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<Self>> + Send;
-    /// Serves until SIGTERM/SIGINT, then drains and returns.
-    fn run_until_stopped(self) -> impl Future<Output = anyhow::Result<()>> + Send;
-}
 
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -48,72 +24,9 @@ enum Command {
     Migrate,
     /// Exit 0 if the local server answers /ready with 200 (container probes).
     Healthcheck,
-}
-
-/// Parses the command line and runs the service; `main` is one call to this.
-pub fn run<S: Service>() -> ExitCode {
-    let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::Healthcheck = command {
-        return healthcheck::<S>();
-    }
-    let guard = match crate::telemetry::init(S::NAME) {
-        Ok(guard) => guard,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .and_then(|runtime| runtime.block_on(dispatch::<S>(command)));
-    let code = match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "{} failed", S::NAME);
-            ExitCode::FAILURE
-        }
-    };
-    drop(guard);
-    code
-}
-
-async fn dispatch<S: Service>(command: Command) -> anyhow::Result<()> {
-    let settings =
-        crate::config::load::<S::Settings>(S::default_config()).context("invalid configuration")?;
-    match command {
-        Command::Serve | Command::Healthcheck => {
-            S::build(settings).await?.run_until_stopped().await
-        }
-        Command::Migrate => {
-            let database = S::database(&settings);
-            let pool = crate::db::connect(database, S::NAME)?;
-            crate::db::migrate(&pool, database, S::migrator()).await?;
-            tracing::info!(schema = %database.schema, "migrations applied");
-            pool.close().await;
-            Ok(())
-        }
-    }
-}
-
-fn healthcheck<S: Service>() -> ExitCode {
-    let port = match crate::config::load::<S::Settings>(S::default_config()) {
-        Ok(settings) => S::server(&settings).port,
-        Err(err) => {
-            eprintln!("invalid configuration: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match probe(port) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(err) => {
-            eprintln!("healthcheck: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    /// A command of the service's own (see the service's README).
+    #[command(external_subcommand)]
+    Other(Vec<String>),
 }
 
 /// A minimal HTTP/1.0 GET of `/ready` on loopback.
@@ -189,5 +102,6 @@ async fn execute<S: crate::service::Service>(command: Command) -> anyhow::Result
             pool.close().await;
             Ok(())
         }
+        Command::Other(args) => S::command(settings, args).await,
     }
 }

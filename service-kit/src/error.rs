@@ -56,7 +56,10 @@ pub struct Problem {
 
 /// The error type handlers return: a status, a problem body and optional
 /// extra headers, plus the underlying cause for the log (never the body).
-pub struct ApiError {
+/// Boxed, so `Result<T, ApiError>` stays one pointer wide on the happy path.
+pub struct ApiError(Box<Inner>);
+
+struct Inner {
     status: StatusCode,
     kind: &'static str,
     detail: String,
@@ -68,14 +71,14 @@ pub struct ApiError {
 impl ApiError {
     /// An error with `status` whose `detail` is shown to the caller.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             status,
             kind: default_kind(status),
             detail: detail.into(),
             errors: Vec::new(),
             headers: HeaderMap::new(),
             source: None,
-        }
+        }))
     }
 
     /// 400: the request cannot be understood.
@@ -92,7 +95,7 @@ impl ApiError {
         );
         let mut err = Self::new(StatusCode::UNAUTHORIZED, detail);
         if let Ok(value) = HeaderValue::from_str(&challenge) {
-            err.headers.insert(header::WWW_AUTHENTICATE, value);
+            err.0.headers.insert(header::WWW_AUTHENTICATE, value);
         }
         err
     }
@@ -118,7 +121,7 @@ impl ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             "The request has invalid fields.",
         );
-        err.errors = errors;
+        err.0.errors = errors;
         err
     }
 
@@ -145,7 +148,7 @@ impl ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             "A dependency is temporarily unavailable; retry later.",
         );
-        e.source = Some(err.into());
+        e.0.source = Some(err.into());
         e
     }
 
@@ -155,47 +158,52 @@ impl ApiError {
             StatusCode::INTERNAL_SERVER_ERROR,
             "An unexpected error occurred.",
         );
-        e.source = Some(err.into());
+        e.0.source = Some(err.into());
         e
     }
 
     /// Overrides the problem `type` slug (rendered as `/problems/<slug>`).
     pub fn with_kind(mut self, kind: &'static str) -> Self {
-        self.kind = kind;
+        self.0.kind = kind;
         self
     }
 
     /// Adds a response header (`Retry-After`, `Location`, ...).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.insert(name, value);
+        self.0.headers.insert(name, value);
         self
     }
 
     /// Attaches the underlying cause, for the log only.
     pub fn with_source(mut self, err: impl Into<anyhow::Error>) -> Self {
-        self.source = Some(err.into());
+        self.0.source = Some(err.into());
         self
     }
 
     /// The response status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The field errors, if any.
     pub fn field_errors(&self) -> &[FieldError] {
-        &self.errors
+        &self.0.errors
     }
 
     /// The problem document this error renders as.
     pub fn problem(&self) -> Problem {
         Problem {
-            kind: format!("/problems/{}", self.kind),
-            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail.clone(),
+            kind: format!("/problems/{}", self.0.kind),
+            title: self
+                .0
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_owned(),
+            status: self.0.status.as_u16(),
+            detail: self.0.detail.clone(),
             request_id: request_id::current(),
-            errors: self.errors.clone(),
+            errors: self.0.errors.clone(),
         }
     }
 }
@@ -203,42 +211,42 @@ impl ApiError {
 impl fmt::Debug for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiError")
-            .field("status", &self.status)
-            .field("detail", &self.detail)
-            .field("source", &self.source)
+            .field("status", &self.0.status)
+            .field("detail", &self.0.detail)
+            .field("source", &self.0.source)
             .finish()
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.status, self.detail)
+        write!(f, "{}: {}", self.0.status, self.0.detail)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // The one place an error is logged: where it becomes a response.
-        if self.status.is_server_error() {
-            match &self.source {
+        if self.0.status.is_server_error() {
+            match &self.0.source {
                 Some(source) => tracing::error!(
                     error = format!("{source:#}"),
-                    status = self.status.as_u16(),
+                    status = self.0.status.as_u16(),
                     "request failed"
                 ),
                 None => {
-                    tracing::error!(status = self.status.as_u16(), detail = %self.detail, "request failed")
+                    tracing::error!(status = self.0.status.as_u16(), detail = %self.0.detail, "request failed")
                 }
             }
-        } else if let Some(source) = &self.source {
+        } else if let Some(source) = &self.0.source {
             tracing::debug!(
                 error = format!("{source:#}"),
-                status = self.status.as_u16(),
+                status = self.0.status.as_u16(),
                 "request rejected"
             );
         }
         let mut response = problem_response(&self.problem());
-        response.headers_mut().extend(self.headers);
+        response.headers_mut().extend(self.0.headers);
         response
     }
 }

@@ -28,6 +28,21 @@ pub trait Service: Sized + Send + 'static {
     fn default_config() -> &'static str;
     /// The service's embedded migrations.
     fn migrator() -> &'static Migrator;
+    /// Runs a subcommand of this service's own (`args[0]` is its name, the
+    /// rest its arguments), e.g. user-service's `create-admin`. The default
+    /// knows none.
+    fn command(
+        settings: Self::Settings,
+        args: Vec<String>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        async move {
+            drop(settings);
+            anyhow::bail!(
+                "unknown command {:?}; see --help",
+                args.first().map(String::as_str).unwrap_or_default()
+            )
+        }
+    }
     /// Connects, migrates when configured, binds the port, wires the state.
     fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<Self>> + Send;
     /// The bound port.

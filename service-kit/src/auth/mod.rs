@@ -6,6 +6,7 @@
 //! [`ServiceCaller`] extractors. Missing or invalid tokens are 401 with a
 //! `WWW-Authenticate` challenge; a valid token without the role is 403.
 
+pub mod client_credentials;
 mod extract;
 mod keys;
 mod verifier;

@@ -117,6 +117,32 @@ impl JwksVerifier {
         })
     }
 
+    /// A verifier pinned to `keys`, which never fetches: for the issuer
+    /// itself (user-service verifies its own tokens against the keys it
+    /// holds). A token signed by any other key is refused as unknown.
+    pub fn with_keys(settings: &AuthSettings, keys: &JwkSet) -> anyhow::Result<Self> {
+        let verifier = Self::new(settings)?;
+        let inner = Inner {
+            http: verifier.inner.http.clone(),
+            jwks_url: settings.jwks_url.clone(),
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            // Always fresh, and an unknown kid is always within the
+            // cool-down: the fetching paths of `key` are never taken.
+            max_age: Duration::MAX,
+            refetch_cooldown: Duration::MAX,
+            cache: RwLock::new(Cache {
+                keys: decoding_keys(keys),
+                fetched_at: Some(Instant::now()),
+                last_miss: Some(Instant::now()),
+            }),
+            fetching: Mutex::new(()),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
     /// Verifies signature, `alg`, `exp`, `iss` and `aud`, and returns the claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         // `alg: none` and unknown algorithms fail here: they are not in
@@ -217,31 +243,36 @@ impl JwksVerifier {
             return Err(format!("JWKS answered {}", response.status()));
         }
         let set: JwkSet = response.json().await.map_err(|e| e.to_string())?;
-        let mut keys = HashMap::new();
-        for jwk in &set.keys {
-            let Some(kid) = jwk.common.key_id.clone() else {
-                continue;
-            };
-            // Only asymmetric signature algorithms are trusted.
-            let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
-                (AlgorithmParameters::OctetKeyPair(_), Some(KeyAlgorithm::EdDSA) | None) => {
-                    Algorithm::EdDSA
-                }
-                (AlgorithmParameters::RSA(_), Some(KeyAlgorithm::RS256) | None) => Algorithm::RS256,
-                _ => continue,
-            };
-            if let Ok(decoding) = DecodingKey::from_jwk(jwk) {
-                keys.insert(
-                    kid,
-                    Arc::new(Key {
-                        decoding,
-                        algorithm,
-                    }),
-                );
-            }
-        }
-        Ok(keys)
+        Ok(decoding_keys(&set))
     }
+}
+
+/// The usable keys of a JWKS, by kid.
+fn decoding_keys(set: &JwkSet) -> HashMap<String, Arc<Key>> {
+    let mut keys = HashMap::new();
+    for jwk in &set.keys {
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
+        // Only asymmetric signature algorithms are trusted.
+        let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
+            (AlgorithmParameters::OctetKeyPair(_), Some(KeyAlgorithm::EdDSA) | None) => {
+                Algorithm::EdDSA
+            }
+            (AlgorithmParameters::RSA(_), Some(KeyAlgorithm::RS256) | None) => Algorithm::RS256,
+            _ => continue,
+        };
+        if let Ok(decoding) = DecodingKey::from_jwk(jwk) {
+            keys.insert(
+                kid,
+                Arc::new(Key {
+                    decoding,
+                    algorithm,
+                }),
+            );
+        }
+    }
+    keys
 }
 
 fn describe(err: &jsonwebtoken::errors::Error) -> String {
