@@ -1,10 +1,13 @@
 //! user-service settings: the kit's sections plus this service's own.
 
-use serde::Deserialize;
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+use service_kit::ServiceSettings;
 use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
+use std::collections::BTreeMap;
 
-/// Built-in defaults, layered over the kit's. The database password is a
-/// local-only default; deployments set `APP__DATABASE__URL`.
+/// Built-in defaults, layered over the kit's. Passwords and client secrets
+/// here are local-only defaults; deployments set them (README, Configuration).
 pub const DEFAULTS: &str = r#"
 [server]
 port = 8001
@@ -15,6 +18,39 @@ schema = "users"
 
 [auth]
 audience = "user-service"
+
+[jwt]
+private_key_pem = ""
+extra_private_key_pem = ""
+generate_dev_key = true
+access_ttl_secs = 900
+refresh_ttl_days = 30
+audiences = "user-service,catalog-service,order-service,notification-service"
+
+[service_clients]
+catalog_service = "catalog_client_secret_local_only"
+order_service = "order_client_secret_local_only"
+notification_service = "notification_client_secret_local_only"
+user_service = "user_client_secret_local_only"
+
+[services]
+notification_url = "http://127.0.0.1:8004"
+
+[outbox]
+poll_interval_ms = 1000
+backoff_base_ms = 1000
+backoff_max_secs = 300
+max_attempts = 25
+
+[rate_limit]
+trusted_proxies = ""
+per_ip_per_minute = 30
+login_failures_per_account = 5
+password_resets_per_account = 3
+account_window_secs = 900
+
+[passwords]
+max_concurrent_hashes = 0
 "#;
 
 /// Everything user-service is configured with.
@@ -24,13 +60,147 @@ pub struct Settings {
     pub server: ServerSettings,
     /// Postgres database and schema.
     pub database: DatabaseSettings,
-    /// Access-token verification.
+    /// Access-token verification: `issuer` and `audience` are checked on the
+    /// tokens this service receives; `jwks_url` is not used (user-service
+    /// verifies against the keys it holds).
     pub auth: AuthSettings,
+    /// Token issuing.
+    pub jwt: JwtSettings,
+    /// Client-credentials clients: `APP__SERVICE_CLIENTS__ORDER_SERVICE=<secret>`
+    /// declares client `order-service` (underscores become hyphens).
+    pub service_clients: BTreeMap<String, SecretString>,
+    /// Peers.
+    pub services: ServicesSettings,
+    /// Outbox relay.
+    pub outbox: OutboxSettings,
+    /// Abuse protection.
+    pub rate_limit: RateLimitSettings,
+    /// Password hashing.
+    pub passwords: PasswordSettings,
+}
+
+/// How tokens are signed and what they carry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    /// Ed25519 private key (PKCS#8 PEM) that signs tokens. Secret. Empty:
+    /// see `generate_dev_key`.
+    pub private_key_pem: SecretString,
+    /// A second Ed25519 key, published in the JWKS but not signing: the next
+    /// key before a rotation, the previous one after it. Secret. Optional.
+    pub extra_private_key_pem: SecretString,
+    /// With no `private_key_pem`, generate a key on first start and keep it
+    /// in the database (local development only).
+    pub generate_dev_key: bool,
+    /// Access-token lifetime.
+    pub access_ttl_secs: u64,
+    /// Refresh-token lifetime.
+    pub refresh_ttl_days: u32,
+    /// The fleet's services: user tokens carry them all as `aud`; service
+    /// tokens may be requested for any one of them.
+    #[serde(deserialize_with = "comma_list")]
+    pub audiences: Vec<String>,
+}
+
+/// Where peers live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesSettings {
+    /// notification-service's base URL.
+    pub notification_url: String,
+}
+
+/// Outbox relay tunables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Pause between polls.
+    pub poll_interval_ms: u64,
+    /// First retry delay.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_secs: u64,
+    /// Attempts before an event is given up.
+    pub max_attempts: i32,
+}
+
+/// Rate limits (429 with `Retry-After`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Addresses or CIDR ranges of proxies whose `X-Forwarded-For` is trusted.
+    #[serde(deserialize_with = "comma_list")]
+    pub trusted_proxies: Vec<String>,
+    /// Requests per minute from one client address to login, register,
+    /// password reset and the token endpoint (burst of the same size).
+    pub per_ip_per_minute: u32,
+    /// Failed logins per account within the window before 429.
+    pub login_failures_per_account: u32,
+    /// Password-reset requests per e-mail address within the window.
+    pub password_resets_per_account: u32,
+    /// The per-account window.
+    pub account_window_secs: u64,
+}
+
+/// Password hashing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    /// Hashes computed at once (0: one per CPU). Bounds the CPU that a login
+    /// flood can take from everything else.
+    pub max_concurrent_hashes: usize,
+}
+
+impl ServiceSettings for Settings {
+    fn server(&mut self) -> &mut ServerSettings {
+        &mut self.server
+    }
+
+    fn database(&mut self) -> &mut DatabaseSettings {
+        &mut self.database
+    }
+
+    fn auth(&mut self) -> &mut AuthSettings {
+        &mut self.auth
+    }
 }
 
 impl Settings {
     /// Loads the layered configuration (defaults < file < `APP__...`).
     pub fn load() -> Result<Self, service_kit::config::ConfigError> {
         service_kit::config::load(DEFAULTS)
+    }
+}
+
+/// A list given as a TOML array or as one comma-separated string (what an
+/// environment variable can hold).
+fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(deserializer)? {
+        Raw::One(s) => s.split(',').map(str::to_owned).collect(),
+        Raw::Many(v) => v,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_load() {
+        let settings = Settings::load().unwrap();
+        assert_eq!(settings.jwt.audiences.len(), 4);
+        assert!(settings.service_clients.contains_key("order_service"));
+        assert!(settings.rate_limit.trusted_proxies.is_empty());
     }
 }

@@ -1,48 +1,92 @@
-//! user-service: built on service-kit from the fleet's service template.
+//! user-service: the fleet's identity provider (accounts, passwords, access
+//! and refresh tokens, service tokens, the JWKS every service verifies
+//! against), built on service-kit from the fleet's service template.
 
+pub mod admin_cli;
 pub mod api;
 pub mod config;
 pub mod features;
+pub mod passwords;
+pub mod rate_limit;
 pub mod state;
+pub mod tokens;
 
+use anyhow::Context;
+use secrecy::ExposeSecret;
 use service_kit::CancellationToken;
 use service_kit::auth::JwksVerifier;
-use service_kit::config::{DatabaseSettings, ServerSettings};
+use service_kit::client::{ClientOptions, ServiceClient};
+use service_kit::client_ip::TrustedProxies;
 use service_kit::ops::Ops;
+use service_kit::outbox::{Relay, RelayOptions};
 use service_kit::server::Server;
+use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use config::Settings;
+use features::auth::service::ServiceClients;
+use passwords::Passwords;
+use rate_limit::{Limiter, RateLimits};
 use state::AppState;
+use tokens::{KeyRing, LocalTokenSource};
 
 /// The service's embedded migrations (its own schema only).
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// The running service: a bound server and its state.
+/// This service's name: package name, client id of its own service tokens.
+pub const NAME: &str = env!("CARGO_PKG_NAME");
+
+/// notification-service's name (the audience of the relay's tokens).
+const NOTIFICATION_SERVICE: &str = "notification-service";
+
+/// The running service: a bound server, its state, and the outbox relay.
 pub struct Application {
     server: Server,
     state: AppState,
+    relay: Relay,
 }
 
 impl Application {
-    /// Connects (lazily), migrates when configured, and binds the port.
+    /// Connects (lazily), migrates when configured, loads the signing keys,
+    /// and binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = service_kit::db::connect(&settings.database, env!("CARGO_PKG_NAME"))?;
+        let pool = service_kit::db::connect(&settings.database, NAME)?;
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
         }
+        let keys = Arc::new(KeyRing::load(&settings.jwt, &settings.auth.issuer, &pool).await?);
+        refuse_local_defaults(&settings)?;
+        let rate = &settings.rate_limit;
+        let window = Duration::from_secs(rate.account_window_secs);
         let state = AppState {
+            verifier: JwksVerifier::with_keys(&settings.auth, &keys.jwks())?,
+            passwords: Passwords::new(settings.passwords.max_concurrent_hashes),
+            limits: RateLimits {
+                per_ip: Limiter::new(rate.per_ip_per_minute, Duration::from_secs(60)),
+                login_failures: Limiter::new(rate.login_failures_per_account, window),
+                password_resets: Limiter::new(rate.password_resets_per_account, window),
+            },
+            trusted_proxies: TrustedProxies::parse(&rate.trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("rate_limit.trusted_proxies: {e}"))?,
+            clients: Arc::new(ServiceClients::from_config(&settings.service_clients)),
+            keys: Arc::clone(&keys),
             pool: pool.clone(),
-            verifier: JwksVerifier::new(&settings.auth)?,
             settings: Arc::new(settings),
         };
+        let relay = outbox_relay(&state)?;
         let ops = Ops {
             pool,
             migrator: &MIGRATOR,
         };
         let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
-        Ok(Self { server, state })
+        tracing::info!(kid = keys.signing_kid(), "signing key loaded");
+        Ok(Self {
+            server,
+            state,
+            relay,
+        })
     }
 
     /// The bound port.
@@ -55,37 +99,96 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` is cancelled, then drains in-flight requests.
+    /// Serves and relays the outbox until `shutdown` is cancelled, then
+    /// drains in-flight requests and stops the relay.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.server.run(shutdown).await
+        let relay_stop = shutdown.child_token();
+        let relay = self.relay.spawn(relay_stop.clone());
+        let served = self.server.run(shutdown).await;
+        relay_stop.cancel();
+        if let Err(err) = relay.await {
+            tracing::error!(error = %err, "the outbox relay panicked");
+        }
+        served
     }
 }
 
-impl service_kit::cli::Service for Application {
-    const NAME: &'static str = env!("CARGO_PKG_NAME");
+/// `jwt.generate_dev_key = false` marks a real deployment: the local-only
+/// default client secrets are refused there, so a forgotten variable cannot
+/// leave a secret from this repository valid.
+fn refuse_local_defaults(settings: &Settings) -> anyhow::Result<()> {
+    if settings.jwt.generate_dev_key {
+        return Ok(());
+    }
+    if let Some(name) = settings
+        .service_clients
+        .iter()
+        .find(|(_, secret)| secret.expose_secret().ends_with("_local_only"))
+        .map(|(name, _)| name)
+    {
+        anyhow::bail!(
+            "service_clients.{name} (APP__SERVICE_CLIENTS__{}) still has its local-only default secret",
+            name.to_uppercase()
+        );
+    }
+    Ok(())
+}
+
+/// The relay delivering this service's outbox to notification-service,
+/// with service tokens it mints itself.
+fn outbox_relay(state: &AppState) -> anyhow::Result<Relay> {
+    let settings = &state.settings;
+    let tokens = LocalTokenSource::new(Arc::clone(&state.keys), NAME, NOTIFICATION_SERVICE);
+    let client = ServiceClient::new(
+        NOTIFICATION_SERVICE,
+        settings.services.notification_url.clone(),
+        // The relay retries on its own schedule; one attempt per pass.
+        ClientOptions {
+            max_retries: 0,
+            ..ClientOptions::default()
+        },
+    )
+    .context("building the notification-service client")?
+    .with_token_source(Arc::new(tokens));
+    let options = RelayOptions {
+        poll_interval: Duration::from_millis(settings.outbox.poll_interval_ms),
+        backoff_base: Duration::from_millis(settings.outbox.backoff_base_ms),
+        backoff_max: Duration::from_secs(settings.outbox.backoff_max_secs),
+        max_attempts: settings.outbox.max_attempts,
+        ..RelayOptions::default()
+    };
+    Ok(Relay::new(state.pool.clone(), client, NAME, options))
+}
+
+impl service_kit::Service for Application {
+    const NAME: &'static str = NAME;
     type Settings = Settings;
 
     fn default_config() -> &'static str {
         config::DEFAULTS
     }
 
-    fn database(settings: &Settings) -> &DatabaseSettings {
-        &settings.database
-    }
-
-    fn server(settings: &Settings) -> &ServerSettings {
-        &settings.server
-    }
-
     fn migrator() -> &'static Migrator {
         &MIGRATOR
+    }
+
+    async fn command(settings: Settings, args: Vec<String>) -> anyhow::Result<()> {
+        admin_cli::run(settings, args).await
     }
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {
         Application::build(settings).await
     }
 
-    async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run(service_kit::server::shutdown_token()).await
+    fn port(&self) -> u16 {
+        Application::port(self)
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.state.pool
+    }
+
+    async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        Application::run(self, shutdown).await
     }
 }

@@ -1,5 +1,5 @@
 //! The user-service binary: `serve` (default), `migrate`, `healthcheck`.
 
 fn main() -> std::process::ExitCode {
-    service_kit::cli::run::<user_service::Application>()
+    service_kit::cli::main::<user_service::Application>()
 }

@@ -1,0 +1,250 @@
+//! Credentials, refresh tokens and password-reset tokens.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::features::users::models::User;
+
+/// What login needs of an account.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Credentials {
+    pub user_id: Uuid,
+    pub password_hash: String,
+    pub full_name: String,
+    pub roles: Vec<String>,
+}
+
+/// A refresh token's state, locked for the length of the transaction.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub refresh_token_id: Uuid,
+    pub family_id: Uuid,
+    pub user_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn insert_user(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    email: &str,
+    password_hash: &str,
+    full_name: &str,
+    roles: &[String],
+) -> sqlx::Result<User> {
+    sqlx::query_as(
+        "insert into users (user_id, email, password_hash, full_name, roles)
+         values ($1, $2, $3, $4, $5)
+         returning user_id, email, full_name, phone, roles, created_at, updated_at",
+    )
+    .bind(user_id)
+    .bind(email)
+    .bind(password_hash)
+    .bind(full_name)
+    .bind(roles)
+    .fetch_one(conn)
+    .await
+}
+
+/// Adds the admin role to an existing account; `None` when there is none.
+#[tracing::instrument(skip_all)]
+pub async fn promote_to_admin(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<User>> {
+    sqlx::query_as(
+        "update users
+         set roles = array(select distinct r from unnest(roles || array['admin']) as r order by r),
+             updated_at = now()
+         where email = $1
+         returning user_id, email, full_name, phone, roles, created_at, updated_at",
+    )
+    .bind(email)
+    .fetch_optional(conn)
+    .await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn credentials_by_email(pool: &PgPool, email: &str) -> sqlx::Result<Option<Credentials>> {
+    sqlx::query_as("select user_id, password_hash, full_name, roles from users where email = $1")
+        .bind(email)
+        .fetch_optional(pool)
+        .await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn credentials_by_id(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Option<Credentials>> {
+    sqlx::query_as("select user_id, password_hash, full_name, roles from users where user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn roles(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<Option<Vec<String>>> {
+    sqlx::query_scalar("select roles from users where user_id = $1")
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn set_password(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    password_hash: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query("update users set password_hash = $2, updated_at = now() where user_id = $1")
+        .bind(user_id)
+        .bind(password_hash)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() == 1)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn insert_refresh_token(
+    conn: &mut PgConnection,
+    family_id: Uuid,
+    user_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into refresh_tokens (refresh_token_id, family_id, user_id, token_hash, expires_at)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(family_id)
+    .bind(user_id)
+    .bind(token_hash)
+    .bind(expires_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The token with this hash, locked: concurrent refreshes of one token are
+/// serialized, so only one of them can rotate it.
+#[tracing::instrument(skip_all)]
+pub async fn lock_refresh_token(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> sqlx::Result<Option<RefreshRow>> {
+    sqlx::query_as(
+        "select refresh_token_id, family_id, user_id, expires_at, rotated_at, revoked_at
+         from refresh_tokens where token_hash = $1
+         for update",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn mark_rotated(conn: &mut PgConnection, refresh_token_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "update refresh_tokens set rotated_at = now(), updated_at = now()
+         where refresh_token_id = $1",
+    )
+    .bind(refresh_token_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> sqlx::Result<u64> {
+    sqlx::query(
+        "update refresh_tokens set revoked_at = now(), updated_at = now()
+         where family_id = $1 and revoked_at is null",
+    )
+    .bind(family_id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+/// Revokes the family of the token with this hash, if it is `user_id`'s.
+#[tracing::instrument(skip_all)]
+pub async fn revoke_family_of(
+    pool: &PgPool,
+    user_id: Uuid,
+    token_hash: &[u8],
+) -> sqlx::Result<u64> {
+    sqlx::query(
+        "update refresh_tokens set revoked_at = now(), updated_at = now()
+         where family_id = (select family_id from refresh_tokens
+                            where token_hash = $1 and user_id = $2)
+           and revoked_at is null",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn revoke_all_refresh_tokens(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+) -> sqlx::Result<u64> {
+    sqlx::query(
+        "update refresh_tokens set revoked_at = now(), updated_at = now()
+         where user_id = $1 and revoked_at is null",
+    )
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn insert_reset_token(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into password_reset_tokens (password_reset_token_id, user_id, token_hash, expires_at)
+         values ($1, $2, $3, $4)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user_id)
+    .bind(token_hash)
+    .bind(expires_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The user of an unused, unexpired reset token.
+#[tracing::instrument(skip_all)]
+pub async fn valid_reset_token(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "select user_id from password_reset_tokens
+         where token_hash = $1 and used_at is null and expires_at > now()",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Marks the token used if it still is valid, atomically (single use), and
+/// returns its user.
+#[tracing::instrument(skip_all)]
+pub async fn consume_reset_token(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "update password_reset_tokens set used_at = now(), updated_at = now()
+         where token_hash = $1 and used_at is null and expires_at > now()
+         returning user_id",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await
+}

@@ -1,0 +1,415 @@
+//! Authentication rules: accounts and passwords, access and refresh tokens
+//! (rotation with reuse detection), password resets, service tokens.
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use axum::http::StatusCode;
+use chrono::{Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use service_kit::auth::ROLE_CUSTOMER;
+use service_kit::outbox::{self, Notification};
+use service_kit::{ApiError, FieldError};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use super::models::{NewAccount, ServiceToken, TokenPair};
+use super::repository;
+use crate::features::users::models::{Email, Password, User};
+use crate::state::AppState;
+use crate::tokens::{opaque_token, token_digest};
+
+/// How long a password-reset token is valid.
+pub const RESET_TOKEN_MINUTES: i64 = 30;
+
+/// What can go wrong in authentication.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFlowError {
+    /// Unknown e-mail or wrong password: deliberately indistinguishable.
+    #[error("Invalid email or password.")]
+    InvalidCredentials,
+    /// The e-mail is registered already.
+    #[error("An account with this email already exists.")]
+    EmailTaken,
+    /// Unknown, expired, rotated or revoked refresh token.
+    #[error("The refresh token is invalid or has expired.")]
+    InvalidRefreshToken,
+    /// Unknown, used or expired reset token.
+    #[error("The reset token is invalid, used or expired.")]
+    InvalidResetToken,
+    /// Invalid fields.
+    #[error("invalid fields")]
+    Invalid(Vec<FieldError>),
+    /// Unknown client or wrong secret.
+    #[error("Client authentication failed.")]
+    InvalidClient,
+    /// Another grant than client credentials.
+    #[error("Only the client_credentials grant is supported.")]
+    UnsupportedGrant,
+    /// The account no longer exists.
+    #[error("user not found")]
+    NotFound,
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// Hashing or signing failed.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AuthFlowError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidCredentials | Self::InvalidRefreshToken | Self::InvalidClient => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::InvalidResetToken | Self::UnsupportedGrant => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<AuthFlowError> for ApiError {
+    fn from(err: AuthFlowError) -> Self {
+        match err {
+            AuthFlowError::Invalid(errors) => ApiError::validation(errors),
+            AuthFlowError::InvalidClient => {
+                ApiError::new(StatusCode::UNAUTHORIZED, err.to_string()).with_header(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Basic realm=\"user-service\""),
+                )
+            }
+            err => match err.status_code() {
+                StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
+                status => ApiError::new(status, err.to_string()),
+            },
+        }
+    }
+}
+
+fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.constraint() == Some(constraint))
+}
+
+/// Creates a customer account and, in the same transaction, the `welcome`
+/// notification event.
+pub async fn register(state: &AppState, account: NewAccount) -> Result<User, AuthFlowError> {
+    let hash = state.passwords.hash(account.password.secret()).await?;
+    let mut tx = state.pool.begin().await?;
+    let user = repository::insert_user(
+        &mut tx,
+        Uuid::now_v7(),
+        account.email.as_str(),
+        &hash,
+        &account.full_name,
+        &[ROLE_CUSTOMER.to_owned()],
+    )
+    .await
+    .map_err(|err| {
+        if is_unique_violation(&err, "users_email_key") {
+            AuthFlowError::EmailTaken
+        } else {
+            err.into()
+        }
+    })?;
+    let welcome = Notification::new(
+        "welcome",
+        serde_json::json!({ "full_name": user.full_name }),
+    )
+    .for_user(user.id)
+    .to_email(&user.email);
+    outbox::enqueue(&mut tx, &welcome).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, "account registered");
+    Ok(user)
+}
+
+/// Checks the password and starts a new refresh-token family. Unknown
+/// e-mails are verified against a dummy hash: same time, same answer.
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &SecretString,
+) -> Result<TokenPair, AuthFlowError> {
+    let credentials = match Email::parse(email) {
+        Ok(email) => repository::credentials_by_email(&state.pool, email.as_str()).await?,
+        Err(_) => None,
+    };
+    let (user_id, hash, roles) = match credentials {
+        Some(c) => (Some(c.user_id), Some(c.password_hash), c.roles),
+        None => (None, None, Vec::new()),
+    };
+    let valid = state.passwords.verify(password, hash).await?;
+    let Some(user_id) = user_id.filter(|_| valid) else {
+        return Err(AuthFlowError::InvalidCredentials);
+    };
+    let mut conn = state.pool.acquire().await?;
+    let refresh_token = new_refresh_token(state, &mut conn, Uuid::now_v7(), user_id).await?;
+    token_pair(state, user_id, &roles, refresh_token)
+}
+
+async fn new_refresh_token(
+    state: &AppState,
+    conn: &mut sqlx::PgConnection,
+    family_id: Uuid,
+    user_id: Uuid,
+) -> Result<SecretString, AuthFlowError> {
+    let (token, hash) = opaque_token();
+    let expires_at = Utc::now() + Duration::days(i64::from(state.settings.jwt.refresh_ttl_days));
+    repository::insert_refresh_token(conn, family_id, user_id, &hash, expires_at).await?;
+    Ok(token)
+}
+
+fn token_pair(
+    state: &AppState,
+    user_id: Uuid,
+    roles: &[String],
+    refresh_token: SecretString,
+) -> Result<TokenPair, AuthFlowError> {
+    let access = state.keys.access_token(user_id, roles)?;
+    Ok(TokenPair {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        refresh_token: refresh_token.expose_secret().to_owned(),
+    })
+}
+
+/// Exchanges a refresh token for a new pair. The presented token stops
+/// working; presenting it again means it was stolen (or the client is
+/// broken): the whole family is revoked.
+pub async fn refresh(state: &AppState, token: &SecretString) -> Result<TokenPair, AuthFlowError> {
+    let hash = token_digest(token.expose_secret());
+    let mut tx = state.pool.begin().await?;
+    let Some(row) = repository::lock_refresh_token(&mut tx, &hash).await? else {
+        return Err(AuthFlowError::InvalidRefreshToken);
+    };
+    if row.revoked_at.is_some() {
+        return Err(AuthFlowError::InvalidRefreshToken);
+    }
+    if row.rotated_at.is_some() {
+        let revoked = repository::revoke_family(&mut tx, row.family_id).await?;
+        tx.commit().await?;
+        tracing::warn!(user_id = %row.user_id, family_id = %row.family_id, revoked, "rotated refresh token presented again: family revoked");
+        return Err(AuthFlowError::InvalidRefreshToken);
+    }
+    if row.expires_at <= Utc::now() {
+        return Err(AuthFlowError::InvalidRefreshToken);
+    }
+    let roles = repository::roles(&mut tx, row.user_id)
+        .await?
+        .ok_or(AuthFlowError::InvalidRefreshToken)?;
+    repository::mark_rotated(&mut tx, row.refresh_token_id).await?;
+    let next = new_refresh_token(state, &mut tx, row.family_id, row.user_id).await?;
+    tx.commit().await?;
+    token_pair(state, row.user_id, &roles, next)
+}
+
+/// Revokes the family of `token` if it is the caller's; unknown tokens are
+/// ignored (logging out twice is not an error).
+pub async fn logout(
+    state: &AppState,
+    user_id: Uuid,
+    token: &SecretString,
+) -> Result<(), AuthFlowError> {
+    let revoked =
+        repository::revoke_family_of(&state.pool, user_id, &token_digest(token.expose_secret()))
+            .await?;
+    tracing::info!(user_id = %user_id, revoked, "logged out");
+    Ok(())
+}
+
+/// Changes the password after checking the current one; every refresh
+/// token of the user is revoked (other sessions end).
+pub async fn change_password(
+    state: &AppState,
+    user_id: Uuid,
+    current: &SecretString,
+    new: Password,
+) -> Result<(), AuthFlowError> {
+    let credentials = repository::credentials_by_id(&state.pool, user_id)
+        .await?
+        .ok_or(AuthFlowError::NotFound)?;
+    if !state
+        .passwords
+        .verify(current, Some(credentials.password_hash))
+        .await?
+    {
+        return Err(AuthFlowError::Invalid(vec![FieldError::new(
+            "current_password",
+            "is not the current password",
+        )]));
+    }
+    let hash = state.passwords.hash(new.secret()).await?;
+    let mut tx = state.pool.begin().await?;
+    repository::set_password(&mut tx, user_id, &hash).await?;
+    repository::revoke_all_refresh_tokens(&mut tx, user_id).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user_id, "password changed");
+    Ok(())
+}
+
+/// Creates a reset token and the `password_reset` event for an existing
+/// account; does nothing (visibly the same) for an unknown address.
+pub async fn request_password_reset(state: &AppState, email: &str) -> Result<(), AuthFlowError> {
+    let Ok(email) = Email::parse(email) else {
+        return Ok(());
+    };
+    let Some(account) = repository::credentials_by_email(&state.pool, email.as_str()).await? else {
+        tracing::info!("password reset requested for an unknown address");
+        return Ok(());
+    };
+    let (token, hash) = opaque_token();
+    let expires_at = Utc::now() + Duration::minutes(RESET_TOKEN_MINUTES);
+    let event = Notification::new(
+        "password_reset",
+        serde_json::json!({
+            "token": token.expose_secret(),
+            "expires_at": expires_at,
+            "full_name": account.full_name,
+        }),
+    )
+    .to_email(email.as_str());
+    let mut tx = state.pool.begin().await?;
+    repository::insert_reset_token(&mut tx, account.user_id, &hash, expires_at).await?;
+    outbox::enqueue(&mut tx, &event).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %account.user_id, "password reset requested");
+    Ok(())
+}
+
+/// Sets the new password with a valid reset token (used up), and revokes
+/// every refresh token of the user.
+pub async fn confirm_password_reset(
+    state: &AppState,
+    token: &SecretString,
+    new: Password,
+) -> Result<(), AuthFlowError> {
+    let hash = token_digest(token.expose_secret());
+    // Checked before hashing, so invalid tokens cost no argon2 time.
+    if repository::valid_reset_token(&state.pool, &hash)
+        .await?
+        .is_none()
+    {
+        return Err(AuthFlowError::InvalidResetToken);
+    }
+    let password_hash = state.passwords.hash(new.secret()).await?;
+    let mut tx = state.pool.begin().await?;
+    let user_id = repository::consume_reset_token(&mut tx, &hash)
+        .await?
+        .ok_or(AuthFlowError::InvalidResetToken)?;
+    repository::set_password(&mut tx, user_id, &password_hash).await?;
+    let revoked = repository::revoke_all_refresh_tokens(&mut tx, user_id).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user_id, revoked, "password reset");
+    Ok(())
+}
+
+/// The client-credentials clients: id and SHA-256 of the secret only.
+pub struct ServiceClients {
+    digests: HashMap<String, Vec<u8>>,
+}
+
+impl ServiceClients {
+    /// From configuration: `order_service = <secret>` declares client
+    /// `order-service`. The secrets themselves are not kept.
+    pub fn from_config<'a>(
+        clients: impl IntoIterator<Item = (&'a String, &'a SecretString)>,
+    ) -> Self {
+        Self {
+            digests: clients
+                .into_iter()
+                .filter(|(_, secret)| !secret.expose_secret().is_empty())
+                .map(|(name, secret)| {
+                    (name.replace('_', "-"), token_digest(secret.expose_secret()))
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether `secret` is `client_id`'s, in constant time for a given
+    /// client (and the same work for an unknown one).
+    pub fn authenticate(&self, client_id: &str, secret: &SecretString) -> bool {
+        let presented = token_digest(secret.expose_secret());
+        match self.digests.get(client_id) {
+            Some(expected) => verify_slices_are_equal(expected, &presented).is_ok(),
+            None => {
+                let _ = verify_slices_are_equal(&[0u8; 32], &presented);
+                false
+            }
+        }
+    }
+}
+
+/// Issues a service token to an authenticated client for `audience`.
+pub fn service_token(
+    state: &AppState,
+    grant_type: &str,
+    client_id: &str,
+    secret: &SecretString,
+    audience: Option<&str>,
+) -> Result<ServiceToken, AuthFlowError> {
+    if grant_type != "client_credentials" {
+        return Err(AuthFlowError::UnsupportedGrant);
+    }
+    if !state.clients.authenticate(client_id, secret) {
+        tracing::warn!(client_id, "client authentication failed");
+        return Err(AuthFlowError::InvalidClient);
+    }
+    let audience = audience.map(str::trim).unwrap_or_default();
+    if !state.keys.audiences().iter().any(|a| a == audience) {
+        return Err(AuthFlowError::Invalid(vec![FieldError::new(
+            "audience",
+            format!(
+                "must be one of the fleet's services: {}",
+                state.keys.audiences().join(", ")
+            ),
+        )]));
+    }
+    let token = state.keys.service_token(client_id, audience)?;
+    Ok(ServiceToken {
+        access_token: token.token,
+        token_type: "Bearer",
+        expires_in: token.expires_in,
+    })
+}
+
+/// `create-admin`: creates an administrator, or adds the admin role to the
+/// existing account with that e-mail (its password is then left as it is
+/// unless `reset_password`). Returns the account and whether it was created.
+pub async fn ensure_admin(
+    pool: &sqlx::PgPool,
+    passwords: &crate::passwords::Passwords,
+    email: Email,
+    password: Password,
+    full_name: &str,
+    reset_password: bool,
+) -> anyhow::Result<(User, bool)> {
+    let hash = passwords.hash(password.secret()).await?;
+    let mut tx = pool.begin().await?;
+    let (user, created) = match repository::promote_to_admin(&mut tx, email.as_str()).await? {
+        Some(user) => {
+            if reset_password {
+                repository::set_password(&mut tx, user.id, &hash).await?;
+                repository::revoke_all_refresh_tokens(&mut tx, user.id).await?;
+            }
+            (user, false)
+        }
+        None => {
+            let roles = vec!["admin".to_owned(), ROLE_CUSTOMER.to_owned()];
+            let user = repository::insert_user(
+                &mut tx,
+                Uuid::now_v7(),
+                email.as_str(),
+                &hash,
+                full_name,
+                &roles,
+            )
+            .await?;
+            (user, true)
+        }
+    };
+    tx.commit().await?;
+    Ok((user, created))
+}

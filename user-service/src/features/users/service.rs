@@ -1,0 +1,146 @@
+//! Account rules: a user reads and changes their own profile and
+//! preferences; administrators list users and set roles.
+
+use axum::http::StatusCode;
+use service_kit::pagination::Page;
+use service_kit::{ApiError, FieldError};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::models::{Contact, Preferences, ProfileChange, User, UserCursor};
+use super::repository;
+
+/// What can go wrong with accounts.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// No such user (or a deleted one).
+    #[error("user not found")]
+    NotFound,
+    /// Invalid fields.
+    #[error("invalid fields")]
+    Invalid(Vec<FieldError>),
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl UserError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(err: UserError) -> Self {
+        match err {
+            UserError::Invalid(errors) => ApiError::validation(errors),
+            err => match err.status_code() {
+                StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
+                status => ApiError::new(status, err.to_string()),
+            },
+        }
+    }
+}
+
+/// The user's own account.
+pub async fn get(pool: &PgPool, user_id: Uuid) -> Result<User, UserError> {
+    repository::find(pool, user_id)
+        .await?
+        .ok_or(UserError::NotFound)
+}
+
+/// Contact details (internal, for notifications).
+pub async fn contact(pool: &PgPool, user_id: Uuid) -> Result<Contact, UserError> {
+    repository::find_contact(pool, user_id)
+        .await?
+        .ok_or(UserError::NotFound)
+}
+
+/// Applies a validated profile change.
+pub async fn update(
+    pool: &PgPool,
+    user_id: Uuid,
+    change: ProfileChange,
+) -> Result<User, UserError> {
+    repository::update_profile(pool, user_id, &change)
+        .await?
+        .ok_or(UserError::NotFound)
+}
+
+/// Deletes the account: personal data, preferences and refresh tokens.
+pub async fn delete(pool: &PgPool, user_id: Uuid) -> Result<(), UserError> {
+    if repository::delete(pool, user_id).await? {
+        tracing::info!(user_id = %user_id, "account deleted");
+        Ok(())
+    } else {
+        Err(UserError::NotFound)
+    }
+}
+
+/// The user's preferences, or the defaults when never set.
+pub async fn preferences(pool: &PgPool, user_id: Uuid) -> Result<Preferences, UserError> {
+    get(pool, user_id).await?;
+    Ok(repository::preferences(pool, user_id)
+        .await?
+        .unwrap_or_default())
+}
+
+/// Validates and stores the user's preferences.
+pub async fn set_preferences(
+    pool: &PgPool,
+    user_id: Uuid,
+    preferences: Preferences,
+) -> Result<Preferences, UserError> {
+    // The IANA list is the database's (pg_timezone_names).
+    let timezone_known = repository::timezone_exists(pool, preferences.timezone.trim()).await?;
+    let (preferences, mut errors) = match preferences.parse() {
+        Ok(p) => (p, Vec::new()),
+        Err(errors) => (Preferences::default(), errors),
+    };
+    if !timezone_known {
+        errors.push(FieldError::new(
+            "timezone",
+            "must be an IANA time zone, like Europe/Berlin",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(UserError::Invalid(errors));
+    }
+    get(pool, user_id).await?;
+    Ok(repository::upsert_preferences(pool, user_id, &preferences).await?)
+}
+
+/// A page of users, oldest first.
+pub async fn list(
+    pool: &PgPool,
+    email: Option<String>,
+    after: Option<UserCursor>,
+    limit: u32,
+) -> Result<Page<User>, UserError> {
+    let email = email
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty());
+    let rows =
+        repository::list(pool, email.as_deref(), after.as_ref(), i64::from(limit) + 1).await?;
+    Ok(Page::from_rows(rows, limit, |u| UserCursor {
+        created_at: u.created_at,
+        id: u.id,
+    }))
+}
+
+/// Replaces a user's roles (effective in their next access token).
+pub async fn set_roles(
+    pool: &PgPool,
+    user_id: Uuid,
+    roles: Vec<String>,
+) -> Result<User, UserError> {
+    let user = repository::set_roles(pool, user_id, &roles)
+        .await?
+        .ok_or(UserError::NotFound)?;
+    tracing::info!(user_id = %user_id, roles = ?user.roles, "roles changed");
+    Ok(user)
+}
