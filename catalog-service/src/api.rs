@@ -1,21 +1,36 @@
-//! The HTTP API: every feature's router under `/api/v1`, and the OpenAPI
-//! document they describe.
+//! The HTTP API: the public routers under `/api/v1`, the internal ones
+//! (service tokens) under `/internal/v1`, and the OpenAPI document they
+//! describe.
 
 use service_kit::openapi::BearerAuth;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::features;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "catalog-service", description = "catalog-service of the e-commerce fleet."),
+    info(title = "catalog-service", description = "catalog-service of the e-commerce fleet: categories, products, search, inventory and stock reservations."),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "Operations endpoints"))
+    tags(
+        (name = "categories", description = "The category tree"),
+        (name = "products", description = "Products, listing and search"),
+        (name = "inventory", description = "Stock and its audit trail"),
+        (name = "internal", description = "Stock reservations for order-service (service tokens only)"),
+        (name = "ops", description = "Operations endpoints")
+    )
 )]
 struct ApiDoc;
 
 /// The service's routes with their OpenAPI document.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).with_state(state)
+    let public = OpenApiRouter::new()
+        .merge(features::categories::router())
+        .merge(features::products::router())
+        .merge(features::inventory::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", public)
+        .nest("/internal/v1", features::reservations::router())
+        .with_state(state)
 }

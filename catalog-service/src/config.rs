@@ -1,6 +1,7 @@
 //! catalog-service settings: the kit's sections plus this service's own.
 
 use serde::Deserialize;
+use service_kit::ServiceSettings;
 use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
 
 /// Built-in defaults, layered over the kit's. The database password is a
@@ -15,6 +16,12 @@ schema = "catalog"
 
 [auth]
 audience = "catalog-service"
+
+[reservations]
+default_ttl_secs = 900
+max_ttl_secs = 86400
+sweep_interval_ms = 5000
+sweep_batch_size = 100
 "#;
 
 /// Everything catalog-service is configured with.
@@ -26,11 +33,34 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Access-token verification.
     pub auth: AuthSettings,
+    /// Stock reservations and their expiry sweeper.
+    pub reservations: ReservationSettings,
 }
 
-impl Settings {
-    /// Loads the layered configuration (defaults < file < `APP__...`).
-    pub fn load() -> Result<Self, service_kit::config::ConfigError> {
-        service_kit::config::load(DEFAULTS)
+/// Stock reservations made by order-service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationSettings {
+    /// TTL of a reservation whose request names none.
+    pub default_ttl_secs: u32,
+    /// Longest TTL a caller may ask for.
+    pub max_ttl_secs: u32,
+    /// How often the sweeper looks for expired reservations.
+    pub sweep_interval_ms: u64,
+    /// Expired reservations released per sweeper transaction.
+    pub sweep_batch_size: u32,
+}
+
+impl ServiceSettings for Settings {
+    fn server(&mut self) -> &mut ServerSettings {
+        &mut self.server
+    }
+
+    fn database(&mut self) -> &mut DatabaseSettings {
+        &mut self.database
+    }
+
+    fn auth(&mut self) -> &mut AuthSettings {
+        &mut self.auth
     }
 }

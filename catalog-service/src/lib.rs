@@ -7,9 +7,9 @@ pub mod state;
 
 use service_kit::CancellationToken;
 use service_kit::auth::JwksVerifier;
-use service_kit::config::{DatabaseSettings, ServerSettings};
 use service_kit::ops::Ops;
 use service_kit::server::Server;
+use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
 
@@ -42,6 +42,8 @@ impl Application {
             migrator: &MIGRATOR,
         };
         let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
+        // After `bind`, which installs the process's metrics recorder.
+        describe_metrics();
         Ok(Self { server, state })
     }
 
@@ -55,26 +57,45 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` is cancelled, then drains in-flight requests.
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests;
+    /// the reservation sweeper runs alongside and stops with the server.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.server.run(shutdown).await
+        let stop_sweeper = shutdown.child_token();
+        let sweeper = tokio::spawn(features::reservations::sweeper::run(
+            self.state.pool.clone(),
+            self.state.settings.reservations.clone(),
+            stop_sweeper.clone(),
+        ));
+        let served = self.server.run(shutdown).await;
+        // The server may also stop on its own (an error): stop the sweeper too.
+        stop_sweeper.cancel();
+        if let Err(err) = sweeper.await {
+            tracing::warn!(error = %err, "the reservation sweeper ended abnormally");
+        }
+        served
     }
 }
 
-impl service_kit::cli::Service for Application {
+/// Registers the help text of the service's own metrics.
+fn describe_metrics() {
+    metrics::describe_counter!(
+        "catalog_reservations_total",
+        "Reservation calls by outcome: reserved, replayed, insufficient_stock, error, committed, released."
+    );
+    metrics::describe_counter!(
+        "catalog_reservations_expired_total",
+        "Expired reservations released by the sweeper."
+    );
+    // Present (at 0) from the start, so alerts can tell "none" from "absent".
+    metrics::counter!("catalog_reservations_expired_total").increment(0);
+}
+
+impl service_kit::Service for Application {
     const NAME: &'static str = env!("CARGO_PKG_NAME");
     type Settings = Settings;
 
     fn default_config() -> &'static str {
         config::DEFAULTS
-    }
-
-    fn database(settings: &Settings) -> &DatabaseSettings {
-        &settings.database
-    }
-
-    fn server(settings: &Settings) -> &ServerSettings {
-        &settings.server
     }
 
     fn migrator() -> &'static Migrator {
@@ -85,7 +106,15 @@ impl service_kit::cli::Service for Application {
         Application::build(settings).await
     }
 
-    async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run(service_kit::server::shutdown_token()).await
+    fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.state.pool
+    }
+
+    async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        Application::run(self, shutdown).await
     }
 }

@@ -1,5 +1,5 @@
 //! The catalog-service binary: `serve` (default), `migrate`, `healthcheck`.
 
 fn main() -> std::process::ExitCode {
-    service_kit::cli::run::<catalog_service::Application>()
+    service_kit::cli::main::<catalog_service::Application>()
 }

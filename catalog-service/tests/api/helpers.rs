@@ -1,9 +1,7 @@
 //! Spawns the real application on a random port against a fresh database.
 #![allow(dead_code)] // Shared by every test module; each uses a different part.
 
-use service_kit::CancellationToken;
-use service_kit::testing::{TcpProxy, TestDatabase, TestIssuer, init_tracing};
-use sqlx::PgPool;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use catalog_service::{Application, Settings};
@@ -11,82 +9,130 @@ use catalog_service::{Application, Settings};
 /// The audience tokens for this service carry.
 pub const AUDIENCE: &str = env!("CARGO_PKG_NAME");
 
-pub struct TestApp {
-    pub address: String,
-    pub http: reqwest::Client,
-    pub issuer: TestIssuer,
-    pub pool: PgPool,
-    pub shutdown: CancellationToken,
-}
+/// The kit's running service, plus catalog's own request helpers.
+pub struct TestApp(service_kit::testing::TestApp);
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+impl std::ops::Deref for TestApp {
+    type Target = service_kit::testing::TestApp;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
 pub async fn spawn_app() -> TestApp {
-    let db = TestDatabase::create(&schema()).await;
-    let settings = db.settings();
-    spawn_with(settings).await
+    spawn_app_with(|_| {}).await
 }
 
-/// The app reaching its database through a proxy the test can cut.
-pub async fn spawn_app_behind_proxy() -> (TestApp, TcpProxy) {
-    let db = TestDatabase::create(&schema()).await;
-    let proxy = TcpProxy::start(db.server_addr()).await;
-    let app = spawn_with(db.settings_via(&proxy)).await;
-    (app, proxy)
-}
-
-async fn spawn_with(database: service_kit::config::DatabaseSettings) -> TestApp {
-    init_tracing();
-    let issuer = TestIssuer::start().await;
-    let mut settings = Settings::load().expect("default settings load");
-    settings.server.host = "127.0.0.1".into();
-    settings.server.port = 0;
-    settings.database = database;
-    settings.auth = issuer.auth_settings(AUDIENCE);
-    let app = Application::build(settings)
-        .await
-        .expect("the application builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let pool = app.state().pool.clone();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run(shutdown.clone()));
-    TestApp {
-        address,
-        http: reqwest::Client::new(),
-        issuer,
-        pool,
-        shutdown,
-    }
-}
-
-fn schema() -> String {
-    Settings::load()
-        .expect("default settings load")
-        .database
-        .schema
+/// The app with settings adjusted by `configure` (short TTLs, a bigger pool).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    TestApp(service_kit::testing::spawn_configured::<Application>(configure).await)
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.address, path)
+    /// An administrator's access token.
+    pub fn admin_token(&self) -> String {
+        self.issuer.admin_token(Uuid::new_v4(), AUDIENCE)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(self.url(path))
-            .send()
+    /// order-service's service token.
+    pub fn service_token(&self) -> String {
+        self.issuer.service_token("order-service", AUDIENCE)
+    }
+
+    /// Sends `method path` with an optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// POSTs `body` as an admin.
+    pub async fn admin_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        let token = self.admin_token();
+        self.send(reqwest::Method::POST, path, Some(&token), Some(body))
             .await
-            .expect("request sent")
     }
 
-    /// A customer's access token for a fresh user.
-    pub fn user_token(&self) -> (Uuid, String) {
-        let id = Uuid::new_v4();
-        (id, self.issuer.user_token(id, AUDIENCE))
+    /// PATCHes `body` as an admin.
+    pub async fn admin_patch(&self, path: &str, body: &Value) -> reqwest::Response {
+        let token = self.admin_token();
+        self.send(reqwest::Method::PATCH, path, Some(&token), Some(body))
+            .await
+    }
+
+    /// DELETEs as an admin.
+    pub async fn admin_delete(&self, path: &str) -> reqwest::Response {
+        let token = self.admin_token();
+        self.send(reqwest::Method::DELETE, path, Some(&token), None)
+            .await
+    }
+
+    /// POSTs `body` to an internal endpoint with order-service's token.
+    pub async fn internal_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        let token = self.service_token();
+        self.send(reqwest::Method::POST, path, Some(&token), Some(body))
+            .await
+    }
+
+    /// GETs and decodes a JSON body, expecting 200.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// Creates a category (admin) and returns its id.
+    pub async fn create_category(&self, slug: &str, parent_id: Option<&str>) -> String {
+        let response = self
+            .admin_post(
+                "/api/v1/categories",
+                &json!({"name": slug.replace('-', " "), "slug": slug, "parent_id": parent_id}),
+            )
+            .await;
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        let category: Value = response.json().await.expect("a category");
+        category["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Creates a product (admin) with `stock` units and returns it.
+    pub async fn create_product(
+        &self,
+        category_id: &str,
+        sku: &str,
+        name: &str,
+        price_cents: i64,
+        stock: i32,
+    ) -> Value {
+        let response = self
+            .admin_post(
+                "/api/v1/products",
+                &json!({
+                    "sku": sku, "name": name, "description": format!("The {name}."),
+                    "price_cents": price_cents, "currency": "EUR",
+                    "category_id": category_id, "initial_stock": stock,
+                }),
+            )
+            .await;
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        response.json().await.expect("a product")
+    }
+
+    /// A product's `{on_hand, reserved, available}`.
+    pub async fn inventory(&self, product_id: &str) -> Value {
+        self.get_json(&format!("/api/v1/products/{product_id}/inventory"))
+            .await
     }
 }
 

@@ -1,4 +1,10 @@
 //! catalog-service's black-box tests: one binary, one module per feature.
 
+mod categories;
 mod helpers;
+mod inventory;
 mod ops;
+mod products;
+mod reservations;
+mod search;
+mod seed;

@@ -1,0 +1,8 @@
+//! Categories: a tree (`parent_id`) with unique slugs; admins edit it.
+
+mod models;
+mod repository;
+mod routes;
+mod service;
+
+pub use routes::router;

@@ -1,0 +1,307 @@
+//! Reservation rules: all or nothing, never oversold, idempotent on ids.
+
+use service_kit::ApiError;
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+use super::models::{
+    ItemRequest, NewReservation, NewRestock, Reservation, ReservationRow, ReservationStatus,
+    ReservedItem, Restock, ShortItem, ShortReason, same_lines,
+};
+use super::repository;
+use crate::config::ReservationSettings;
+
+/// What can go wrong with reservations.
+#[derive(Debug, thiserror::Error)]
+pub enum ReservationError {
+    /// No such reservation.
+    #[error("reservation not found")]
+    NotFound,
+    /// Some lines cannot be reserved; nothing was.
+    #[error("some items are not available in the requested quantity; nothing was reserved")]
+    Short(Vec<ShortItem>),
+    /// The id was used before for other lines.
+    #[error("this id was already used with other items")]
+    IdReused(&'static str),
+    /// The TTL is above the configured maximum.
+    #[error("must be at most {0} seconds")]
+    TtlTooLong(u32),
+    /// The transition is not possible from the reservation's state.
+    #[error("the reservation is {0}")]
+    WrongState(&'static str),
+    /// A restock names an unknown product.
+    #[error("is not a known product")]
+    UnknownProduct(usize),
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<ReservationError> for ApiError {
+    fn from(err: ReservationError) -> Self {
+        match &err {
+            ReservationError::NotFound => ApiError::not_found(err.to_string()),
+            // The route renders this one itself, listing the short items.
+            ReservationError::Short(_) => {
+                ApiError::conflict(err.to_string()).with_kind("insufficient-stock")
+            }
+            ReservationError::IdReused(field) => ApiError::invalid_field(*field, err.to_string()),
+            ReservationError::TtlTooLong(_) => {
+                ApiError::invalid_field("ttl_seconds", err.to_string())
+            }
+            ReservationError::WrongState(_) => {
+                ApiError::conflict(err.to_string()).with_kind("reservation-state")
+            }
+            ReservationError::UnknownProduct(line) => {
+                ApiError::invalid_field(format!("items[{line}].product_id"), err.to_string())
+            }
+            ReservationError::Database(_) => ApiError::internal(err),
+        }
+    }
+}
+
+/// How a reserve call ended, for the metrics.
+#[derive(Debug, Clone, Copy)]
+pub enum Reserved {
+    /// Newly reserved.
+    Created,
+    /// The same request again: the first answer replayed.
+    Replayed,
+}
+
+fn count(outcome: &'static str) {
+    metrics::counter!("catalog_reservations_total", "outcome" => outcome).increment(1);
+}
+
+/// Reserves every line or none, for `ttl_seconds`; the answer carries the
+/// authoritative prices and names.
+pub async fn reserve(
+    pool: &PgPool,
+    settings: &ReservationSettings,
+    request: NewReservation,
+    caller: &str,
+) -> Result<(Reservation, Reserved), ReservationError> {
+    let ttl = request.ttl_seconds.unwrap_or(settings.default_ttl_secs);
+    if ttl > settings.max_ttl_secs {
+        return Err(ReservationError::TtlTooLong(settings.max_ttl_secs));
+    }
+    let result = reserve_once(pool, ttl, &request, caller).await;
+    count(match &result {
+        Ok((_, Reserved::Created)) => "reserved",
+        Ok((_, Reserved::Replayed)) => "replayed",
+        Err(ReservationError::Short(_)) => "insufficient_stock",
+        Err(_) => "error",
+    });
+    result
+}
+
+async fn reserve_once(
+    pool: &PgPool,
+    ttl: u32,
+    request: &NewReservation,
+    caller: &str,
+) -> Result<(Reservation, Reserved), ReservationError> {
+    let mut tx = pool.begin().await?;
+    if !repository::insert_reservation(&mut tx, request.reservation_id, ttl, caller).await? {
+        let existing = load_locked(&mut tx, request.reservation_id).await?;
+        if !existing.same_items(&request.items) {
+            return Err(ReservationError::IdReused("reservation_id"));
+        }
+        return match existing.status {
+            ReservationStatus::Active | ReservationStatus::Committed => {
+                Ok((existing, Reserved::Replayed))
+            }
+            ReservationStatus::Released => Err(ReservationError::WrongState("released")),
+            ReservationStatus::Expired => Err(ReservationError::WrongState("expired")),
+        };
+    }
+    let quantities = lines(&request.items);
+    let ids: Vec<Uuid> = quantities.keys().copied().collect();
+    let rows = repository::lock_products(&mut tx, &ids).await?;
+    let rows: BTreeMap<Uuid, _> = rows.into_iter().map(|r| (r.product_id, r)).collect();
+    let mut short = Vec::new();
+    let mut items = Vec::with_capacity(request.items.len());
+    for (line, item) in request.items.iter().enumerate() {
+        match rows.get(&item.product_id) {
+            Some(row) if row.active && row.available >= item.quantity => items.push(ReservedItem {
+                product_id: item.product_id,
+                quantity: item.quantity,
+                unit_price_cents: row.price_cents,
+                currency: row.currency.clone(),
+                name: row.name.clone(),
+            }),
+            Some(row) if row.active => short.push(ShortItem {
+                product_id: item.product_id,
+                requested: item.quantity,
+                available: row.available.max(0),
+                reason: ShortReason::InsufficientStock,
+                line,
+            }),
+            _ => short.push(ShortItem {
+                product_id: item.product_id,
+                requested: item.quantity,
+                available: 0,
+                reason: ShortReason::NotSellable,
+                line,
+            }),
+        }
+    }
+    if !short.is_empty() {
+        // Dropping the transaction rolls back the header: nothing is held.
+        return Err(ReservationError::Short(short));
+    }
+    items.sort_by_key(|i| i.product_id);
+    repository::add_reserved(&mut tx, &quantities).await?;
+    repository::insert_items(&mut tx, request.reservation_id, &items).await?;
+    let header = repository::lock_reservation(&mut tx, request.reservation_id)
+        .await?
+        .ok_or(ReservationError::NotFound)?;
+    tx.commit().await?;
+    Ok((with_items(header, items), Reserved::Created))
+}
+
+/// Held stock leaves on hand for good. Idempotent.
+pub async fn commit(pool: &PgPool, reservation_id: Uuid) -> Result<Reservation, ReservationError> {
+    let mut tx = pool.begin().await?;
+    let reservation = load_locked(&mut tx, reservation_id).await?;
+    match reservation.status {
+        ReservationStatus::Committed => return Ok(reservation),
+        ReservationStatus::Released => return Err(ReservationError::WrongState("released")),
+        ReservationStatus::Expired => return Err(ReservationError::WrongState("expired")),
+        // Still active (even if past its expiry but not yet swept): the
+        // stock is still held, so committing it is safe.
+        ReservationStatus::Active => {}
+    }
+    let quantities = held(&reservation);
+    let ids: Vec<Uuid> = quantities.keys().copied().collect();
+    repository::lock_products(&mut tx, &ids).await?;
+    repository::ship_reserved(&mut tx, &quantities).await?;
+    repository::set_status(&mut tx, reservation_id, "committed").await?;
+    tx.commit().await?;
+    count("committed");
+    Ok(Reservation {
+        status: ReservationStatus::Committed,
+        ..reservation
+    })
+}
+
+/// Held stock returns to available. Idempotent; a committed reservation
+/// cannot be released (restock it instead).
+pub async fn release(pool: &PgPool, reservation_id: Uuid) -> Result<Reservation, ReservationError> {
+    let mut tx = pool.begin().await?;
+    let reservation = load_locked(&mut tx, reservation_id).await?;
+    match reservation.status {
+        ReservationStatus::Released | ReservationStatus::Expired => return Ok(reservation),
+        ReservationStatus::Committed => {
+            return Err(ReservationError::WrongState(
+                "committed; restock it instead",
+            ));
+        }
+        ReservationStatus::Active => {}
+    }
+    let quantities = held(&reservation);
+    let ids: Vec<Uuid> = quantities.keys().copied().collect();
+    repository::lock_products(&mut tx, &ids).await?;
+    repository::remove_reserved(&mut tx, &quantities).await?;
+    repository::set_status(&mut tx, reservation_id, "released").await?;
+    tx.commit().await?;
+    count("released");
+    Ok(Reservation {
+        status: ReservationStatus::Released,
+        ..reservation
+    })
+}
+
+/// Puts the units of a cancelled order back on hand, once per reference.
+pub async fn restock(
+    pool: &PgPool,
+    request: NewRestock,
+    caller: &str,
+) -> Result<Restock, ReservationError> {
+    let mut tx = pool.begin().await?;
+    let quantities = lines(&request.items);
+    if !repository::insert_restock(&mut tx, request.reference_id, caller).await? {
+        let done: BTreeMap<Uuid, i32> = repository::restock_items(&mut tx, request.reference_id)
+            .await?
+            .into_iter()
+            .collect();
+        if !same_lines(&done, &request.items) {
+            return Err(ReservationError::IdReused("reference_id"));
+        }
+        return Ok(Restock {
+            reference_id: request.reference_id,
+            items: request.items,
+        });
+    }
+    let ids: Vec<Uuid> = quantities.keys().copied().collect();
+    let rows = repository::lock_products(&mut tx, &ids).await?;
+    if let Some(line) = request
+        .items
+        .iter()
+        .position(|item| !rows.iter().any(|r| r.product_id == item.product_id))
+    {
+        return Err(ReservationError::UnknownProduct(line));
+    }
+    repository::apply_restock(&mut tx, request.reference_id, &quantities, caller).await?;
+    tx.commit().await?;
+    Ok(Restock {
+        reference_id: request.reference_id,
+        items: request.items,
+    })
+}
+
+/// Releases up to `batch` expired reservations in one transaction; returns
+/// how many.
+pub async fn release_expired(pool: &PgPool, batch: u32) -> Result<usize, ReservationError> {
+    let mut tx = pool.begin().await?;
+    let expired = repository::lock_expired(&mut tx, i64::from(batch)).await?;
+    if expired.is_empty() {
+        return Ok(0);
+    }
+    let held = repository::held_units(&mut tx, &expired).await?;
+    let quantities: BTreeMap<Uuid, i32> = held
+        .into_iter()
+        .map(|(id, units)| (id, i32::try_from(units).unwrap_or(i32::MAX)))
+        .collect();
+    let ids: Vec<Uuid> = quantities.keys().copied().collect();
+    repository::lock_products(&mut tx, &ids).await?;
+    repository::remove_reserved(&mut tx, &quantities).await?;
+    repository::mark_expired(&mut tx, &expired).await?;
+    tx.commit().await?;
+    metrics::counter!("catalog_reservations_expired_total").increment(expired.len() as u64);
+    Ok(expired.len())
+}
+
+/// Lines as product -> quantity, in the lock order.
+fn lines(items: &[ItemRequest]) -> BTreeMap<Uuid, i32> {
+    items.iter().map(|i| (i.product_id, i.quantity)).collect()
+}
+
+fn held(reservation: &Reservation) -> BTreeMap<Uuid, i32> {
+    reservation
+        .items
+        .iter()
+        .map(|i| (i.product_id, i.quantity))
+        .collect()
+}
+
+fn with_items(header: ReservationRow, items: Vec<ReservedItem>) -> Reservation {
+    Reservation {
+        reservation_id: header.reservation_id,
+        status: header.status,
+        expires_at: header.expires_at,
+        items,
+    }
+}
+
+async fn load_locked(
+    conn: &mut sqlx::PgConnection,
+    reservation_id: Uuid,
+) -> Result<Reservation, ReservationError> {
+    let header = repository::lock_reservation(conn, reservation_id)
+        .await?
+        .ok_or(ReservationError::NotFound)?;
+    let items = repository::items(conn, reservation_id).await?;
+    Ok(with_items(header, items))
+}
