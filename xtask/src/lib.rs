@@ -1,0 +1,23 @@
+//! The fleet's developer command line (`cargo xtask ...`), as a library so
+//! that every command, and later ones (`e2e`, `chaos`, `bench`), share the
+//! same machinery: [`fleet::Fleet`] runs the services, [`pg::PgCluster`] a
+//! private Postgres, [`template`] renders and checks `service-template/`.
+
+pub mod db;
+pub mod fleet;
+pub mod http;
+pub mod lint_deploy;
+pub mod new_service;
+pub mod pg;
+pub mod process;
+pub mod services;
+pub mod signals;
+pub mod template;
+pub mod test_suite;
+#[doc(hidden)]
+pub mod testing;
+pub mod up;
+pub mod workspace;
+
+/// The deploy linter run by `cargo xtask test` and `cargo xtask lint-deploy`.
+pub const DEPLOY_LINT: Option<test_suite::DeployLint> = Some(lint_deploy::run);

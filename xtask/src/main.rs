@@ -1,0 +1,190 @@
+//! `cargo xtask`: the fleet's developer command line. See `cargo xtask --help`.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+use xtask::signals::{self, INTERRUPTED_EXIT_CODE, Interrupted};
+use xtask::{DEPLOY_LINT, db, new_service, template, test_suite, up, workspace};
+
+/// Developer commands for the e-commerce fleet (run them as `cargo xtask <command>`).
+///
+/// Everything runs from local binaries: no Docker needed. Postgres comes from
+/// the machine's PostgreSQL install (Debian: `apt-get install postgresql`) and
+/// lives in target/xtask/pg-<command>; it is stopped on every exit path,
+/// Ctrl-C and SIGTERM included.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the whole fleet locally (Postgres + every service) until Ctrl-C.
+    #[command(long_about = "\
+Run the whole fleet locally, no Docker: Postgres plus every service, until Ctrl-C.
+
+Steps:
+  1. cargo build [--release] --bins for every service package in the workspace.
+  2. Start a private Postgres (or use DATABASE_URL as the superuser URL) and
+     provision database `shop`: one login role per service (password = role name,
+     local only) owning its own schema, with no rights on the others'.
+  3. `<service> migrate` for each, with its own role (fails loudly with the output).
+  4. `<service> serve` for each on its conventional port (8001-8004), output
+     streamed here with a coloured `name | ` prefix.
+  5. Wait until every GET /ready answers 200 (60 s at most), then print the URLs.
+
+Environment given to each service: APP__SERVER__PORT, APP__DATABASE__URL (its own
+role), APP__AUTH__JWKS_URL (user-service's JWKS unless already set), RUST_LOG
+(default info), LOG_FORMAT (default pretty on a terminal, else json); every other
+APP__* variable in your environment is passed through untouched.
+
+Ctrl-C or SIGTERM stops the services (SIGTERM, 10 s grace, then SIGKILL) and
+Postgres, and exits 0. If a service dies on its own, everything is stopped and
+the exit code is non-zero.")]
+    Up {
+        /// Build and run the release profile.
+        #[arg(long)]
+        release: bool,
+        /// Seed the catalog with demo data (not implemented yet).
+        #[arg(long)]
+        seed: bool,
+        /// Skip `cargo build`: run the binaries already in target/.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, deploy lint.
+    #[command(long_about = "\
+Run what CI runs, stopping at the first failure, then print each step's duration:
+
+  1. cargo fmt --all -- --check                                   (skipped by --quick)
+  2. cargo clippy --workspace --all-targets --all-features -- -D warnings   (skipped by --quick)
+  3. cargo nextest run --workspace --all-features --no-fail-fast
+     (or cargo test ... when cargo-nextest is not installed)
+  4. cargo xtask template-check
+  5. the deploy lint (deploy/, Dockerfiles, workflows), once wired in
+
+A private Postgres is started first (or DATABASE_URL is used if set) and the
+children get DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres, a
+superuser that can create one database per test. SQLX_OFFLINE defaults to true
+so sqlx's query macros use .sqlx/ instead of that empty database.
+
+Arguments after `--` go to the test runner, e.g.
+  cargo xtask test --quick -- checkout            (run tests whose name has `checkout`)
+  cargo xtask test -- -E 'package(order-service)' (a nextest filter expression)")]
+    Test {
+        /// Skip fmt and clippy.
+        #[arg(long)]
+        quick: bool,
+        /// Extra arguments for the test runner.
+        #[arg(last = true)]
+        extra: Vec<String>,
+    },
+    /// Generate a new service from service-template/ and add it to the workspace.
+    #[command(long_about = "\
+Generate a new service from service-template/ and add it to the workspace.
+
+Renders every template file's contents and path with liquid (variables
+project-name, crate_name, schema, port; cargo-generate's case filters work too)
+into NAME/, except the globs of `exclude` in cargo-generate.toml (copied
+verbatim) and of `ignore` (not copied), then appends NAME to [workspace] members
+of the root Cargo.toml, keeping its formatting.
+
+Example:
+  cargo xtask new-service inventory-service            # schema inventory, next free port
+  cargo xtask new-service gift-card-service --schema cards --port 8010")]
+    NewService {
+        /// The package name: lowercase kebab-case ending in `-service`, e.g. `inventory-service`.
+        name: String,
+        /// Postgres schema [default: NAME without -service, `-` -> `_`].
+        #[arg(long)]
+        schema: Option<String>,
+        /// HTTP port [default: one more than the highest existing service port].
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Check that services still match the files service-template/ owns.
+    #[command(long_about = "\
+Check that every service still matches the files service-template/ owns.
+
+For each workspace member with [package.metadata.template] (schema, port), the
+template is rendered with that service's variables into target/xtask/template-check/
+and every file matched by service-template/template-owned.txt is compared byte
+for byte with the service's copy. Drifted files are shown as unified diffs
+(--- template, +++ service); missing ones are listed. Exits non-zero on any
+drift: change such files in the template, then re-render them into every service.")]
+    TemplateCheck,
+    /// Lint deploy/, docker-compose.yml, the Dockerfiles and workflows with the real tools.
+    LintDeploy,
+    /// Start a private, provisioned Postgres and print its URLs, until Ctrl-C.
+    #[command(long_about = "\
+Start a private Postgres (target/xtask/pg-db), provision database `shop` exactly as
+`up` does (one role + schema per service), print its URLs, and keep it running
+until Ctrl-C. Handy for running one service's tests from an editor:
+
+  eval \"$(cargo xtask db | grep ^export)\"   # in another shell: DATABASE_URL=...
+  cargo test -p catalog-service")]
+    Db,
+}
+
+fn main() -> ExitCode {
+    if let Err(err) = signals::install() {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
+    let cli = Cli::parse();
+    // For `up` and `db`, Ctrl-C is the normal way to finish.
+    let is_up = matches!(cli.command, Cmd::Up { .. } | Cmd::Db);
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A signal also makes children fail (Ctrl-C reaches initdb, pg_ctl, ...):
+        // whatever the error, after a signal it is an interruption.
+        Err(err) if err.downcast_ref::<Interrupted>().is_some() || signals::interrupted() => {
+            // `up` is meant to end with Ctrl-C: that is success.
+            if is_up {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(INTERRUPTED_EXIT_CODE)
+            }
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Cmd) -> Result<()> {
+    match command {
+        Cmd::Up {
+            release,
+            seed,
+            no_build,
+        } => up::run(up::UpOptions {
+            release,
+            seed,
+            no_build,
+        }),
+        Cmd::Test { quick, extra } => {
+            test_suite::run(test_suite::TestOptions { quick, extra }, DEPLOY_LINT)
+        }
+        Cmd::NewService { name, schema, port } => {
+            let created = new_service::create(&workspace::root(), &name, schema.as_deref(), port)?;
+            new_service::print_next_steps(&created);
+            Ok(())
+        }
+        Cmd::TemplateCheck => match template::check_workspace(&workspace::root())? {
+            0 => Ok(()),
+            n => bail!("{n} template-owned file(s) drifted"),
+        },
+        Cmd::LintDeploy => test_suite::lint_deploy(DEPLOY_LINT),
+        Cmd::Db => db::run(),
+    }
+}

@@ -1,0 +1,202 @@
+//! `cargo xtask test`: everything CI checks, against a private Postgres.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::fleet::{cargo, sqlx_offline_default};
+use crate::pg::{self, PgCluster};
+use crate::signals::{self, Interrupted};
+use crate::{process, template, workspace};
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, Clone, Default)]
+pub struct TestOptions {
+    /// Skip `cargo fmt --check` and clippy.
+    pub quick: bool,
+    /// Extra arguments for the test runner (nextest or `cargo test`).
+    pub extra: Vec<String>,
+}
+
+/// A deploy linter: the `run` of `lint_deploy.rs` once it exists.
+pub type DeployLint = fn(&Path) -> Result<()>;
+
+/// A named step of the run.
+type Step = (String, Box<dyn FnMut() -> Result<()>>);
+
+enum Outcome {
+    Passed,
+    Failed(String),
+    NotRun,
+}
+
+struct StepResult {
+    name: String,
+    duration: Duration,
+    outcome: Outcome,
+}
+
+/// Runs fmt, clippy, the tests, the template check and the deploy lint (if
+/// any), stopping at the first failure; always stops Postgres.
+pub fn run(opts: TestOptions, deploy_lint: Option<DeployLint>) -> Result<()> {
+    let root = workspace::root();
+    let began = Instant::now();
+
+    let mut cluster = None;
+    let database_url = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            eprintln!("xtask: using DATABASE_URL {}", pg::redact(&url));
+            url
+        }
+        None => {
+            let started = PgCluster::start(&root, "test")?;
+            let url = started.superuser_url();
+            eprintln!("xtask: private Postgres at {url}");
+            cluster = Some(started);
+            url
+        }
+    };
+
+    let mut steps: Vec<Step> = Vec::new();
+    let cargo_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(cargo());
+        cmd.current_dir(&root)
+            .args(args)
+            .env("DATABASE_URL", &database_url);
+        sqlx_offline_default(&mut cmd);
+        cmd
+    };
+    if !opts.quick {
+        let mut fmt = cargo_cmd(&["fmt", "--all", "--", "--check"]);
+        steps.push(("fmt".into(), Box::new(move || run_cargo(&mut fmt))));
+        let mut clippy = cargo_cmd(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        steps.push(("clippy".into(), Box::new(move || run_cargo(&mut clippy))));
+    }
+    let (runner, mut tests) = if nextest_available() {
+        (
+            "nextest",
+            cargo_cmd(&[
+                "nextest",
+                "run",
+                "--workspace",
+                "--all-features",
+                "--no-fail-fast",
+            ]),
+        )
+    } else {
+        (
+            "cargo test",
+            cargo_cmd(&["test", "--workspace", "--all-features", "--no-fail-fast"]),
+        )
+    };
+    tests.args(&opts.extra);
+    steps.push((
+        format!("tests ({runner})"),
+        Box::new(move || run_cargo(&mut tests)),
+    ));
+    let template_root = root.clone();
+    steps.push((
+        "template-check".into(),
+        Box::new(move || match template::check_workspace(&template_root)? {
+            0 => Ok(()),
+            n => bail!("{n} template-owned file(s) drifted"),
+        }),
+    ));
+    if let Some(lint) = deploy_lint {
+        let lint_root = root.clone();
+        steps.push(("deploy-lint".into(), Box::new(move || lint(&lint_root))));
+    }
+
+    let mut results = Vec::new();
+    let mut failed = false;
+    let mut interrupted = false;
+    for (name, step) in &mut steps {
+        if failed {
+            results.push(StepResult {
+                name: name.clone(),
+                duration: Duration::ZERO,
+                outcome: Outcome::NotRun,
+            });
+            continue;
+        }
+        eprintln!("\nxtask: ── {name} ──");
+        let step_began = Instant::now();
+        let outcome = match signals::check().and_then(|()| step()) {
+            Ok(()) => Outcome::Passed,
+            Err(err) => {
+                failed = true;
+                interrupted |= err.downcast_ref::<Interrupted>().is_some();
+                Outcome::Failed(format!("{err:#}"))
+            }
+        };
+        results.push(StepResult {
+            name: name.clone(),
+            duration: step_began.elapsed(),
+            outcome,
+        });
+    }
+
+    let stopped = match cluster.as_mut() {
+        Some(cluster) => cluster.stop(),
+        None => Ok(()),
+    };
+    print_summary(&results, began.elapsed());
+    stopped?;
+    if interrupted {
+        return Err(Interrupted.into());
+    }
+    if failed {
+        bail!("cargo xtask test failed");
+    }
+    Ok(())
+}
+
+fn run_cargo(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {}", process::describe(cmd));
+    process::run_ok(cmd)
+}
+
+fn nextest_available() -> bool {
+    Command::new(cargo())
+        .args(["nextest", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn print_summary(results: &[StepResult], total: Duration) {
+    let width = results.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    println!("\nSummary");
+    for r in results {
+        let (status, detail) = match &r.outcome {
+            Outcome::Passed => ("ok", String::new()),
+            Outcome::Failed(msg) => ("FAILED", format!("  {}", msg.lines().next().unwrap_or(""))),
+            Outcome::NotRun => ("not run", String::new()),
+        };
+        let time = match r.outcome {
+            Outcome::NotRun => "      ".to_owned(),
+            _ => format!("{:>5.1}s", r.duration.as_secs_f64()),
+        };
+        println!("  {:<width$}  {time}  {status}{detail}", r.name);
+    }
+    println!("  {:<width$}  {:>5.1}s", "total", total.as_secs_f64());
+}
+
+/// Runs the deploy lint alone (`cargo xtask lint-deploy`).
+pub fn lint_deploy(deploy_lint: Option<DeployLint>) -> Result<()> {
+    let lint = deploy_lint.ok_or_else(|| {
+        anyhow!("the deploy lint is not wired in yet (xtask/src/lint_deploy.rs and DEPLOY_LINT in xtask/src/lib.rs)")
+    })?;
+    lint(&workspace::root()).context("deploy lint")
+}
