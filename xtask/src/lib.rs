@@ -7,6 +7,7 @@ pub mod db;
 pub mod fleet;
 pub mod http;
 pub mod lint_deploy;
+pub mod local_extras;
 pub mod new_service;
 pub mod pg;
 pub mod process;

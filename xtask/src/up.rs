@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use crate::fleet::{Fleet, FleetOptions};
+use crate::local_extras::{GATEWAY_PORT, Gateway, LocalAdmin, ensure_admin};
 use crate::{signals, workspace};
 
 /// Options of `cargo xtask up`.
@@ -34,8 +35,36 @@ pub fn run(opts: UpOptions) -> Result<()> {
             ..FleetOptions::default()
         },
     )?;
+    let admin = ensure_admin(&root, &fleet, opts.release)?;
+    let gateway = Gateway::start(&root)?;
     print_table(&fleet, began.elapsed());
-    supervise(fleet)
+    print_extras(admin.as_ref(), gateway.is_some());
+    let result = supervise(fleet);
+    if let Some(gateway) = gateway {
+        gateway.stop()?;
+    }
+    result
+}
+
+fn print_extras(admin: Option<&LocalAdmin>, gateway: bool) {
+    if gateway {
+        println!(
+            "Gateway: http://127.0.0.1:{GATEWAY_PORT}/api/v1  (nginx, deploy/nginx/nginx.local.conf)"
+        );
+    }
+    if let Some(admin) = admin {
+        match &admin.generated_password {
+            Some(password) => println!(
+                "Local admin: {}  password: {password}  (generated once, kept in target/xtask/local-admin-password; set ADMIN_EMAIL/ADMIN_PASSWORD to choose)",
+                admin.email
+            ),
+            None => println!(
+                "Local admin: {}  (password from ADMIN_PASSWORD)",
+                admin.email
+            ),
+        }
+    }
+    println!();
 }
 
 fn print_table(fleet: &Fleet, elapsed: Duration) {

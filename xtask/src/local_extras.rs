@@ -1,0 +1,151 @@
+//! What `cargo xtask up` adds around the fleet for local use: the nginx
+//! gateway on :8080 (when nginx is installed) and a local admin account.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::fleet::Fleet;
+use crate::process::{self, GroupChild};
+use crate::workspace;
+
+/// The gateway's local port (API.md).
+pub const GATEWAY_PORT: u16 = 8080;
+
+/// nginx running `deploy/nginx/nginx.local.conf`; stopped when dropped.
+pub struct Gateway {
+    child: GroupChild,
+}
+
+impl Gateway {
+    /// Starts the gateway when nginx is installed; `None` (with a note) otherwise.
+    pub fn start(root: &Path) -> Result<Option<Self>> {
+        let Some(nginx) = find_nginx() else {
+            println!(
+                "note: nginx is not installed, so there is no gateway on :{GATEWAY_PORT}; call the services directly (Debian: apt-get install nginx)"
+            );
+            return Ok(None);
+        };
+        let prefix = workspace::scratch_dir(root).join("nginx");
+        std::fs::create_dir_all(&prefix)
+            .with_context(|| format!("creating {}", prefix.display()))?;
+        let config = root.join("deploy/nginx/nginx.local.conf");
+        let mut command = Command::new(nginx);
+        command
+            .arg("-p")
+            .arg(&prefix)
+            .arg("-c")
+            .arg(&config)
+            .args(["-e", "stderr", "-g", "daemon off;"])
+            .stdin(Stdio::null());
+        let mut child = GroupChild::spawn(&mut command).context("starting nginx")?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], GATEWAY_PORT));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Some(status) = child.try_wait()? {
+                bail!("nginx exited ({status}) before listening on :{GATEWAY_PORT}");
+            }
+            if Instant::now() > deadline {
+                bail!("nginx did not listen on :{GATEWAY_PORT} within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(Some(Self { child }))
+    }
+
+    /// Stops nginx (SIGTERM is its fast shutdown).
+    pub fn stop(mut self) -> Result<()> {
+        self.child.terminate(Duration::from_secs(5)).map(|_| ())
+    }
+}
+
+fn find_nginx() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("nginx"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain([
+            PathBuf::from("/usr/sbin/nginx"),
+            PathBuf::from("/usr/local/sbin/nginx"),
+        ])
+        .find(|p| p.is_file())
+}
+
+/// The local administrator `up` makes sure exists.
+pub struct LocalAdmin {
+    /// Its e-mail.
+    pub email: String,
+    /// Its password, when generated here (to print); `None` when it came from `ADMIN_PASSWORD`.
+    pub generated_password: Option<String>,
+}
+
+/// Creates (or promotes) the local admin through `user-service create-admin`:
+/// e-mail and password from `ADMIN_EMAIL` / `ADMIN_PASSWORD`, otherwise a
+/// password generated once and kept in `target/xtask/local-admin-password`.
+pub fn ensure_admin(root: &Path, fleet: &Fleet, release: bool) -> Result<Option<LocalAdmin>> {
+    let Ok(database_url) = fleet.database_url("user-service") else {
+        return Ok(None);
+    };
+    let email = std::env::var("ADMIN_EMAIL")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| "admin@shop.local".into());
+    let (password, generated) = match std::env::var("ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        Some(password) => (password, false),
+        None => (stored_or_new_password(root)?, true),
+    };
+    let binary = workspace::target_dir(root)
+        .join(if release { "release" } else { "debug" })
+        .join("user-service");
+    let mut command = Command::new(&binary);
+    command
+        .args(["create-admin", "--email", &email, "--reset-password"])
+        .env("APP__DATABASE__URL", database_url)
+        .env("ADMIN_PASSWORD", &password)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn");
+    let (status, output) = process::run_captured(&mut command)?;
+    if !status.success() {
+        bail!("user-service create-admin failed ({status}):\n{output}");
+    }
+    Ok(Some(LocalAdmin {
+        email,
+        generated_password: generated.then_some(password),
+    }))
+}
+
+fn stored_or_new_password(root: &Path) -> Result<String> {
+    let path = workspace::scratch_dir(root).join("local-admin-password");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim();
+        if existing.len() >= 12 {
+            return Ok(existing.to_owned());
+        }
+    }
+    let mut bytes = [0u8; 18];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .context("reading /dev/urandom")?;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let password: String = bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    std::fs::create_dir_all(workspace::scratch_dir(root))?;
+    let mut file =
+        std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(password.as_bytes())?;
+    Ok(password)
+}
