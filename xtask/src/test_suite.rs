@@ -82,23 +82,24 @@ pub fn run(opts: TestOptions, deploy_lint: Option<DeployLint>) -> Result<()> {
         ]);
         steps.push(("clippy".into(), Box::new(move || run_cargo(&mut clippy))));
     }
+    // `--workspace` would override a `-p` given after `--`: choose one scope.
+    let scope = if names_packages(&opts.extra) {
+        None
+    } else {
+        Some("--workspace")
+    };
     let (runner, mut tests) = if nextest_available() {
         (
             "nextest",
-            cargo_cmd(&[
-                "nextest",
-                "run",
-                "--workspace",
-                "--all-features",
-                "--no-fail-fast",
-            ]),
+            cargo_cmd(&["nextest", "run", "--all-features", "--no-fail-fast"]),
         )
     } else {
         (
             "cargo test",
-            cargo_cmd(&["test", "--workspace", "--all-features", "--no-fail-fast"]),
+            cargo_cmd(&["test", "--all-features", "--no-fail-fast"]),
         )
     };
+    tests.args(scope);
     tests.args(&opts.extra);
     steps.push((
         format!("tests ({runner})"),
@@ -199,4 +200,29 @@ pub fn lint_deploy(deploy_lint: Option<DeployLint>) -> Result<()> {
         anyhow!("the deploy lint is not wired in yet (xtask/src/lint_deploy.rs and DEPLOY_LINT in xtask/src/lib.rs)")
     })?;
     lint(&workspace::root()).context("deploy lint")
+}
+
+/// Whether the runner's extra arguments pick packages themselves.
+fn names_packages(extra: &[String]) -> bool {
+    extra.iter().any(|a| {
+        a == "-p"
+            || a == "--package"
+            || a.starts_with("--package=")
+            || (a.starts_with("-p") && a.len() > 2)
+    })
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::names_packages;
+
+    #[test]
+    fn package_arguments_replace_the_workspace_scope() {
+        let args = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(names_packages(&args(&["-p", "user-service"])));
+        assert!(names_packages(&args(&["--package=user-service"])));
+        assert!(names_packages(&args(&["-puser-service"])));
+        assert!(!names_packages(&args(&["-E", "test(checkout)"])));
+        assert!(!names_packages(&[]));
+    }
 }
