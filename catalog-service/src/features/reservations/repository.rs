@@ -80,62 +80,55 @@ pub async fn lock_products(
     .await
 }
 
-/// Holds `quantities` (product -> units) of locked products.
-#[tracing::instrument(skip_all)]
-pub async fn add_reserved(
-    conn: &mut PgConnection,
-    quantities: &BTreeMap<Uuid, i32>,
-) -> sqlx::Result<()> {
-    let (ids, qty): (Vec<Uuid>, Vec<i32>) = quantities.iter().map(|(k, v)| (*k, *v)).unzip();
-    sqlx::query(
-        "update products p set reserved = p.reserved + l.quantity
-         from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
-         where p.product_id = l.product_id",
-    )
-    .bind(ids)
-    .bind(qty)
-    .execute(conn)
-    .await
-    .map(|_| ())
+/// What a reservation does to the stock of its (locked) products.
+#[derive(Debug, Clone, Copy)]
+pub enum StockMovement {
+    /// Hold units: reserve.
+    Hold,
+    /// Return held units to available: release, expiry.
+    Return,
+    /// Held units leave the warehouse for good: commit.
+    Ship,
 }
 
-/// Returns held units to available (release, expiry).
-#[tracing::instrument(skip_all)]
-pub async fn remove_reserved(
-    conn: &mut PgConnection,
-    quantities: &BTreeMap<Uuid, i32>,
-) -> sqlx::Result<()> {
-    let (ids, qty): (Vec<Uuid>, Vec<i32>) = quantities.iter().map(|(k, v)| (*k, *v)).unzip();
-    sqlx::query(
-        "update products p set reserved = p.reserved - l.quantity
-         from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
-         where p.product_id = l.product_id",
-    )
-    .bind(ids)
-    .bind(qty)
-    .execute(conn)
-    .await
-    .map(|_| ())
+impl StockMovement {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Hold => {
+                "update products p set reserved = p.reserved + l.quantity
+                 from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
+                 where p.product_id = l.product_id"
+            }
+            Self::Return => {
+                "update products p set reserved = p.reserved - l.quantity
+                 from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
+                 where p.product_id = l.product_id"
+            }
+            Self::Ship => {
+                "update products p
+                 set reserved = p.reserved - l.quantity, on_hand = p.on_hand - l.quantity
+                 from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
+                 where p.product_id = l.product_id"
+            }
+        }
+    }
 }
 
-/// Held units leave the warehouse for good (commit).
-#[tracing::instrument(skip_all)]
-pub async fn ship_reserved(
+/// Applies `movement` to `quantities` (product -> units) of locked products,
+/// in one statement.
+#[tracing::instrument(skip_all, fields(movement = ?movement))]
+pub async fn move_stock(
     conn: &mut PgConnection,
+    movement: StockMovement,
     quantities: &BTreeMap<Uuid, i32>,
 ) -> sqlx::Result<()> {
     let (ids, qty): (Vec<Uuid>, Vec<i32>) = quantities.iter().map(|(k, v)| (*k, *v)).unzip();
-    sqlx::query(
-        "update products p
-         set reserved = p.reserved - l.quantity, on_hand = p.on_hand - l.quantity
-         from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
-         where p.product_id = l.product_id",
-    )
-    .bind(ids)
-    .bind(qty)
-    .execute(conn)
-    .await
-    .map(|_| ())
+    sqlx::query(movement.sql())
+        .bind(ids)
+        .bind(qty)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 /// Records the lines of a new reservation.

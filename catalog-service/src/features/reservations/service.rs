@@ -9,7 +9,7 @@ use super::models::{
     ItemRequest, NewReservation, NewRestock, Reservation, ReservationRow, ReservationStatus,
     ReservedItem, Restock, ShortItem, ShortReason, same_lines,
 };
-use super::repository;
+use super::repository::{self, StockMovement};
 use crate::config::ReservationSettings;
 
 /// What can go wrong with reservations.
@@ -152,7 +152,7 @@ async fn reserve_once(
         return Err(ReservationError::Short(short));
     }
     items.sort_by_key(|i| i.product_id);
-    repository::add_reserved(&mut tx, &quantities).await?;
+    repository::move_stock(&mut tx, StockMovement::Hold, &quantities).await?;
     repository::insert_items(&mut tx, request.reservation_id, &items).await?;
     let header = repository::lock_reservation(&mut tx, request.reservation_id)
         .await?
@@ -176,7 +176,7 @@ pub async fn commit(pool: &PgPool, reservation_id: Uuid) -> Result<Reservation, 
     let quantities = held(&reservation);
     let ids: Vec<Uuid> = quantities.keys().copied().collect();
     repository::lock_products(&mut tx, &ids).await?;
-    repository::ship_reserved(&mut tx, &quantities).await?;
+    repository::move_stock(&mut tx, StockMovement::Ship, &quantities).await?;
     repository::set_status(&mut tx, reservation_id, "committed").await?;
     tx.commit().await?;
     count("committed");
@@ -203,7 +203,7 @@ pub async fn release(pool: &PgPool, reservation_id: Uuid) -> Result<Reservation,
     let quantities = held(&reservation);
     let ids: Vec<Uuid> = quantities.keys().copied().collect();
     repository::lock_products(&mut tx, &ids).await?;
-    repository::remove_reserved(&mut tx, &quantities).await?;
+    repository::move_stock(&mut tx, StockMovement::Return, &quantities).await?;
     repository::set_status(&mut tx, reservation_id, "released").await?;
     tx.commit().await?;
     count("released");
@@ -266,7 +266,7 @@ pub async fn release_expired(pool: &PgPool, batch: u32) -> Result<usize, Reserva
         .collect();
     let ids: Vec<Uuid> = quantities.keys().copied().collect();
     repository::lock_products(&mut tx, &ids).await?;
-    repository::remove_reserved(&mut tx, &quantities).await?;
+    repository::move_stock(&mut tx, StockMovement::Return, &quantities).await?;
     repository::mark_expired(&mut tx, &expired).await?;
     tx.commit().await?;
     metrics::counter!("catalog_reservations_expired_total").increment(expired.len() as u64);
