@@ -11,6 +11,7 @@ pub mod local_extras;
 pub mod new_service;
 pub mod pg;
 pub mod process;
+pub mod seed;
 pub mod services;
 pub mod signals;
 pub mod template;

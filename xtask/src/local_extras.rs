@@ -126,6 +126,25 @@ pub fn ensure_admin(root: &Path, fleet: &Fleet, release: bool) -> Result<Option<
     }))
 }
 
+/// The local admin's e-mail and password, and whether the password was
+/// generated here: `ADMIN_EMAIL` / `ADMIN_PASSWORD` when set, otherwise
+/// `admin@shop.local` and the password generated once for this checkout.
+pub fn admin_credentials(root: &Path) -> Result<(String, String, bool)> {
+    let email = std::env::var("ADMIN_EMAIL")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| "admin@shop.local".into());
+    Ok(
+        match std::env::var("ADMIN_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+        {
+            Some(password) => (email, password, false),
+            None => (email, stored_or_new_password(root)?, true),
+        },
+    )
+}
+
 fn stored_or_new_password(root: &Path) -> Result<String> {
     let path = workspace::scratch_dir(root).join("local-admin-password");
     if let Ok(existing) = std::fs::read_to_string(&path) {

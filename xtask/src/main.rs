@@ -53,7 +53,7 @@ the exit code is non-zero.")]
         /// Build and run the release profile.
         #[arg(long)]
         release: bool,
-        /// Seed the catalog with demo data (not implemented yet).
+        /// Load the demo catalog once the fleet is ready (see `seed`).
         #[arg(long)]
         seed: bool,
         /// Skip `cargo build`: run the binaries already in target/.
@@ -132,6 +132,21 @@ until Ctrl-C. Handy for running one service's tests from an editor:
   eval \"$(cargo xtask db | grep ^export)\"   # in another shell: DATABASE_URL=...
   cargo test -p catalog-service")]
     Db,
+    /// Load the demo catalog into a running fleet (idempotent).
+    #[command(long_about = "\
+Load catalog-service/seed/catalog.json (a category tree and a few dozen products
+with stock) into a running fleet through the public API, as the local admin
+(ADMIN_EMAIL/ADMIN_PASSWORD, or the admin `cargo xtask up` created). Categories
+are matched by slug and products by SKU, so running it twice adds nothing.
+`cargo xtask up --seed` does the same right after start-up.")]
+    Seed {
+        /// user-service base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8001")]
+        user_url: String,
+        /// catalog-service base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8002")]
+        catalog_url: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -185,6 +200,22 @@ fn run(command: Cmd) -> Result<()> {
             n => bail!("{n} template-owned file(s) drifted"),
         },
         Cmd::LintDeploy => test_suite::lint_deploy(DEPLOY_LINT),
+        Cmd::Seed {
+            user_url,
+            catalog_url,
+        } => {
+            let root = workspace::root();
+            let (email, password, _) = xtask::local_extras::admin_credentials(&root)?;
+            let target = xtask::seed::SeedTarget {
+                user_url,
+                catalog_url,
+                email,
+                password,
+            };
+            let report = xtask::seed::run(&root, &target)?;
+            println!("{report}");
+            Ok(())
+        }
         Cmd::Db => db::run(),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::fleet::{Fleet, FleetOptions};
 use crate::local_extras::{GATEWAY_PORT, Gateway, LocalAdmin, ensure_admin};
@@ -13,7 +13,7 @@ use crate::{signals, workspace};
 pub struct UpOptions {
     /// Build and run the release profile.
     pub release: bool,
-    /// Seed the catalog with demo data (not implemented yet).
+    /// Seed the catalog with demo data after start-up (`cargo xtask seed`).
     pub seed: bool,
     /// Skip `cargo build` and run the binaries already in target/.
     pub no_build: bool,
@@ -21,9 +21,6 @@ pub struct UpOptions {
 
 /// Starts the fleet, prints its URLs, and runs until a signal (exit 0) or a service dies (error).
 pub fn run(opts: UpOptions) -> Result<()> {
-    if opts.seed {
-        bail!("--seed is not implemented yet (catalog seeding comes later)");
-    }
     let began = Instant::now();
     let root = workspace::root();
     let fleet = Fleet::start(
@@ -37,6 +34,9 @@ pub fn run(opts: UpOptions) -> Result<()> {
     )?;
     let admin = ensure_admin(&root, &fleet, opts.release)?;
     let gateway = Gateway::start(&root)?;
+    if opts.seed {
+        seed_fleet(&root, &fleet)?;
+    }
     print_table(&fleet, began.elapsed());
     print_extras(admin.as_ref(), gateway.is_some());
     let result = supervise(fleet);
@@ -44,6 +44,19 @@ pub fn run(opts: UpOptions) -> Result<()> {
         gateway.stop()?;
     }
     result
+}
+
+fn seed_fleet(root: &std::path::Path, fleet: &Fleet) -> Result<()> {
+    let (email, password, _) = crate::local_extras::admin_credentials(root)?;
+    let target = crate::seed::SeedTarget {
+        user_url: fleet.base_url("user-service")?,
+        catalog_url: fleet.base_url("catalog-service")?,
+        email,
+        password,
+    };
+    let report = crate::seed::run(root, &target)?;
+    println!("Seeded the catalog: {report}");
+    Ok(())
 }
 
 fn print_extras(admin: Option<&LocalAdmin>, gateway: bool) {
