@@ -3,6 +3,7 @@
 //! same machinery: [`fleet::Fleet`] runs the services, [`pg::PgCluster`] a
 //! private Postgres, [`template`] renders and checks `service-template/`.
 
+pub mod bench;
 pub mod db;
 pub mod fleet;
 pub mod http;

@@ -132,6 +132,9 @@ until Ctrl-C. Handy for running one service's tests from an editor:
   eval \"$(cargo xtask db | grep ^export)\"   # in another shell: DATABASE_URL=...
   cargo test -p catalog-service")]
     Db,
+    /// Benchmarks (release builds, private Postgres, fixed concurrency).
+    #[command(subcommand)]
+    Bench(BenchCmd),
     /// Load the demo catalog into a running fleet (idempotent).
     #[command(long_about = "\
 Load catalog-service/seed/catalog.json (a category tree and a few dozen products
@@ -146,6 +149,23 @@ are matched by slug and products by SKU, so running it twice adds nothing.
         /// catalog-service base URL.
         #[arg(long, default_value = "http://127.0.0.1:8002")]
         catalog_url: String,
+    },
+}
+
+/// What `cargo xtask bench` can measure.
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// catalog-service: product by id and search over N generated products.
+    Catalog {
+        /// Products to generate.
+        #[arg(long, default_value_t = 100_000)]
+        products: u32,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Measured seconds per scenario.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
     },
 }
 
@@ -200,6 +220,16 @@ fn run(command: Cmd) -> Result<()> {
             n => bail!("{n} template-owned file(s) drifted"),
         },
         Cmd::LintDeploy => test_suite::lint_deploy(DEPLOY_LINT),
+        Cmd::Bench(BenchCmd::Catalog {
+            products,
+            concurrency,
+            seconds,
+        }) => xtask::bench::catalog(&xtask::bench::CatalogBench {
+            products,
+            concurrency,
+            seconds,
+        })
+        .map(|_| ()),
         Cmd::Seed {
             user_url,
             catalog_url,

@@ -1,0 +1,307 @@
+//! `cargo xtask bench catalog`: catalog-service (release build) on a private
+//! Postgres, seeded with N generated products, then product-by-id and search
+//! requests at a fixed concurrency; prints throughput and p50/p95/p99 per
+//! scenario and writes them to `target/xtask/bench/catalog.json`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use ureq::Agent;
+
+use crate::fleet::{Fleet, FleetOptions, Output};
+use crate::pg::{PgBin, psql};
+use crate::workspace;
+
+/// Options of `cargo xtask bench catalog`.
+#[derive(Debug, Clone)]
+pub struct CatalogBench {
+    /// Products generated before measuring.
+    pub products: u32,
+    /// Concurrent clients.
+    pub concurrency: usize,
+    /// Measured seconds per scenario (after a 2 s warm-up).
+    pub seconds: u64,
+}
+
+/// One scenario's figures.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    /// Scenario name.
+    pub name: String,
+    /// Requests answered 200.
+    pub ok: usize,
+    /// Other answers or transport errors.
+    pub errors: usize,
+    /// Successful requests per second.
+    pub throughput: f64,
+    /// Latency percentiles in milliseconds.
+    pub p50: f64,
+    /// 95th percentile (ms).
+    pub p95: f64,
+    /// 99th percentile (ms).
+    pub p99: f64,
+}
+
+/// Runs the benchmark and prints its report.
+pub fn catalog(opts: &CatalogBench) -> Result<Vec<Figures>> {
+    let root = workspace::root();
+    let logs = workspace::scratch_dir(&root).join("bench/logs");
+    let fleet = Fleet::start(
+        &root,
+        FleetOptions {
+            release: true,
+            build: true,
+            output: Output::LogDir(logs),
+            cluster_name: "bench".into(),
+            only: vec!["catalog".into()],
+            ..FleetOptions::default()
+        },
+    )?;
+    let base = fleet.base_url("catalog")?;
+    println!("seeding {} products ...", opts.products);
+    let seeded = Instant::now();
+    psql(
+        &PgBin::locate()?,
+        fleet.database_url("catalog")?,
+        &generation_sql(opts.products),
+    )?;
+    println!("seeded in {:.1} s", seeded.elapsed().as_secs_f64());
+
+    let agent = agent();
+    let ids = sample_ids(&agent, &base)?;
+    let scenarios: Vec<(&str, Vec<String>)> = vec![
+        (
+            "product by id",
+            ids.iter()
+                .map(|id| format!("{base}/api/v1/products/{id}"))
+                .collect(),
+        ),
+        (
+            "search, one word",
+            search_urls(
+                &base,
+                &[
+                    "lamp", "chair", "kettle", "walnut", "speaker", "rug", "mirror", "tent",
+                ],
+            ),
+        ),
+        (
+            "search, two words",
+            search_urls(
+                &base,
+                &[
+                    "oak table",
+                    "brass lamp",
+                    "leather wallet",
+                    "smart watch",
+                    "glass vase",
+                    "steel bottle",
+                ],
+            ),
+        ),
+        (
+            "search, typo",
+            search_urls(
+                &base,
+                &["lamb", "chiar", "kettel", "speakr", "miror", "wallett"],
+            ),
+        ),
+        (
+            "list, category + price sort",
+            vec![format!("{base}/api/v1/products?sort=price_asc&limit=20")],
+        ),
+    ];
+    let mut report = Vec::new();
+    for (name, urls) in scenarios {
+        let figures = measure(name, &urls, opts)?;
+        println!(
+            "{:<30} {:>8.0} req/s  p50 {:>6.1} ms  p95 {:>6.1} ms  p99 {:>6.1} ms  errors {}",
+            figures.name, figures.throughput, figures.p50, figures.p95, figures.p99, figures.errors
+        );
+        report.push(figures);
+    }
+    write_report(&root, opts, &report)?;
+    fleet.stop()?;
+    Ok(report)
+}
+
+fn agent() -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn search_urls(base: &str, queries: &[&str]) -> Vec<String> {
+    queries
+        .iter()
+        .map(|q| format!("{base}/api/v1/products?q={}&limit=20", q.replace(' ', "+")))
+        .collect()
+}
+
+/// A few hundred real ids, from the API's own listing.
+fn sample_ids(agent: &Agent, base: &str) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let mut url = format!("{base}/api/v1/products?limit=100&sort=price_desc");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let mut response = agent
+            .get(&url)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        let page: Value = response.body_mut().read_json()?;
+        ids.extend(
+            page["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["id"].as_str().map(str::to_owned)),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    if ids.is_empty() {
+        bail!("the catalog lists no products after seeding");
+    }
+    Ok(ids)
+}
+
+/// `concurrency` client threads cycling through `urls`: 2 s of warm-up,
+/// then `seconds` measured.
+fn measure(name: &str, urls: &[String], opts: &CatalogBench) -> Result<Figures> {
+    let urls = Arc::new(urls.to_vec());
+    let recording = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..opts.concurrency)
+        .map(|worker| {
+            let (urls, recording, stop, errors) = (
+                urls.clone(),
+                recording.clone(),
+                stop.clone(),
+                errors.clone(),
+            );
+            std::thread::spawn(move || {
+                let agent = agent();
+                let mut latencies = Vec::new();
+                let mut next = worker;
+                while !stop.load(Ordering::Relaxed) {
+                    let url = &urls[next % urls.len()];
+                    next += opts_stride(worker);
+                    let started = Instant::now();
+                    let ok = agent
+                        .get(url)
+                        .call()
+                        .map(|mut r| r.status() == 200 && r.body_mut().read_to_vec().is_ok())
+                        .unwrap_or(false);
+                    let elapsed = started.elapsed();
+                    if recording.load(Ordering::Relaxed) {
+                        if ok {
+                            latencies.push(elapsed);
+                        } else {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    recording.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(opts.seconds));
+    recording.store(false, Ordering::Relaxed);
+    let window = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies: Vec<Duration> = Vec::new();
+    for worker in workers {
+        latencies.extend(
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a client thread panicked"))?,
+        );
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[index].as_secs_f64() * 1000.0
+    };
+    Ok(Figures {
+        name: name.to_owned(),
+        ok: latencies.len(),
+        errors: errors.load(Ordering::Relaxed),
+        throughput: latencies.len() as f64 / window.as_secs_f64(),
+        p50: pct(0.50),
+        p95: pct(0.95),
+        p99: pct(0.99),
+    })
+}
+
+/// Workers walk the URL list with different strides so they do not ask the
+/// same thing in lock-step.
+fn opts_stride(worker: usize) -> usize {
+    [1, 3, 5, 7, 11, 13][worker % 6]
+}
+
+fn write_report(root: &Path, opts: &CatalogBench, report: &[Figures]) -> Result<()> {
+    let dir = workspace::scratch_dir(root).join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("catalog.json");
+    let body = json!({
+        "products": opts.products,
+        "concurrency": opts.concurrency,
+        "seconds": opts.seconds,
+        "scenarios": report.iter().map(|f| json!({
+            "name": f.name, "ok": f.ok, "errors": f.errors, "throughput_rps": f.throughput,
+            "p50_ms": f.p50, "p95_ms": f.p95, "p99_ms": f.p99,
+        })).collect::<Vec<_>>(),
+    });
+    std::fs::write(&path, serde_json::to_vec_pretty(&body)?)?;
+    println!("written to {}", path.display());
+    Ok(())
+}
+
+/// `products` generated products over a 40-category tree: 30 adjectives x 40
+/// nouns x 10 suffixes, so search terms match realistic fractions of the
+/// catalog; stock varies so `in_stock` filters something.
+fn generation_sql(products: u32) -> String {
+    format!(
+        r#"
+insert into categories (category_id, name, slug)
+select gen_random_uuid(), 'Bench category ' || i, 'bench-cat-' || i from generate_series(1, 40) i;
+update categories c set parent_id = p.category_id
+from (select category_id, row_number() over (order by slug) rn from categories where slug like 'bench-cat-%') p,
+     (select category_id, row_number() over (order by slug) rn from categories where slug like 'bench-cat-%') me
+where me.category_id = c.category_id and me.rn > 8 and p.rn = 1 + (me.rn % 8);
+create temporary table bench_categories as
+select category_id, row_number() over (order by slug) - 1 as position from categories where slug like 'bench-cat-%';
+with adj as (select array['Brass','Oak','Walnut','Modern','Vintage','Compact','Portable','Wireless','Ergonomic','Classic','Rustic','Minimal','Smart','Heavy','Light','Soft','Large','Small','Premium','Eco','Industrial','Nordic','Velvet','Ceramic','Glass','Steel','Bamboo','Linen','Leather','Copper'] a),
+noun as (select array['Lamp','Chair','Table','Desk','Rug','Mug','Kettle','Speaker','Headphones','Keyboard','Mouse','Monitor','Sofa','Pillow','Blanket','Vase','Mirror','Shelf','Cabinet','Stool','Bench','Clock','Candle','Plate','Bowl','Knife','Pan','Backpack','Wallet','Jacket','Sneakers','Watch','Umbrella','Bottle','Tent','Bicycle','Helmet','Notebook','Pen','Frame'] n),
+extra as (select array['Pro','Mini','Max','Plus','Set','Kit','XL','II','Edition','Classic'] e)
+insert into products (product_id, sku, name, slug, description, price_cents, currency, category_id, on_hand, reserved, created_at)
+select gen_random_uuid(), 'BENCH-' || i,
+  a[1 + (i*7) % 30] || ' ' || n[1 + (i*13) % 40] || ' ' || e[1 + (i*3) % 10] || ' ' || i,
+  'bench-' || i,
+  'A ' || lower(a[1 + (i*11) % 30]) || ' ' || lower(n[1 + (i*17) % 40]) || ' companion, pairs well with any ' || lower(n[1 + (i*19) % 40]) || '. Made of ' || lower(a[1 + (i*23) % 30]) || ' materials for everyday use.',
+  100 + (i * 7919) % 500000, 'EUR', bc.category_id, i % 20, 0, now() - make_interval(secs => i)
+from generate_series(1, {products}) i
+cross join adj cross join noun cross join extra
+join bench_categories bc on bc.position = i % 40;
+vacuum analyze;
+"#
+    )
+}
