@@ -165,13 +165,6 @@ impl ServiceSettings for Settings {
     }
 }
 
-impl Settings {
-    /// Loads the layered configuration (defaults < file < `APP__...`).
-    pub fn load() -> Result<Self, service_kit::config::ConfigError> {
-        service_kit::config::load(DEFAULTS)
-    }
-}
-
 /// A list given as a TOML array or as one comma-separated string (what an
 /// environment variable can hold).
 fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
@@ -198,7 +191,7 @@ mod tests {
 
     #[test]
     fn the_defaults_load() {
-        let settings = Settings::load().unwrap();
+        let settings: Settings = service_kit::config::load(DEFAULTS).unwrap();
         assert_eq!(settings.jwt.audiences.len(), 4);
         assert!(settings.service_clients.contains_key("order_service"));
         assert!(settings.rate_limit.trusted_proxies.is_empty());

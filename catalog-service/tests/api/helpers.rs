@@ -1,6 +1,8 @@
 //! Spawns the real application on a random port against a fresh database.
 #![allow(dead_code)] // Shared by every test module; each uses a different part.
 
+pub use service_kit::testing::problem;
+
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -134,13 +136,4 @@ impl TestApp {
         self.get_json(&format!("/api/v1/products/{product_id}/inventory"))
             .await
     }
-}
-
-/// Reads a problem+json body, checking the media type.
-pub async fn problem(response: reqwest::Response) -> serde_json::Value {
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    response.json().await.expect("a JSON problem body")
 }

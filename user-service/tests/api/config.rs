@@ -7,7 +7,7 @@ use user_service::{Application, Settings};
 
 async fn production_like() -> (TestDatabase, Settings) {
     let db = TestDatabase::create("users").await;
-    let mut settings = Settings::load().unwrap();
+    let mut settings = service_kit::service::load_settings::<Application>().unwrap();
     settings.database = db.settings();
     settings.server.host = "127.0.0.1".into();
     settings.server.port = 0;
