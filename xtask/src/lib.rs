@@ -21,6 +21,3 @@ pub mod test_suite;
 pub mod testing;
 pub mod up;
 pub mod workspace;
-
-/// The deploy linter run by `cargo xtask test` and `cargo xtask lint-deploy`.
-pub const DEPLOY_LINT: Option<test_suite::DeployLint> = Some(lint_deploy::run);

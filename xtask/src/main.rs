@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use xtask::signals::{self, INTERRUPTED_EXIT_CODE, Interrupted};
-use xtask::{DEPLOY_LINT, db, new_service, template, test_suite, up, workspace};
+use xtask::{db, lint_deploy, new_service, template, test_suite, up, workspace};
 
 /// Developer commands for the e-commerce fleet (run them as `cargo xtask <command>`).
 ///
@@ -69,7 +69,7 @@ Run what CI runs, stopping at the first failure, then print each step's duration
   3. cargo nextest run --workspace --all-features --no-fail-fast
      (or cargo test ... when cargo-nextest is not installed)
   4. cargo xtask template-check
-  5. the deploy lint (deploy/, Dockerfiles, workflows), once wired in
+  5. the deploy lint (deploy/, Dockerfiles, workflows)
 
 A private Postgres is started first (or DATABASE_URL is used if set) and the
 children get DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres, a
@@ -207,9 +207,7 @@ fn run(command: Cmd) -> Result<()> {
             seed,
             no_build,
         }),
-        Cmd::Test { quick, extra } => {
-            test_suite::run(test_suite::TestOptions { quick, extra }, DEPLOY_LINT)
-        }
+        Cmd::Test { quick, extra } => test_suite::run(test_suite::TestOptions { quick, extra }),
         Cmd::NewService { name, schema, port } => {
             let created = new_service::create(&workspace::root(), &name, schema.as_deref(), port)?;
             new_service::print_next_steps(&created);
@@ -219,7 +217,7 @@ fn run(command: Cmd) -> Result<()> {
             0 => Ok(()),
             n => bail!("{n} template-owned file(s) drifted"),
         },
-        Cmd::LintDeploy => test_suite::lint_deploy(DEPLOY_LINT),
+        Cmd::LintDeploy => lint_deploy::run(&workspace::root()),
         Cmd::Bench(BenchCmd::Catalog {
             products,
             concurrency,

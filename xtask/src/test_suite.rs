@@ -1,10 +1,9 @@
 //! `cargo xtask test`: everything CI checks, against a private Postgres.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, bail};
 
 use crate::fleet::{cargo, sqlx_offline_default};
 use crate::pg::{self, PgCluster};
@@ -19,9 +18,6 @@ pub struct TestOptions {
     /// Extra arguments for the test runner (nextest or `cargo test`).
     pub extra: Vec<String>,
 }
-
-/// A deploy linter: the `run` of `lint_deploy.rs` once it exists.
-pub type DeployLint = fn(&Path) -> Result<()>;
 
 /// A named step of the run.
 type Step = (String, Box<dyn FnMut() -> Result<()>>);
@@ -40,7 +36,7 @@ struct StepResult {
 
 /// Runs fmt, clippy, the tests, the template check and the deploy lint (if
 /// any), stopping at the first failure; always stops Postgres.
-pub fn run(opts: TestOptions, deploy_lint: Option<DeployLint>) -> Result<()> {
+pub fn run(opts: TestOptions) -> Result<()> {
     let root = workspace::root();
     let began = Instant::now();
 
@@ -113,10 +109,11 @@ pub fn run(opts: TestOptions, deploy_lint: Option<DeployLint>) -> Result<()> {
             n => bail!("{n} template-owned file(s) drifted"),
         }),
     ));
-    if let Some(lint) = deploy_lint {
-        let lint_root = root.clone();
-        steps.push(("deploy-lint".into(), Box::new(move || lint(&lint_root))));
-    }
+    let lint_root = root.clone();
+    steps.push((
+        "deploy-lint".into(),
+        Box::new(move || crate::lint_deploy::run(&lint_root)),
+    ));
 
     let mut results = Vec::new();
     let mut failed = false;
@@ -192,14 +189,6 @@ fn print_summary(results: &[StepResult], total: Duration) {
         println!("  {:<width$}  {time}  {status}{detail}", r.name);
     }
     println!("  {:<width$}  {:>5.1}s", "total", total.as_secs_f64());
-}
-
-/// Runs the deploy lint alone (`cargo xtask lint-deploy`).
-pub fn lint_deploy(deploy_lint: Option<DeployLint>) -> Result<()> {
-    let lint = deploy_lint.ok_or_else(|| {
-        anyhow!("the deploy lint is not wired in yet (xtask/src/lint_deploy.rs and DEPLOY_LINT in xtask/src/lib.rs)")
-    })?;
-    lint(&workspace::root()).context("deploy lint")
 }
 
 /// Whether the runner's extra arguments pick packages themselves.
