@@ -2,6 +2,7 @@
 //! token issuer it trusts: what every service's integration tests start from.
 
 use sqlx::PgPool;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -15,8 +16,9 @@ pub struct TestApp {
     pub address: String,
     /// A plain HTTP client.
     pub http: reqwest::Client,
-    /// Issues tokens the service trusts.
-    pub issuer: TestIssuer,
+    /// Issues tokens the service trusts (shared by services spawned with
+    /// [`spawn_with_issuer`], so one token works across them).
+    pub issuer: Arc<TestIssuer>,
     /// The service's own pool (to inspect or break its tables).
     pub pool: PgPool,
     /// The audience tokens for this service carry (its package name).
@@ -42,6 +44,17 @@ pub async fn spawn_configured<S: Service>(configure: impl FnOnce(&mut S::Setting
     spawn_on::<S>(db.settings(), configure).await
 }
 
+/// Spawns `S` trusting an existing issuer (another [`TestApp`]'s), so
+/// several services under test accept the same tokens and obtain service
+/// tokens for each other from [`TestIssuer::token_url`].
+pub async fn spawn_with_issuer<S: Service>(
+    issuer: &Arc<TestIssuer>,
+    configure: impl FnOnce(&mut S::Settings),
+) -> TestApp {
+    let db = TestDatabase::create(&default_schema::<S>()).await;
+    spawn_on_with::<S>(db.settings(), Arc::clone(issuer), configure).await
+}
+
 /// Spawns `S` reaching its database through a proxy the test can cut.
 pub async fn spawn_behind_proxy<S: Service>() -> (TestApp, TcpProxy) {
     let db = TestDatabase::create(&default_schema::<S>()).await;
@@ -54,8 +67,16 @@ async fn spawn_on<S: Service>(
     database: DatabaseSettings,
     configure: impl FnOnce(&mut S::Settings),
 ) -> TestApp {
+    let issuer = Arc::new(TestIssuer::start().await);
+    spawn_on_with::<S>(database, issuer, configure).await
+}
+
+async fn spawn_on_with<S: Service>(
+    database: DatabaseSettings,
+    issuer: Arc<TestIssuer>,
+    configure: impl FnOnce(&mut S::Settings),
+) -> TestApp {
     init_tracing();
-    let issuer = TestIssuer::start().await;
     let mut settings = load_settings::<S>().expect("the default settings load");
     settings.server().host = "127.0.0.1".into();
     settings.server().port = 0;

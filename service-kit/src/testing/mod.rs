@@ -6,10 +6,12 @@ mod harness;
 pub mod ops_suite;
 mod repository;
 
-pub use harness::{TestApp, problem, spawn, spawn_behind_proxy, spawn_configured};
+pub use harness::{
+    TestApp, problem, spawn, spawn_behind_proxy, spawn_configured, spawn_with_issuer,
+};
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use secrecy::SecretString;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::auth::client_credentials::ClientCredentialsSettings;
 use crate::auth::{ROLE_ADMIN, ROLE_CUSTOMER, ROLE_SERVICE, SigningKey, jwk_set};
 use crate::config::{AuthSettings, DatabaseSettings};
 
@@ -130,22 +133,35 @@ pub struct TestIssuer {
 pub const TEST_ISSUER: &str = "user-service";
 
 impl TestIssuer {
-    /// Starts the JWKS endpoint on a free port with one active key.
+    /// Starts the JWKS endpoint on a free port with one active key, and a
+    /// client-credentials token endpoint shaped like user-service's
+    /// (`POST /api/v1/auth/token`, HTTP Basic, form `audience`): any client
+    /// whose secret is not `wrong-secret` gets a service token for the
+    /// requested audience, so services under test can call each other.
     pub async fn start() -> Self {
         let keys = Arc::new(RwLock::new(vec![
             SigningKey::generate("test-key-1").expect("key generation"),
         ]));
         let served = Arc::clone(&keys);
-        let app = Router::new().route(
-            "/.well-known/jwks.json",
-            get(move || {
-                let keys = Arc::clone(&served);
-                async move {
-                    let keys = keys.read().expect("lock");
-                    axum::Json(jwk_set(keys.iter()))
-                }
-            }),
-        );
+        let signing = Arc::clone(&keys);
+        let app = Router::new()
+            .route(
+                "/.well-known/jwks.json",
+                get(move || {
+                    let keys = Arc::clone(&served);
+                    async move {
+                        let keys = keys.read().expect("lock");
+                        axum::Json(jwk_set(keys.iter()))
+                    }
+                }),
+            )
+            .route(
+                "/api/v1/auth/token",
+                post(move |headers: axum::http::HeaderMap, body: String| {
+                    let keys = Arc::clone(&signing);
+                    async move { issue_service_token(&keys, &headers, &body) }
+                }),
+            );
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding the JWKS server");
@@ -157,6 +173,20 @@ impl TestIssuer {
     /// Where the JWKS is served.
     pub fn jwks_url(&self) -> String {
         format!("http://{}/.well-known/jwks.json", self.addr)
+    }
+
+    /// Where service tokens are issued (client credentials).
+    pub fn token_url(&self) -> String {
+        format!("http://{}/api/v1/auth/token", self.addr)
+    }
+
+    /// Client-credentials settings for `client_id` against this issuer.
+    pub fn client_credentials(&self, client_id: &str) -> ClientCredentialsSettings {
+        ClientCredentialsSettings {
+            token_url: self.token_url(),
+            client_id: client_id.to_owned(),
+            client_secret: SecretString::from(format!("{client_id}-test-secret")),
+        }
     }
 
     /// Auth settings for a service called `audience` trusting this issuer.
@@ -218,6 +248,52 @@ impl TestIssuer {
     pub fn service_token(&self, client_id: &str, audience: &str) -> String {
         self.sign(&Self::claims(client_id, &[ROLE_SERVICE], audience))
     }
+}
+
+/// The test issuer's token endpoint: HTTP Basic `client_id:secret`, form
+/// `grant_type=client_credentials&audience=...`.
+fn issue_service_token(
+    keys: &RwLock<Vec<SigningKey>>,
+    headers: &axum::http::HeaderMap,
+    body: &str,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use base64::Engine;
+    let credentials = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Basic "))
+        .and_then(|encoded| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+        })
+        .and_then(|decoded| String::from_utf8(decoded).ok());
+    let Some((client_id, secret)) = credentials
+        .as_deref()
+        .and_then(|pair| pair.split_once(':'))
+        .map(|(id, secret)| (id.to_owned(), secret.to_owned()))
+    else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    if secret == "wrong-secret" {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let form: std::collections::HashMap<String, String> =
+        serde_urlencoded::from_str(body).unwrap_or_default();
+    let Some(audience) = form.get("audience") else {
+        return StatusCode::UNPROCESSABLE_ENTITY.into_response();
+    };
+    let claims = TestIssuer::claims(&client_id, &[ROLE_SERVICE], audience);
+    let keys = keys.read().expect("lock");
+    let token = keys
+        .last()
+        .expect("one key at least")
+        .sign(&claims)
+        .expect("signing");
+    axum::Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 900}))
+        .into_response()
 }
 
 /// A TCP forwarder that can be switched off (severing every connection and
