@@ -12,6 +12,10 @@
 //! `outbox_pending_events{service}`, and counts deliveries in
 //! `outbox_deliveries_total{service, outcome}`.
 //!
+//! The id of the request that wrote an event (`request_id`) is stored with
+//! it and sent as `X-Request-ID` on its delivery, so one id follows a
+//! checkout from order-service into notification-service's log lines.
+//!
 //! # The table
 //!
 //! Each service creates it in its own schema, in one of its migrations:
@@ -27,6 +31,7 @@
 //!     failed_at       timestamptz,
 //!     created_at      timestamptz not null default now(),
 //!     updated_at      timestamptz not null default now(),
+//!     request_id      text,
 //!     check (delivered_at is null or failed_at is null)
 //! );
 //! create index outbox_due_idx on outbox (next_attempt_at)
@@ -114,7 +119,8 @@ pub async fn enqueue(
     event: &Notification,
 ) -> Result<(), sqlx::Error> {
     let payload = serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    repository::insert(tx, event.event_id, &payload).await
+    let request_id = crate::request_id::current();
+    repository::insert(tx, event.event_id, &payload, request_id.as_deref()).await
 }
 
 /// Tunables of a [`Relay`].
@@ -214,7 +220,16 @@ impl Relay {
         let due = repository::claim_due(&mut tx, self.options.batch_size).await?;
         let claimed = due.len();
         for event in due {
-            match self.deliver(&event.payload).await {
+            let delivery = self.deliver(&event.payload);
+            let outcome = match event
+                .request_id
+                .as_deref()
+                .and_then(crate::request_id::RequestId::parse)
+            {
+                Some(id) => crate::request_id::scope(id, delivery).await,
+                None => delivery.await,
+            };
+            match outcome {
                 Ok(()) => {
                     repository::mark_delivered(&mut tx, event.event_id).await?;
                     self.count("delivered");

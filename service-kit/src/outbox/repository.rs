@@ -11,6 +11,7 @@ pub(super) struct Due {
     pub event_id: Uuid,
     pub payload: serde_json::Value,
     pub attempts: i32,
+    pub request_id: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -18,10 +19,12 @@ pub(super) async fn insert(
     conn: &mut PgConnection,
     event_id: Uuid,
     payload: &serde_json::Value,
+    request_id: Option<&str>,
 ) -> sqlx::Result<()> {
-    sqlx::query("insert into outbox (event_id, payload) values ($1, $2)")
+    sqlx::query("insert into outbox (event_id, payload, request_id) values ($1, $2, $3)")
         .bind(event_id)
         .bind(payload)
+        .bind(request_id)
         .execute(conn)
         .await
         .map(|_| ())
@@ -32,7 +35,7 @@ pub(super) async fn insert(
 #[tracing::instrument(skip_all)]
 pub(super) async fn claim_due(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Due>> {
     sqlx::query_as(
-        "select event_id, payload, attempts
+        "select event_id, payload, attempts, request_id
          from outbox
          where delivered_at is null and failed_at is null and next_attempt_at <= now()
          order by next_attempt_at, created_at

@@ -163,3 +163,45 @@ async fn the_welcome_event_is_delivered_with_a_service_token_for_notification_se
     );
     assert!(metrics.contains("outbox_pending_events{service=\"user-service\"}"));
 }
+
+#[tokio::test]
+async fn an_event_is_delivered_with_the_request_id_of_the_request_that_wrote_it() {
+    let notifications = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/internal/v1/notifications"))
+        .respond_with(
+            ResponseTemplate::new(202).set_body_json(json!({"id": "n1", "deliveries": []})),
+        )
+        .mount(&notifications)
+        .await;
+    let uri = notifications.uri();
+    let app = spawn_configured(move |s| s.services.notification_url = uri).await;
+    let user = new_user(&app).await;
+
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/password-reset"))
+        .header("x-request-id", "reset-trace-0042")
+        .json(&json!({"email": user.email}))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert!(wait_until_delivered(&app, "password_reset").await);
+
+    let requests = notifications.received_requests().await.unwrap_or_default();
+    let reset = requests
+        .iter()
+        .find(|r| {
+            serde_json::from_slice::<Value>(&r.body)
+                .is_ok_and(|b| b["template"] == "password_reset")
+        })
+        .expect("the reset event arrived");
+    assert_eq!(
+        reset
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("reset-trace-0042")
+    );
+}
