@@ -63,6 +63,8 @@ pub struct FleetOptions {
     pub cluster_name: String,
     /// Services to run, by short or package name; empty means every service in the workspace.
     pub only: Vec<String>,
+    /// Extra environment for every `serve` (e.g. `APP__SMTP__HOST`), over the inherited one.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for FleetOptions {
@@ -74,6 +76,7 @@ impl Default for FleetOptions {
             output: Output::Prefixed,
             cluster_name: "fleet".into(),
             only: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -96,6 +99,7 @@ pub struct Fleet {
     ready_timeout: Duration,
     startup: Duration,
     prefix_width: usize,
+    env: Vec<(String, String)>,
     stopped: bool,
 }
 
@@ -161,6 +165,7 @@ impl Fleet {
             superuser_url,
             output: opts.output,
             ready_timeout: opts.ready_timeout,
+            env: opts.env,
             startup: Duration::ZERO,
             prefix_width,
             stopped: false,
@@ -343,6 +348,7 @@ impl Fleet {
         let mut cmd = Command::new(&svc.exe);
         cmd.arg("serve")
             .envs(serve_env(&svc.spec, &svc.database_url, &output))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = GroupChild::spawn(&mut cmd)?;

@@ -5,16 +5,21 @@
 
 pub mod bench;
 pub mod db;
+pub mod e2e;
 pub mod fleet;
+pub mod fuzz;
 pub mod http;
 pub mod lint_deploy;
 pub mod local_extras;
 pub mod new_service;
 pub mod pg;
 pub mod process;
+pub mod pytools;
 pub mod seed;
 pub mod services;
+pub mod shop;
 pub mod signals;
+pub mod stack;
 pub mod template;
 pub mod test_suite;
 #[doc(hidden)]

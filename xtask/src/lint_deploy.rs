@@ -246,10 +246,10 @@ impl Tools {
             apt_install(&missing)?;
         }
 
-        let venv = root.join("target/tools/venv");
+        let venv = crate::pytools::venv(root);
         let venv_bin = venv.join("bin");
         if VENV_TOOLS.iter().any(|tool| !venv_bin.join(tool).is_file()) {
-            pip_install(&venv)?;
+            crate::pytools::pip_install(&venv, PIP_PACKAGES)?;
         }
 
         let system = |bin: &str| {
@@ -304,32 +304,6 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
     args.extend_from_slice(packages);
     apt(&args).with_context(|| format!("apt-get install {}", packages.join(" ")))
-}
-
-/// Create the tools venv when needed and pip-install the Python tools into it.
-fn pip_install(venv: &Path) -> Result<()> {
-    println!(
-        "installing from PyPI into {}: {}",
-        venv.display(),
-        PIP_PACKAGES.join(" ")
-    );
-    if !venv.join("bin/python").is_file() {
-        run_tool(Command::new("python3").args(["-m", "venv"]).arg(venv))
-            .context("python3 -m venv (is python3-venv installed?)")?;
-    }
-    run_tool(
-        Command::new(venv.join("bin/python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(PIP_PACKAGES),
-    )
-    .context("pip install")?;
-    Ok(())
 }
 
 /// `bin` on `PATH`, or in the sbin directories a non-root `PATH` may lack.

@@ -132,6 +132,49 @@ until Ctrl-C. Handy for running one service's tests from an editor:
   eval \"$(cargo xtask db | grep ^export)\"   # in another shell: DATABASE_URL=...
   cargo test -p catalog-service")]
     Db,
+    /// The end-to-end journey over HTTP against the release binaries.
+    #[command(long_about = "\
+Build the release binaries and start them with their own Postgres
+(target/xtask/pg-e2e), an SMTP server (aiosmtpd, installed into
+target/tools/venv on first use) and the nginx gateway when nginx is installed,
+then drive one customer's journey over HTTP, through the gateway when it runs:
+
+  register (welcome mail) -> login -> browse, search (also with a typo), ETag
+  -> cart -> checkout with Idempotency-Key and X-Request-ID (and its replay)
+  -> order history -> order_confirmed notification sent and mailed
+  -> cancel: refund, restock, order_cancelled -> password reset with the token
+  from the mail -> refresh rotation and reuse detection -> logout
+  -> the checkout's X-Request-ID is in order-, catalog- and
+     notification-service's log lines.
+
+Each step prints a line; the first failure stops the run, names the step and
+leaves the service logs in target/xtask/e2e/logs.")]
+    E2e {
+        /// Run the binaries already in target/release.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// schemathesis against every service's OpenAPI document.
+    #[command(long_about = "\
+Start the fleet (release binaries, private Postgres target/xtask/pg-fuzz) and run
+schemathesis (installed into target/tools/venv on first use) against each
+service's /openapi.json: the public routes with an administrator's token, the
+/internal routes with a service token. Fails on any 5xx response, any response
+that does not match its documented schema or content type.")]
+    Fuzz {
+        /// Run the binaries already built.
+        #[arg(long)]
+        no_build: bool,
+        /// Use the debug binaries.
+        #[arg(long)]
+        debug: bool,
+        /// Examples generated per operation.
+        #[arg(long, default_value_t = 30)]
+        max_examples: u32,
+        /// Only these services.
+        #[arg(long)]
+        only: Vec<String>,
+    },
     /// Benchmarks (release builds, private Postgres, fixed concurrency).
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -245,5 +288,17 @@ fn run(command: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Db => db::run(),
+        Cmd::E2e { no_build } => xtask::e2e::run(&xtask::e2e::E2eOptions { build: !no_build }),
+        Cmd::Fuzz {
+            no_build,
+            debug,
+            max_examples,
+            only,
+        } => xtask::fuzz::run(&xtask::fuzz::FuzzOptions {
+            build: !no_build,
+            release: !debug,
+            max_examples,
+            only,
+        }),
     }
 }

@@ -1,0 +1,511 @@
+//! `cargo xtask e2e`: the release binaries, their own Postgres, an SMTP
+//! server and the gateway (when nginx is installed), driven through one
+//! customer's whole journey over HTTP as a frontend would. Each step prints
+//! one line; the first failure stops the run and names the step.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::{Value, json};
+
+use crate::shop::{Api, Session, create_products, uuid_like};
+use crate::stack::{Mail, SmtpSink, Stack, StackOptions};
+use crate::workspace;
+
+/// Options of `cargo xtask e2e`.
+#[derive(Debug, Clone)]
+pub struct E2eOptions {
+    /// Build the release binaries first.
+    pub build: bool,
+}
+
+/// Runs the journey; the fleet is stopped whatever happens.
+pub fn run(opts: &E2eOptions) -> Result<()> {
+    let root = workspace::root();
+    let began = Instant::now();
+    let stack = Stack::start(
+        &root,
+        StackOptions {
+            release: true,
+            build: opts.build,
+            name: "e2e".into(),
+            smtp: true,
+            gateway: true,
+            env: Vec::new(),
+        },
+    )?;
+    println!(
+        "e2e: fleet up in {:.1} s, calling {}",
+        began.elapsed().as_secs_f64(),
+        if stack.through_gateway {
+            "through the gateway on :8080"
+        } else {
+            "the services directly (nginx is not installed)"
+        }
+    );
+    let result = Journey::new(&stack).and_then(|mut journey| journey.run());
+    if result.is_err() {
+        eprintln!("e2e: service logs are in {}", stack.logs.display());
+    }
+    let stopped = stack.stop();
+    result?;
+    stopped?;
+    println!("e2e: passed in {:.1} s", began.elapsed().as_secs_f64());
+    Ok(())
+}
+
+type Step<'s> = fn(&mut Journey<'s>) -> Result<()>;
+
+struct Journey<'a> {
+    stack: &'a Stack,
+    api: &'a Api,
+    smtp: &'a SmtpSink,
+    run_id: String,
+    email: String,
+    password: String,
+    products: Vec<String>,
+    session: Option<Session>,
+    order: Value,
+}
+
+const PRICE: i64 = 2499;
+const STOCK: i64 = 5;
+const MAIL_WAIT: Duration = Duration::from_secs(30);
+
+impl<'a> Journey<'a> {
+    fn new(stack: &'a Stack) -> Result<Self> {
+        let run_id = uuid_like();
+        Ok(Self {
+            stack,
+            api: &stack.api,
+            smtp: stack
+                .smtp
+                .as_ref()
+                .context("the e2e stack has an SMTP server")?,
+            email: format!("e2e-{run_id}@example.com"),
+            password: "correct horse battery staple".into(),
+            run_id,
+            products: Vec::new(),
+            session: None,
+            order: Value::Null,
+        })
+    }
+
+    fn run(&mut self) -> Result<()> {
+        let steps: Vec<(&str, Step<'a>)> = vec![
+            ("admin stocks the catalog", Self::stock_catalog),
+            ("register and welcome mail", Self::register),
+            ("login", Self::login),
+            ("browse and search", Self::browse),
+            ("cart", Self::cart),
+            ("checkout (and its replay)", Self::checkout),
+            ("order history", Self::history),
+            ("notification recorded and mailed", Self::confirmation),
+            ("cancel: refund and restock", Self::cancel),
+            ("password reset by the mailed token", Self::password_reset),
+            (
+                "refresh rotation and reuse detection",
+                Self::refresh_rotation,
+            ),
+            ("logout", Self::logout),
+            (
+                "one request id across three services",
+                Self::request_id_in_logs,
+            ),
+        ];
+        for (name, step) in steps {
+            let began = Instant::now();
+            step(self).with_context(|| format!("e2e step `{name}`"))?;
+            println!(
+                "  ok  {name:<40} {:>6.0} ms",
+                began.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+        Ok(())
+    }
+
+    fn token(&self) -> Result<&str> {
+        Ok(&self.session.as_ref().context("logged in")?.access)
+    }
+
+    fn stock_catalog(&mut self) -> Result<()> {
+        let label = format!("Orrery {}", self.run_id);
+        self.products = create_products(
+            self.api,
+            &self.stack.admin_token,
+            &label,
+            2,
+            STOCK as u32,
+            PRICE as u32,
+        )?;
+        Ok(())
+    }
+
+    fn register(&mut self) -> Result<()> {
+        let user = self
+            .api
+            .register(&self.email, &self.password, "Ada Lovelace")?;
+        ensure!(
+            user["email"] == self.email.as_str(),
+            "register answered {user}"
+        );
+        self.smtp.wait_for(&self.email, MAIL_WAIT, |m| {
+            m.text
+                .as_deref()
+                .is_some_and(|t| t.contains("Ada Lovelace"))
+        })?;
+        Ok(())
+    }
+
+    fn login(&mut self) -> Result<()> {
+        let session = self.api.login(&self.email, &self.password)?;
+        let me = self
+            .api
+            .get(&self.api.bases.user, "/api/v1/users/me")
+            .token(&session.access)
+            .send()?
+            .expect(200, "GET /users/me")?;
+        ensure!(me.body["email"] == self.email.as_str());
+        self.session = Some(session);
+        Ok(())
+    }
+
+    fn browse(&mut self) -> Result<()> {
+        let catalog = &self.api.bases.catalog;
+        self.api
+            .get(catalog, "/api/v1/categories")
+            .send()?
+            .expect(200, "categories")?;
+        let search = self
+            .api
+            .get(
+                catalog,
+                &format!("/api/v1/products?q=orrery+{}", self.run_id),
+            )
+            .send()?
+            .expect(200, "search")?;
+        let found: Vec<&str> = search.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["id"].as_str())
+            .collect();
+        ensure!(
+            self.products.iter().all(|id| found.contains(&id.as_str())),
+            "search for the new products found {found:?}"
+        );
+        // A typo still finds them.
+        let typo = self
+            .api
+            .get(catalog, "/api/v1/products?q=orery")
+            .send()?
+            .expect(200, "typo search")?;
+        ensure!(
+            typo.body["items"].as_array().is_some_and(|i| !i.is_empty()),
+            "a typo found nothing: {}",
+            typo.body
+        );
+        let detail = self
+            .api
+            .get(catalog, &format!("/api/v1/products/{}", self.products[0]))
+            .send()?
+            .expect(200, "product detail")?;
+        let etag = detail.etag.context("product detail has an ETag")?;
+        self.api
+            .get(catalog, &format!("/api/v1/products/{}", self.products[0]))
+            .header("if-none-match", &etag)
+            .send()?
+            .expect(304, "conditional product detail")?;
+        Ok(())
+    }
+
+    fn cart(&mut self) -> Result<()> {
+        let token = self.token()?.to_owned();
+        self.api.add_to_cart(&token, &self.products[0], 2)?;
+        self.api.add_to_cart(&token, &self.products[1], 1)?;
+        let cart = self
+            .api
+            .get(&self.api.bases.order, "/api/v1/cart")
+            .token(&token)
+            .send()?
+            .expect(200, "GET cart")?;
+        ensure!(
+            cart.body["subtotal_cents"] == 3 * PRICE,
+            "cart subtotal: {}",
+            cart.body
+        );
+        ensure!(cart.body["items"].as_array().is_some_and(|i| i.len() == 2));
+        Ok(())
+    }
+
+    fn request_id(&self) -> String {
+        format!("e2e-checkout-{}", self.run_id)
+    }
+
+    fn checkout(&mut self) -> Result<()> {
+        let token = self.token()?.to_owned();
+        let key = format!("e2e-{}", self.run_id);
+        let first = self
+            .api
+            .checkout(&token, &key, "tok_visa", Some(&self.request_id()))?
+            .expect(201, "checkout")?;
+        ensure!(first.request_id.as_deref() == Some(self.request_id().as_str()));
+        ensure!(first.body["status"] == "confirmed", "order: {}", first.body);
+        ensure!(first.body["total_cents"] == 3 * PRICE);
+        let replay = self
+            .api
+            .checkout(&token, &key, "tok_visa", None)?
+            .expect(201, "checkout replay")?;
+        ensure!(replay.body == first.body, "the replay differs");
+        self.order = first.body;
+        self.expect_available(&self.products[0].clone(), STOCK - 2)
+    }
+
+    fn expect_available(&self, product: &str, expected: i64) -> Result<()> {
+        let detail = self
+            .api
+            .get(
+                &self.api.bases.catalog,
+                &format!("/api/v1/products/{product}"),
+            )
+            .send()?
+            .expect(200, "product detail")?;
+        ensure!(
+            detail.body["available"] == expected,
+            "available is {} instead of {expected}",
+            detail.body["available"]
+        );
+        Ok(())
+    }
+
+    fn order_id(&self) -> Result<String> {
+        self.order["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the order has an id")
+    }
+
+    fn history(&mut self) -> Result<()> {
+        let token = self.token()?.to_owned();
+        let order_id = self.order_id()?;
+        let list = self
+            .api
+            .get(&self.api.bases.order, "/api/v1/orders")
+            .token(&token)
+            .send()?
+            .expect(200, "order history")?;
+        ensure!(
+            list.body["items"][0]["id"] == order_id.as_str(),
+            "newest order first: {}",
+            list.body
+        );
+        self.api
+            .get(&self.api.bases.order, &format!("/api/v1/orders/{order_id}"))
+            .token(&token)
+            .send()?
+            .expect(200, "order detail")?;
+        let confirmed = self
+            .api
+            .get(&self.api.bases.order, "/api/v1/orders?status=cancelled")
+            .token(&token)
+            .send()?
+            .expect(200, "filtered history")?;
+        ensure!(
+            confirmed.body["items"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+        );
+        Ok(())
+    }
+
+    /// Waits until the user's history shows `template` sent.
+    fn wait_notification(&self, template: &str) -> Result<Value> {
+        let deadline = Instant::now() + MAIL_WAIT;
+        loop {
+            let list = self
+                .api
+                .get(&self.api.bases.notification, "/api/v1/notifications")
+                .token(self.token()?)
+                .send()?
+                .expect(200, "notification history")?;
+            if let Some(item) = list.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| n["template"] == template && n["status"] == "sent")
+            {
+                return Ok(item.clone());
+            }
+            if Instant::now() > deadline {
+                bail!("no sent `{template}` notification: {}", list.body);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn mails_mentioning(&self, needle: &str) -> Result<Vec<Mail>> {
+        self.smtp.wait_for(&self.email, MAIL_WAIT, |m| {
+            m.text.as_deref().is_some_and(|t| t.contains(needle))
+        })
+    }
+
+    fn confirmation(&mut self) -> Result<()> {
+        self.wait_notification("order_confirmed")?;
+        let total = format!("{:.2}", (3 * PRICE) as f64 / 100.0);
+        let mails = self.mails_mentioning(&total)?;
+        ensure!(mails.len() == 1, "{} confirmation mails", mails.len());
+        ensure!(mails[0].html.is_some(), "the confirmation has an HTML part");
+        Ok(())
+    }
+
+    fn cancel(&mut self) -> Result<()> {
+        let token = self.token()?.to_owned();
+        let order_id = self.order_id()?;
+        let cancelled = self
+            .api
+            .post(
+                &self.api.bases.order,
+                &format!("/api/v1/orders/{order_id}/cancel"),
+            )
+            .token(&token)
+            .header("idempotency-key", &format!("cancel-{}", self.run_id))
+            .send()?
+            .expect(200, "cancel")?;
+        ensure!(cancelled.body["status"] == "cancelled");
+        ensure!(
+            cancelled.body["payment"]["status"] == "refunded",
+            "payment after cancel: {}",
+            cancelled.body["payment"]
+        );
+        self.expect_available(&self.products[0].clone(), STOCK)?;
+        self.expect_available(&self.products[1].clone(), STOCK)?;
+        self.wait_notification("order_cancelled")?;
+        Ok(())
+    }
+
+    fn password_reset(&mut self) -> Result<()> {
+        self.api
+            .post(&self.api.bases.user, "/api/v1/auth/password-reset")
+            .json(json!({"email": self.email}))
+            .send()?
+            .expect(202, "password reset request")?;
+        let mails = self.smtp.wait_for(&self.email, MAIL_WAIT, |m| {
+            m.subject.to_lowercase().contains("password")
+        })?;
+        let text = mails[0].text.clone().unwrap_or_default();
+        let token = reset_token(&text).context("a reset token in the mail")?;
+        let new_password = "a brand new passphrase 42";
+        self.api
+            .post(&self.api.bases.user, "/api/v1/auth/password-reset/confirm")
+            .json(json!({"token": token, "new_password": new_password}))
+            .send()?
+            .expect(204, "password reset confirm")?;
+        let old = self
+            .api
+            .post(&self.api.bases.user, "/api/v1/auth/login")
+            .json(json!({"email": self.email, "password": self.password}))
+            .send()?;
+        ensure!(
+            old.status == 401,
+            "the old password answered {}",
+            old.status
+        );
+        self.password = new_password.into();
+        self.session = Some(self.api.login(&self.email, &self.password)?);
+        Ok(())
+    }
+
+    fn refresh(&self, refresh_token: &str) -> Result<crate::shop::Reply> {
+        self.api
+            .post(&self.api.bases.user, "/api/v1/auth/refresh")
+            .json(json!({"refresh_token": refresh_token}))
+            .send()
+    }
+
+    fn refresh_rotation(&mut self) -> Result<()> {
+        let first = self.session.clone().context("logged in")?;
+        let rotated = self.refresh(&first.refresh)?.expect(200, "refresh")?;
+        let second = rotated.str("refresh_token")?;
+        let reuse = self.refresh(&first.refresh)?;
+        ensure!(
+            reuse.status == 401,
+            "reusing a rotated token: {}",
+            reuse.status
+        );
+        let family = self.refresh(&second)?;
+        ensure!(
+            family.status == 401,
+            "the family survived reuse: {}",
+            family.status
+        );
+        self.session = Some(self.api.login(&self.email, &self.password)?);
+        Ok(())
+    }
+
+    fn logout(&mut self) -> Result<()> {
+        let session = self.session.clone().context("logged in")?;
+        self.api
+            .post(&self.api.bases.user, "/api/v1/auth/logout")
+            .token(&session.access)
+            .json(json!({"refresh_token": session.refresh}))
+            .send()?
+            .expect(204, "logout")?;
+        let after = self.refresh(&session.refresh)?;
+        ensure!(
+            after.status == 401,
+            "refresh after logout: {}",
+            after.status
+        );
+        Ok(())
+    }
+
+    fn request_id_in_logs(&mut self) -> Result<()> {
+        let id = self.request_id();
+        for service in ["order", "catalog", "notification"] {
+            let lines = self.stack.log_lines(service, &id)?;
+            ensure!(
+                !lines.is_empty(),
+                "no {service}-service log line carries request id {id}"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The reset token in a mail: the value of a `token=` parameter, or the
+/// longest URL-safe word of 32+ characters.
+fn reset_token(text: &str) -> Option<String> {
+    if let Some(start) = text.find("token=") {
+        let rest = &text[start + "token=".len()..];
+        let token: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        if !token.is_empty() {
+            return Some(token);
+        }
+    }
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|word| word.len() >= 32)
+        .max_by_key(|word| word.len())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reset_token;
+
+    #[test]
+    fn finds_the_reset_token() {
+        assert_eq!(
+            reset_token("Open https://shop.example/reset?token=abc_DEF-123 now").as_deref(),
+            Some("abc_DEF-123")
+        );
+        let bare = "Your code:\n\n  Zm9vYmFyYmF6cXV4cXV1eHh5enp5MTIzNDU2Nzg5MA\n";
+        assert_eq!(
+            reset_token(bare).as_deref(),
+            Some("Zm9vYmFyYmF6cXV4cXV1eHh5enp5MTIzNDU2Nzg5MA")
+        );
+        assert_eq!(reset_token("nothing here"), None);
+    }
+}
