@@ -238,6 +238,14 @@ impl Fleet {
         self.cluster.as_ref()
     }
 
+    /// Crashes and restarts the private Postgres under the running services.
+    pub fn crash_restart_postgres(&mut self) -> Result<()> {
+        self.cluster
+            .as_mut()
+            .context("the fleet runs on an external DATABASE_URL, not its own Postgres")?
+            .crash_restart()
+    }
+
     /// True if the service's process is running.
     pub fn is_running(&mut self, name: &str) -> Result<bool> {
         let i = self.index(name)?;

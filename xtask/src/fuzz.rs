@@ -94,6 +94,7 @@ fn fuzz_all(stack: &Stack, schemathesis: &std::path::Path, opts: &FuzzOptions) -
         for (label, token, filter, regex) in passes {
             let began = Instant::now();
             let status = Command::new(schemathesis)
+                .current_dir(&stack.logs)
                 .arg("run")
                 .arg(format!("{base}/openapi.json"))
                 .args(["--url", &base])

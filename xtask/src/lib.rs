@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod fuzz;
 pub mod http;
 pub mod lint_deploy;
+pub mod load;
 pub mod local_extras;
 pub mod new_service;
 pub mod pg;

@@ -210,6 +210,30 @@ enum BenchCmd {
         #[arg(long, default_value_t = 15)]
         seconds: u64,
     },
+    /// The whole checkout path (cart + checkout saga) through the real services.
+    Checkout {
+        /// Concurrent customers.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Measured seconds.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Run the binaries already in target/release.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// A shop's mixed workload across the four services, with a latency chart.
+    Fleet {
+        /// Concurrent customers.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Measured seconds.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Run the binaries already in target/release.
+        #[arg(long)]
+        no_build: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -236,6 +260,15 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn load_options(concurrency: usize, seconds: u64, no_build: bool) -> xtask::load::LoadOptions {
+    xtask::load::LoadOptions {
+        concurrency,
+        seconds,
+        warmup: 3,
+        build: !no_build,
     }
 }
 
@@ -271,6 +304,16 @@ fn run(command: Cmd) -> Result<()> {
             seconds,
         })
         .map(|_| ()),
+        Cmd::Bench(BenchCmd::Checkout {
+            concurrency,
+            seconds,
+            no_build,
+        }) => xtask::load::checkout(&load_options(concurrency, seconds, no_build)).map(|_| ()),
+        Cmd::Bench(BenchCmd::Fleet {
+            concurrency,
+            seconds,
+            no_build,
+        }) => xtask::load::fleet(&load_options(concurrency, seconds, no_build)).map(|_| ()),
         Cmd::Seed {
             user_url,
             catalog_url,

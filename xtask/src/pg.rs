@@ -223,6 +223,19 @@ impl PgCluster {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// Crashes and restarts the server (`pg_ctl restart -m immediate`: no
+    /// checkpoint, crash recovery on start), keeping its port and options.
+    pub fn crash_restart(&mut self) -> Result<()> {
+        let mut pg_ctl = server_command(&self.bin, "pg_ctl", self.as_postgres);
+        pg_ctl
+            .arg("-D")
+            .arg(&self.data_dir)
+            .arg("-l")
+            .arg(self.data_dir.join("postgres.log"))
+            .args(["-m", "immediate", "-w", "-t", "60", "restart"]);
+        run_setup(pg_ctl).map(drop).context("restarting Postgres")
+    }
+
     /// Stops the server (`pg_ctl stop -m fast`); idempotent.
     pub fn stop(&mut self) -> Result<()> {
         if !self.running {
