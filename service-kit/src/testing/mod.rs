@@ -2,9 +2,11 @@
 //! issuer with a live JWKS endpoint, a TCP proxy that can cut a service off
 //! from its database, and log capture for test runs.
 
+pub mod contract;
 mod harness;
 pub mod ops_suite;
 mod repository;
+pub mod smtp;
 
 pub use harness::{
     TestApp, problem, spawn, spawn_behind_proxy, spawn_configured, spawn_with_issuer,

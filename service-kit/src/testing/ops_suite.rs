@@ -57,6 +57,46 @@ pub async fn openapi_and_docs<S: Service>() {
     assert_eq!(app.get("/docs/").await.status(), StatusCode::OK);
 }
 
+/// The document `/openapi.json` serves equals the committed
+/// `<manifest_dir>/openapi.json`, so every API change shows up in review
+/// and consumers' contract tests check against what is really served.
+///
+/// `UPDATE_OPENAPI=1` rewrites the file. A missing file is written (and the
+/// test passes) except under `CI`, where it fails.
+pub async fn openapi_is_committed<S: Service>(manifest_dir: &str) {
+    let app = spawn::<S>().await;
+    let served: serde_json::Value = app.get("/openapi.json").await.json().await.expect("JSON");
+    let path = std::path::Path::new(manifest_dir).join("openapi.json");
+    let pretty = serde_json::to_string_pretty(&served).expect("serializable") + "\n";
+    let update = std::env::var_os("UPDATE_OPENAPI").is_some_and(|v| !v.is_empty());
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let committed = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(_) if update || !ci => None,
+        Err(err) => panic!(
+            "{} is not committed ({err}); generate it with `UPDATE_OPENAPI=1 cargo test -p {}` and commit it",
+            path.display(),
+            S::NAME
+        ),
+    };
+    if update || committed.is_none() {
+        std::fs::write(&path, pretty).expect("writing openapi.json");
+        return;
+    }
+    let committed: serde_json::Value = serde_json::from_str(&committed.unwrap_or_default())
+        .unwrap_or_else(|err| panic!("{} is not JSON: {err}", path.display()));
+    if committed != served {
+        panic!(
+            "{} differs from the served document ({}).\n\
+             If the API change is intended, run `UPDATE_OPENAPI=1 cargo test -p {}` and commit the \
+             file; consumers' contract tests then check the new document.",
+            path.display(),
+            super::contract::describe_difference(&committed, &served),
+            S::NAME
+        );
+    }
+}
+
 /// A valid `X-Request-ID` is echoed; an invalid one is replaced.
 pub async fn request_ids<S: Service>() {
     let app = spawn::<S>().await;
@@ -121,6 +161,14 @@ macro_rules! ops_tests {
         #[tokio::test]
         async fn request_ids_are_echoed_or_replaced() {
             $crate::testing::ops_suite::request_ids::<$service>().await;
+        }
+
+        #[tokio::test]
+        async fn the_committed_openapi_document_is_the_served_one() {
+            $crate::testing::ops_suite::openapi_is_committed::<$service>(env!(
+                "CARGO_MANIFEST_DIR"
+            ))
+            .await;
         }
 
         #[tokio::test]
