@@ -56,7 +56,7 @@ pub const NOTIFICATIONS_PATH: &str = "/internal/v1/notifications";
 
 /// Where a notification goes when it is not (only) to a user's own contact
 /// details: a password reset goes to the address it was requested for.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Recipient {
     /// An e-mail address.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,7 +67,7 @@ pub struct Recipient {
 }
 
 /// One notification request, exactly the body notification-service takes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Notification {
     /// Unique per event; the receiver's idempotency key.
     pub event_id: Uuid,

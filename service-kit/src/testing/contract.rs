@@ -284,22 +284,22 @@ fn compare(
         }
     }
     compare_enums(consumer.schema, provider.schema, direction, at, errors);
-    if ct.contains("array") || pt.contains("array") {
-        if let (Some(ci), Some(pi)) = (consumer.schema.get("items"), provider.schema.get("items")) {
-            compare(
-                Side {
-                    schema: ci,
-                    doc: consumer.doc,
-                },
-                Side {
-                    schema: pi,
-                    doc: provider.doc,
-                },
-                direction,
-                &format!("{at}[]"),
-                errors,
-            );
-        }
+    if (ct.contains("array") || pt.contains("array"))
+        && let (Some(ci), Some(pi)) = (consumer.schema.get("items"), provider.schema.get("items"))
+    {
+        compare(
+            Side {
+                schema: ci,
+                doc: consumer.doc,
+            },
+            Side {
+                schema: pi,
+                doc: provider.doc,
+            },
+            direction,
+            &format!("{at}[]"),
+            errors,
+        );
     }
     let (Some(cprops), Some(pprops)) = (
         consumer.schema.get("properties").and_then(Value::as_object),
