@@ -60,7 +60,7 @@ the exit code is non-zero.")]
         #[arg(long)]
         no_build: bool,
     },
-    /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, deploy lint.
+    /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, deploy lint, e2e, fuzz.
     #[command(long_about = "\
 Run what CI runs, stopping at the first failure, then print each step's duration:
 
@@ -70,6 +70,8 @@ Run what CI runs, stopping at the first failure, then print each step's duration
      (or cargo test ... when cargo-nextest is not installed)
   4. cargo xtask template-check
   5. the deploy lint (deploy/, Dockerfiles, workflows)
+  6. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
+  7. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
 
 A private Postgres is started first (or DATABASE_URL is used if set) and the
 children get DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres, a

@@ -115,6 +115,26 @@ pub fn run(opts: TestOptions) -> Result<()> {
         Box::new(move || crate::lint_deploy::run(&lint_root)),
     ));
 
+    // The fleet as users meet it: the release binaries end to end, then
+    // fuzzed. Skipped by --quick and when the run is scoped to packages.
+    if !opts.quick && scope.is_some() {
+        steps.push((
+            "e2e (release fleet)".into(),
+            Box::new(|| crate::e2e::run(&crate::e2e::E2eOptions { build: true })),
+        ));
+        steps.push((
+            "fuzz (schemathesis)".into(),
+            Box::new(|| {
+                crate::fuzz::run(&crate::fuzz::FuzzOptions {
+                    build: false,
+                    release: true,
+                    max_examples: 25,
+                    only: Vec::new(),
+                })
+            }),
+        ));
+    }
+
     let mut results = Vec::new();
     let mut failed = false;
     let mut interrupted = false;
