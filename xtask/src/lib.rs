@@ -4,6 +4,7 @@
 //! private Postgres, [`template`] renders and checks `service-template/`.
 
 pub mod bench;
+pub mod chaos;
 pub mod db;
 pub mod e2e;
 pub mod fleet;

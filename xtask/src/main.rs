@@ -156,6 +156,26 @@ leaves the service logs in target/xtask/e2e/logs.")]
         #[arg(long)]
         no_build: bool,
     },
+    /// Kill and restart services and Postgres during checkouts, then check the invariants.
+    #[command(long_about = "\
+Start the release fleet (private Postgres target/xtask/pg-chaos, an SMTP server)
+and let N customers check out continuously. During the stream: SIGKILL
+notification-service and restart it, then catalog-service, then crash and
+restart Postgres under the running services. Clients retry a 503 or a broken
+connection with the same Idempotency-Key, as a frontend should.
+
+Afterwards, once no saga, reservation, event or delivery is pending, it checks:
+no oversold stock; no order confirmed without a charge and no charge without a
+confirmed order; every confirmed order's notification created and mailed
+exactly once; every service ready again without a manual restart.")]
+    Chaos {
+        /// Concurrent customers.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Run the binaries already in target/release.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// schemathesis against every service's OpenAPI document.
     #[command(long_about = "\
 Start the fleet (release binaries, private Postgres target/xtask/pg-fuzz) and run
@@ -333,6 +353,10 @@ fn run(command: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Db => db::run(),
+        Cmd::Chaos { clients, no_build } => xtask::chaos::run(&xtask::chaos::ChaosOptions {
+            clients,
+            build: !no_build,
+        }),
         Cmd::E2e { no_build } => xtask::e2e::run(&xtask::e2e::E2eOptions { build: !no_build }),
         Cmd::Fuzz {
             no_build,

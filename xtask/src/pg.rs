@@ -352,6 +352,24 @@ pub fn psql(bin: &PgBin, url: &str, sql: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs one query with `psql -At` and returns its output, one row per line
+/// with `|` between columns.
+pub fn query(bin: &PgBin, url: &str, sql: &str) -> Result<String> {
+    let out = Command::new(bin.tool("psql"))
+        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .context("running psql")?;
+    if !out.status.success() {
+        bail!(
+            "psql query failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+}
+
 /// The pieces of a `postgres://` URL that provisioning needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgUrl {
