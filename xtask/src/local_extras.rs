@@ -168,3 +168,80 @@ fn stored_or_new_password(root: &Path) -> Result<String> {
     file.write_all(password.as_bytes())?;
     Ok(password)
 }
+
+/// notification-service's SMTP settings for `SMTP_URL`
+/// (`smtp://[user:password@]host[:port]`, `smtps://` for implicit TLS,
+/// `smtp+starttls://` for STARTTLS); empty when `SMTP_URL` is unset, so mail
+/// goes to the service's log.
+pub fn smtp_env(url: Option<&str>) -> Result<Vec<(String, String)>> {
+    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let (scheme, rest) = url
+        .split_once("://")
+        .with_context(|| format!("SMTP_URL `{url}` is not scheme://host:port"))?;
+    let (tls, default_port) = match scheme {
+        "smtp" => ("none", 25),
+        "smtp+starttls" => ("starttls", 587),
+        "smtps" => ("tls", 465),
+        other => bail!("SMTP_URL scheme `{other}` is not smtp, smtp+starttls or smtps"),
+    };
+    let rest = rest.trim_end_matches('/');
+    let (credentials, host_port) = match rest.rsplit_once('@') {
+        Some((credentials, host_port)) => (Some(credentials), host_port),
+        None => (None, rest),
+    };
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) => (
+            host,
+            port.parse::<u16>()
+                .with_context(|| format!("SMTP_URL port `{port}` is not a number"))?,
+        ),
+        None => (host_port, default_port),
+    };
+    if host.is_empty() {
+        bail!("SMTP_URL `{url}` names no host");
+    }
+    let mut env = vec![
+        ("APP__SMTP__HOST".to_owned(), host.to_owned()),
+        ("APP__SMTP__PORT".to_owned(), port.to_string()),
+        ("APP__SMTP__TLS".to_owned(), tls.to_owned()),
+    ];
+    if let Some(credentials) = credentials {
+        let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+        env.push(("APP__SMTP__USERNAME".to_owned(), user.to_owned()));
+        env.push(("APP__SMTP__PASSWORD".to_owned(), password.to_owned()));
+    }
+    Ok(env)
+}
+
+#[cfg(test)]
+mod smtp_url_tests {
+    use super::smtp_env;
+
+    fn get<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
+        env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn unset_means_the_log() {
+        assert!(smtp_env(None).unwrap().is_empty());
+        assert!(smtp_env(Some("")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn parses_host_port_tls_and_credentials() {
+        let env = smtp_env(Some("smtp://127.0.0.1:1025")).unwrap();
+        assert_eq!(get(&env, "APP__SMTP__HOST"), Some("127.0.0.1"));
+        assert_eq!(get(&env, "APP__SMTP__PORT"), Some("1025"));
+        assert_eq!(get(&env, "APP__SMTP__TLS"), Some("none"));
+        assert_eq!(get(&env, "APP__SMTP__USERNAME"), None);
+        let env = smtp_env(Some("smtps://me:s3cret@mail.example.com")).unwrap();
+        assert_eq!(get(&env, "APP__SMTP__PORT"), Some("465"));
+        assert_eq!(get(&env, "APP__SMTP__TLS"), Some("tls"));
+        assert_eq!(get(&env, "APP__SMTP__USERNAME"), Some("me"));
+        assert_eq!(get(&env, "APP__SMTP__PASSWORD"), Some("s3cret"));
+        assert!(smtp_env(Some("http://x")).is_err());
+        assert!(smtp_env(Some("smtp://host:notaport")).is_err());
+    }
+}

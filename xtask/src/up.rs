@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::fleet::{Fleet, FleetOptions};
-use crate::local_extras::{GATEWAY_PORT, Gateway, LocalAdmin, ensure_admin};
+use crate::local_extras::{GATEWAY_PORT, Gateway, LocalAdmin, ensure_admin, smtp_env};
 use crate::{signals, workspace};
 
 /// Options of `cargo xtask up`.
@@ -23,12 +23,15 @@ pub struct UpOptions {
 pub fn run(opts: UpOptions) -> Result<()> {
     let began = Instant::now();
     let root = workspace::root();
+    let smtp_url = std::env::var("SMTP_URL").ok();
+    let smtp = smtp_env(smtp_url.as_deref())?;
     let fleet = Fleet::start(
         &root,
         FleetOptions {
             release: opts.release,
             build: !opts.no_build,
             cluster_name: "up".into(),
+            env: smtp.clone(),
             ..FleetOptions::default()
         },
     )?;
@@ -39,6 +42,12 @@ pub fn run(opts: UpOptions) -> Result<()> {
     }
     print_table(&fleet, began.elapsed());
     print_extras(admin.as_ref(), gateway.is_some());
+    match smtp_url.filter(|_| !smtp.is_empty()) {
+        Some(url) => println!("Email: sent to {}\n", redact_smtp(&url)),
+        None => println!(
+            "Email: written to notification-service's log (set SMTP_URL=smtp://127.0.0.1:1025 to send it)\n"
+        ),
+    }
     let result = supervise(fleet);
     if let Some(gateway) = gateway {
         gateway.stop()?;
@@ -147,5 +156,13 @@ fn supervise(mut fleet: Fleet) -> Result<()> {
             return Err(err);
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `SMTP_URL` without its password.
+fn redact_smtp(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+        _ => url.to_owned(),
     }
 }
