@@ -47,10 +47,14 @@ enum Direction {
 }
 
 impl Provider {
-    /// Loads `path` (relative to the consumer's manifest directory, which is
-    /// the working directory of its tests).
+    /// Loads `path`; a relative path is relative to the consumer's manifest
+    /// directory (`CARGO_MANIFEST_DIR`), e.g. `../catalog-service/openapi.json`.
     pub fn load(path: impl AsRef<Path>) -> Self {
-        let path = path.as_ref();
+        let path = match std::env::var_os("CARGO_MANIFEST_DIR") {
+            Some(dir) if path.as_ref().is_relative() => Path::new(&dir).join(path.as_ref()),
+            _ => path.as_ref().to_owned(),
+        };
+        let path = path.as_path();
         let text = std::fs::read_to_string(path).unwrap_or_else(|err| {
             panic!("reading the provider document {}: {err}", path.display())
         });

@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod config;
+mod contracts;
 mod flood;
 mod helpers;
 mod internal;
