@@ -1,11 +1,14 @@
 //! notification-service settings: the kit's sections plus this service's own.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use service_kit::ServiceSettings;
+use service_kit::auth::client_credentials::ClientCredentialsSettings;
 use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
 
-/// Built-in defaults, layered over the kit's. The database password is a
-/// local-only default; deployments set `APP__DATABASE__URL`.
+/// Built-in defaults, layered over the kit's. The database password and the
+/// client secret are local-only defaults; deployments set
+/// `APP__DATABASE__URL` and `APP__SERVICE_AUTH__CLIENT_SECRET`.
 pub const DEFAULTS: &str = r#"
 [server]
 port = 8004
@@ -16,6 +19,46 @@ schema = "notifications"
 
 [auth]
 audience = "notification-service"
+
+[services]
+user_url = "http://127.0.0.1:8001"
+
+[service_auth]
+token_url = "http://127.0.0.1:8001/api/v1/auth/token"
+client_id = "notification-service"
+client_secret = "notification_client_secret_local_only"
+
+[smtp]
+host = ""
+port = 25
+tls = "none"
+username = ""
+password = ""
+from = "Shop <no-reply@shop.localhost>"
+timeout_secs = 10
+
+[sms]
+provider = "log"
+base_url = ""
+account_sid = ""
+auth_token = ""
+from = ""
+timeout_secs = 10
+
+[push]
+provider = "log"
+base_url = ""
+server_key = ""
+timeout_secs = 10
+
+[delivery]
+workers = 1
+max_attempts = 8
+backoff_base_ms = 2000
+backoff_max_secs = 900
+poll_interval_ms = 1000
+batch_size = 20
+claim_lease_secs = 60
 "#;
 
 /// Everything notification-service is configured with.
@@ -27,6 +70,122 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Access-token verification.
     pub auth: AuthSettings,
+    /// Peers.
+    pub services: ServicesSettings,
+    /// How this service obtains service tokens (client credentials).
+    pub service_auth: ClientCredentialsSettings,
+    /// The email channel.
+    pub smtp: SmtpSettings,
+    /// The SMS channel.
+    pub sms: SmsSettings,
+    /// The push channel.
+    pub push: PushSettings,
+    /// The delivery queue and its workers.
+    pub delivery: DeliverySettings,
+}
+
+/// Where the peers live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesSettings {
+    /// user-service's base URL (contact lookup).
+    pub user_url: String,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (a local relay or mail catcher only).
+    None,
+    /// Upgrade with STARTTLS (required, not opportunistic).
+    Starttls,
+    /// Implicit TLS from the first byte (port 465).
+    Tls,
+}
+
+/// The email channel: an SMTP relay, or the log when `host` is empty.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Relay host; empty means emails go to the log provider.
+    pub host: String,
+    /// Relay port.
+    pub port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub tls: SmtpTls,
+    /// Username; empty means no authentication.
+    pub username: String,
+    /// Password. Secret.
+    pub password: SecretString,
+    /// The `From:` header (`Name <address>`).
+    pub from: String,
+    /// Timeout of one SMTP command.
+    pub timeout_secs: u64,
+}
+
+/// Which adapter a channel uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Write a log line instead of sending (local default).
+    Log,
+    /// The HTTP provider adapter.
+    Http,
+}
+
+/// The SMS channel: a gateway in the style of Twilio's Messages API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    /// `log` or `http`.
+    pub provider: ProviderKind,
+    /// Gateway base URL (`https://api.twilio.com`).
+    pub base_url: String,
+    /// Account id (HTTP Basic user and part of the path).
+    pub account_sid: String,
+    /// Account token (HTTP Basic password). Secret.
+    pub auth_token: SecretString,
+    /// Sender number (E.164) or id.
+    pub from: String,
+    /// Timeout of one request.
+    pub timeout_secs: u64,
+}
+
+/// The push channel: a gateway in the style of FCM's HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSettings {
+    /// `log` or `http`.
+    pub provider: ProviderKind,
+    /// Gateway base URL (`https://fcm.googleapis.com`).
+    pub base_url: String,
+    /// Server key (`Authorization: key=...`). Secret.
+    pub server_key: SecretString,
+    /// Timeout of one request.
+    pub timeout_secs: u64,
+}
+
+/// The delivery queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Worker tasks in this process (0: none, e.g. an intake-only replica).
+    pub workers: u32,
+    /// Attempts per delivery before it is marked `failed`.
+    pub max_attempts: i32,
+    /// Delay after the first failed attempt; doubled per further failure,
+    /// with jitter.
+    pub backoff_base_ms: u64,
+    /// Longest delay between two attempts.
+    pub backoff_max_secs: u64,
+    /// Pause between polls when nothing was due.
+    pub poll_interval_ms: u64,
+    /// Deliveries claimed per poll.
+    pub batch_size: i64,
+    /// How long a claim is exclusive; after that a crashed worker's claim is
+    /// taken over by another worker.
+    pub claim_lease_secs: u64,
 }
 
 impl ServiceSettings for Settings {

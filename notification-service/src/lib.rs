@@ -1,9 +1,12 @@
-//! notification-service: built on service-kit from the fleet's service template.
+//! notification-service: email, SMS and push notifications for the fleet,
+//! with per-user preferences and a delivery queue in Postgres.
 
 pub mod api;
 pub mod config;
+pub mod delivery;
 pub mod features;
 pub mod state;
+pub mod templates;
 
 use service_kit::CancellationToken;
 use service_kit::auth::JwksVerifier;
@@ -14,22 +17,109 @@ use sqlx::migrate::Migrator;
 use std::sync::Arc;
 
 pub use config::Settings;
+use delivery::Worker;
+use delivery::channels::Channels;
+use features::notifications::contacts::UserDirectory;
 use state::AppState;
+use templates::Templates;
 
 /// The service's embedded migrations (its own schema only).
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// The running service: a bound server and its state.
+/// The running service: a bound server, its state and its delivery worker.
 pub struct Application {
     server: Server,
     state: AppState,
+    worker: Worker,
 }
 
 impl Application {
-    /// The state handlers see.
+    /// Connects (lazily), migrates when configured, compiles the templates
+    /// (a broken one fails here), configures the channels, binds the port.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = service_kit::db::connect(&settings.database, env!("CARGO_PKG_NAME"))?;
+        if settings.database.migrate_on_start {
+            service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
+        }
+        let templates = Arc::new(Templates::load()?);
+        let channels = Channels::from_settings(&settings)?;
+        let worker = Worker::new(pool.clone(), channels, settings.delivery.clone());
+        let state = AppState {
+            pool: pool.clone(),
+            verifier: JwksVerifier::new(&settings.auth)?,
+            templates,
+            users: UserDirectory::from_settings(&settings)?,
+            settings: Arc::new(settings),
+        };
+        let ops = Ops {
+            pool,
+            migrator: &MIGRATOR,
+        };
+        let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
+        // After `bind`, which installs the process's metrics recorder.
+        describe_metrics();
+        Ok(Self {
+            server,
+            state,
+            worker,
+        })
+    }
+
+    /// The state handlers see (tests reach the pool through it).
     pub fn state(&self) -> &AppState {
         &self.state
     }
+
+    /// A delivery worker over this service's queue (tests drive their own).
+    pub fn worker(&self) -> Worker {
+        self.worker.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests;
+    /// `delivery.workers` delivery workers run alongside and stop with it.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let stop_workers = shutdown.child_token();
+        let workers: Vec<_> = (0..self.state.settings.delivery.workers)
+            .map(|_| tokio::spawn(self.worker.clone().run(stop_workers.clone())))
+            .collect();
+        let served = self.server.run(shutdown).await;
+        stop_workers.cancel();
+        for worker in workers {
+            if let Err(err) = worker.await {
+                tracing::warn!(error = %err, "a delivery worker ended abnormally");
+            }
+        }
+        served
+    }
+}
+
+/// Registers the help text of the service's own metrics.
+fn describe_metrics() {
+    metrics::describe_counter!(
+        "notifications_sent_total",
+        "Delivery attempts by channel and outcome: sent, retry (will be attempted again), failed (given up)."
+    );
+    metrics::describe_counter!(
+        "notifications_accepted_total",
+        "Notifications accepted at intake, by template."
+    );
+    metrics::describe_gauge!(
+        "notification_queue_depth",
+        "Deliveries pending (queued, in flight or waiting for a retry)."
+    );
+    metrics::describe_gauge!(
+        "notification_oldest_pending_seconds",
+        "Age of the oldest pending delivery, 0 when none."
+    );
+    // Present (at 0) from the start, so alerts can tell "none" from "absent".
+    for channel in ["email", "sms", "push"] {
+        for outcome in ["sent", "retry", "failed"] {
+            metrics::counter!("notifications_sent_total", "channel" => channel, "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    metrics::gauge!("notification_queue_depth").set(0.0);
+    metrics::gauge!("notification_oldest_pending_seconds").set(0.0);
 }
 
 impl service_kit::Service for Application {
@@ -44,23 +134,8 @@ impl service_kit::Service for Application {
         &MIGRATOR
     }
 
-    /// Connects (lazily), migrates when configured, and binds the port.
     async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = service_kit::db::connect(&settings.database, Self::NAME)?;
-        if settings.database.migrate_on_start {
-            service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
-        }
-        let state = AppState {
-            pool: pool.clone(),
-            verifier: JwksVerifier::new(&settings.auth)?,
-            settings: Arc::new(settings),
-        };
-        let ops = Ops {
-            pool,
-            migrator: &MIGRATOR,
-        };
-        let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
-        Ok(Self { server, state })
+        Application::build(settings).await
     }
 
     fn port(&self) -> u16 {
@@ -71,8 +146,7 @@ impl service_kit::Service for Application {
         &self.state.pool
     }
 
-    /// Serves until `shutdown` is cancelled, then drains in-flight requests.
     async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.server.run(shutdown).await
+        Application::run(self, shutdown).await
     }
 }

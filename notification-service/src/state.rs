@@ -6,6 +6,8 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::features::notifications::contacts::UserDirectory;
+use crate::templates::Templates;
 
 /// Application state, cloned into every handler.
 #[derive(Clone)]
@@ -14,6 +16,10 @@ pub struct AppState {
     pub pool: PgPool,
     /// Verifies access tokens against user-service's JWKS.
     pub verifier: JwksVerifier,
+    /// The compiled message templates.
+    pub templates: Arc<Templates>,
+    /// user-service's contact lookup.
+    pub users: UserDirectory,
     /// The configuration the service started with.
     pub settings: Arc<Settings>,
 }

@@ -1,2 +1,5 @@
 //! The service's features, one module each (routes, service, repository,
-//! models). None yet: this service's features arrive with its own issue.
+//! models).
+
+pub mod notifications;
+pub mod preferences;

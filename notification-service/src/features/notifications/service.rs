@@ -1,0 +1,353 @@
+//! Intake, history and the admin view.
+//!
+//! Intake: a replay of an event answers the recorded notification; a new
+//! event is validated (template, recipients, data), rendered, addressed
+//! (contacts from `to` or user-service, channels from the preferences) and
+//! recorded with its deliveries in one transaction. Two concurrent first
+//! requests for one event meet on the unique `event_id`: the second waits
+//! for the first and answers its notification.
+
+use lettre::Address;
+use service_kit::pagination::{Page, PageParams};
+use service_kit::{ApiError, FieldError};
+use sqlx::PgPool;
+use std::str::FromStr;
+use uuid::Uuid;
+
+use super::contacts::ContactError;
+use super::models::{
+    Accepted, AdminDelivery, AdminFilter, DeliverySummary, HistoryItem, NewDelivery,
+    NewNotification,
+};
+use super::repository;
+use crate::delivery::channels::Channel;
+use crate::features::preferences::models::Preferences;
+use crate::features::preferences::repository as preferences;
+use crate::state::AppState;
+use crate::templates::{self, Rendered, TemplateName};
+
+fn db(err: sqlx::Error) -> ApiError {
+    ApiError::internal(err)
+}
+
+/// Whether `phone` is E.164: `+` and 8 to 15 digits.
+pub fn is_e164(phone: &str) -> bool {
+    phone.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
+}
+
+fn valid_email(email: &str) -> bool {
+    Address::from_str(email).is_ok()
+}
+
+/// The addresses a notification may use.
+#[derive(Debug, Default)]
+struct Addresses {
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+/// Checks the request's shape beyond types: known template, the recipients
+/// the template needs, valid addresses, the data the template needs.
+fn validate(request: &NewNotification) -> Result<TemplateName, ApiError> {
+    let Some(template) = TemplateName::parse(&request.template) else {
+        return Err(ApiError::invalid_field(
+            "template",
+            "must be one of welcome, password_reset, order_confirmed, order_cancelled, payment_failed",
+        ));
+    };
+    let mut errors = Vec::new();
+    let to_email = request.to.as_ref().and_then(|to| to.email.as_deref());
+    let to_phone = request.to.as_ref().and_then(|to| to.phone.as_deref());
+    match template {
+        TemplateName::Welcome => {
+            if request.user_id.is_none() {
+                errors.push(FieldError::new("user_id", "is required for welcome"));
+            }
+            if to_email.is_none() {
+                errors.push(FieldError::new("to.email", "is required for welcome"));
+            }
+        }
+        TemplateName::PasswordReset => {
+            if to_email.is_none() {
+                errors.push(FieldError::new(
+                    "to.email",
+                    "is required for password_reset",
+                ));
+            }
+        }
+        _ => {
+            if request.user_id.is_none() {
+                errors.push(FieldError::new(
+                    "user_id",
+                    format!("is required for {}", template.as_str()),
+                ));
+            }
+        }
+    }
+    if let Some(email) = to_email
+        && !valid_email(email)
+    {
+        errors.push(FieldError::new(
+            "to.email",
+            "must be a valid e-mail address",
+        ));
+    }
+    if let Some(phone) = to_phone
+        && !is_e164(phone)
+    {
+        errors.push(FieldError::new(
+            "to.phone",
+            "must be an E.164 phone number (+ and 8-15 digits)",
+        ));
+    }
+    errors.extend(templates::check_data(template, &request.data));
+    if errors.is_empty() {
+        Ok(template)
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+/// Accepts a notification (idempotent on `event_id`).
+pub async fn intake(
+    state: &AppState,
+    producer: &str,
+    request: NewNotification,
+) -> Result<Accepted, ApiError> {
+    if let Some(accepted) = recorded(&state.pool, request.event_id).await? {
+        return Ok(accepted);
+    }
+    let template = validate(&request)?;
+    let rendered = state
+        .templates
+        .render(template, &request.data)
+        .map_err(|err| {
+            // The error names the template part, never the data's values.
+            tracing::warn!(template = template.as_str(), error = %err, "rendering failed");
+            ApiError::invalid_field("data", "cannot be rendered by the template")
+        })?;
+    let addresses = addresses(state, &request, template).await?;
+    let deliveries = plan(&state.pool, &request, template, &rendered, addresses).await?;
+
+    let notification_id = Uuid::now_v7();
+    let mut tx = state.pool.begin().await.map_err(db)?;
+    let created = repository::insert_notification(
+        &mut tx,
+        notification_id,
+        request.event_id,
+        request.user_id,
+        template.as_str(),
+        producer,
+        &request.data,
+    )
+    .await
+    .map_err(db)?;
+    if !created {
+        // A concurrent request recorded this event first.
+        tx.rollback().await.map_err(db)?;
+        return recorded(&state.pool, request.event_id)
+            .await?
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the event vanished")));
+    }
+    repository::insert_deliveries(
+        &mut tx,
+        notification_id,
+        request.user_id,
+        template.as_str(),
+        &deliveries,
+    )
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    tracing::info!(
+        notification_id = %notification_id,
+        event_id = %request.event_id,
+        template = template.as_str(),
+        producer,
+        deliveries = deliveries.len(),
+        "notification accepted"
+    );
+    metrics::counter!("notifications_accepted_total", "template" => template.as_str()).increment(1);
+    Ok(Accepted {
+        id: notification_id,
+        deliveries: deliveries
+            .iter()
+            .map(|d| DeliverySummary {
+                id: d.id,
+                channel: d.channel,
+                status: super::models::DeliveryStatus::Pending,
+            })
+            .collect(),
+    })
+}
+
+/// The notification already recorded for `event_id`, if any.
+async fn recorded(pool: &PgPool, event_id: Uuid) -> Result<Option<Accepted>, ApiError> {
+    let mut conn = pool.acquire().await.map_err(db)?;
+    let Some(id) = repository::find_by_event(&mut conn, event_id)
+        .await
+        .map_err(db)?
+    else {
+        return Ok(None);
+    };
+    let deliveries = repository::deliveries_of(&mut conn, id).await.map_err(db)?;
+    Ok(Some(Accepted { id, deliveries }))
+}
+
+/// The addresses to use: `to` when given, else the user's contact details.
+async fn addresses(
+    state: &AppState,
+    request: &NewNotification,
+    template: TemplateName,
+) -> Result<Addresses, ApiError> {
+    let to = request.to.clone().unwrap_or_default();
+    if to.email.is_some() || to.phone.is_some() || template.is_security() {
+        return Ok(Addresses {
+            email: to.email,
+            phone: to.phone,
+        });
+    }
+    let Some(user_id) = request.user_id else {
+        return Ok(Addresses::default());
+    };
+    match state.users.contact(user_id).await {
+        Ok(contact) => Ok(Addresses {
+            email: contact.email.filter(|e| valid_email(e)),
+            phone: contact.phone.filter(|p| is_e164(p)),
+        }),
+        Err(ContactError::UnknownUser) => {
+            Err(ApiError::invalid_field("user_id", "is not a known user"))
+        }
+        Err(err @ ContactError::Unavailable(_)) => Err(ApiError::unavailable(err)),
+    }
+}
+
+/// One delivery per channel the preferences allow and an address exists
+/// for; push: one per subscribed device. Security mail: email only, always.
+async fn plan(
+    pool: &PgPool,
+    request: &NewNotification,
+    template: TemplateName,
+    rendered: &Rendered,
+    addresses: Addresses,
+) -> Result<Vec<NewDelivery>, ApiError> {
+    let email = |target: String| NewDelivery {
+        id: Uuid::now_v7(),
+        channel: Channel::Email,
+        target,
+        subject: rendered.subject.clone(),
+        body_text: rendered.text.clone(),
+        body_html: Some(rendered.html.clone()),
+    };
+    if template.is_security() {
+        return Ok(addresses.email.into_iter().map(email).collect());
+    }
+    let prefs = match request.user_id {
+        Some(user_id) => preferences::get(pool, user_id)
+            .await
+            .map_err(db)?
+            .unwrap_or_default(),
+        None => Preferences::default(),
+    };
+    if template.is_marketing() && !prefs.marketing {
+        return Ok(Vec::new());
+    }
+    let mut deliveries = Vec::new();
+    if prefs.email
+        && let Some(address) = addresses.email
+    {
+        deliveries.push(email(address));
+    }
+    if prefs.sms
+        && let Some(phone) = addresses.phone
+    {
+        deliveries.push(NewDelivery {
+            id: Uuid::now_v7(),
+            channel: Channel::Sms,
+            target: phone,
+            subject: rendered.subject.clone(),
+            body_text: rendered.short.clone(),
+            body_html: None,
+        });
+    }
+    if prefs.push
+        && let Some(user_id) = request.user_id
+    {
+        for token in preferences::push_tokens(pool, user_id).await.map_err(db)? {
+            deliveries.push(NewDelivery {
+                id: Uuid::now_v7(),
+                channel: Channel::Push,
+                target: token,
+                subject: rendered.subject.clone(),
+                body_text: rendered.short.clone(),
+                body_html: None,
+            });
+        }
+    }
+    Ok(deliveries)
+}
+
+/// The caller's deliveries, newest first.
+pub async fn history(
+    pool: &PgPool,
+    user_id: Uuid,
+    page: &PageParams,
+) -> Result<Page<HistoryItem>, ApiError> {
+    let limit = page.limit()?;
+    let before: Option<Uuid> = page.position()?;
+    let rows = repository::history(pool, user_id, before, i64::from(limit) + 1)
+        .await
+        .map_err(db)?;
+    Ok(Page::from_rows(rows, limit, |row| row.id))
+}
+
+/// Deliveries for administrators, newest first, optionally by status.
+pub async fn admin_list(
+    pool: &PgPool,
+    filter: &AdminFilter,
+) -> Result<Page<AdminDelivery>, ApiError> {
+    let page = PageParams {
+        limit: filter.limit,
+        cursor: filter.cursor.clone(),
+    };
+    let limit = page.limit()?;
+    let before: Option<Uuid> = page.position()?;
+    let rows = repository::admin_list(pool, filter.status, before, i64::from(limit) + 1)
+        .await
+        .map_err(db)?;
+    Ok(Page::from_rows(rows, limit, |row| row.id))
+}
+
+/// Queues a failed delivery again with a fresh attempt budget.
+pub async fn retry(pool: &PgPool, id: Uuid) -> Result<AdminDelivery, ApiError> {
+    if let Some(delivery) = repository::requeue_failed(pool, id).await.map_err(db)? {
+        tracing::info!(delivery_id = %id, "failed delivery queued again by an administrator");
+        return Ok(delivery);
+    }
+    let delivery = repository::admin_get(pool, id)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| ApiError::not_found("No delivery with this id."))?;
+    Err(ApiError::conflict(format!(
+        "Only failed deliveries can be retried; this one is {}.",
+        delivery.status.as_str()
+    ))
+    .with_kind("delivery-state"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e164_numbers() {
+        assert!(is_e164("+33612345678"));
+        assert!(!is_e164("0612345678"));
+        assert!(!is_e164("+0612345678"));
+        assert!(!is_e164("+33 6 12"));
+    }
+}

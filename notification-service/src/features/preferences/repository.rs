@@ -1,0 +1,81 @@
+//! Preference and push-subscription SQL.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::models::{Platform, Preferences, PushSubscription};
+
+/// A user's stored preferences, if they ever set them.
+#[tracing::instrument(skip_all)]
+pub async fn get(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Option<Preferences>> {
+    sqlx::query_as("select email, sms, push, marketing from preferences where user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Stores a user's preferences.
+#[tracing::instrument(skip_all)]
+pub async fn put(pool: &PgPool, user_id: Uuid, p: Preferences) -> sqlx::Result<Preferences> {
+    sqlx::query_as(
+        "insert into preferences (user_id, email, sms, push, marketing) values ($1, $2, $3, $4, $5)
+         on conflict (user_id) do update
+         set email = excluded.email, sms = excluded.sms, push = excluded.push,
+             marketing = excluded.marketing, updated_at = now()
+         returning email, sms, push, marketing",
+    )
+    .bind(user_id)
+    .bind(p.email)
+    .bind(p.sms)
+    .bind(p.push)
+    .bind(p.marketing)
+    .fetch_one(pool)
+    .await
+}
+
+/// Registers a device token for a user; registering it again updates the
+/// platform and returns the same subscription.
+#[tracing::instrument(skip_all)]
+pub async fn subscribe(
+    pool: &PgPool,
+    id: Uuid,
+    user_id: Uuid,
+    platform: Platform,
+    token: &str,
+) -> sqlx::Result<PushSubscription> {
+    sqlx::query_as(
+        "insert into push_subscriptions (subscription_id, user_id, platform, token) values ($1, $2, $3, $4)
+         on conflict on constraint push_subscriptions_user_token_key
+         do update set platform = excluded.platform
+         returning subscription_id as id, platform, created_at",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(platform)
+    .bind(token)
+    .fetch_one(pool)
+    .await
+}
+
+/// Removes one of the user's subscriptions; false when they have none by
+/// that id.
+#[tracing::instrument(skip_all)]
+pub async fn unsubscribe(pool: &PgPool, id: Uuid, user_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query("delete from push_subscriptions where subscription_id = $1 and user_id = $2")
+        .bind(id)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected() == 1)
+}
+
+/// The device tokens of a user, oldest subscription first.
+#[tracing::instrument(skip_all)]
+pub async fn push_tokens(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "select token from push_subscriptions where user_id = $1 order by created_at, subscription_id",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,445 @@
+//! The message templates: a subject, a plain-text body, an HTML body and a
+//! short text (SMS and push) per template, rendered by `minijinja` from the
+//! event's `data`. The HTML templates (`.html`) are auto-escaped, so a
+//! product name containing markup is shown, never interpreted; the others
+//! are plain text. Every template is compiled, and rendered once with sample
+//! data, when the service starts: a broken template stops start-up.
+//!
+//! The data each template needs is declared here ([`TemplateName::required`])
+//! and checked at intake, so a missing field is a 422 for the producer, not
+//! a failed send later.
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use service_kit::FieldError;
+use utoipa::ToSchema;
+
+/// The templates this service knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateName {
+    /// A new account (user-service): `{full_name}`.
+    Welcome,
+    /// A password reset code (user-service), transactional security mail:
+    /// `{token, expires_at, full_name}`.
+    PasswordReset,
+    /// An order was placed and paid (order-service):
+    /// `{order_id, total_cents, currency, items:[{name, quantity, unit_price_cents, line_total_cents}]}`.
+    OrderConfirmed,
+    /// An order was cancelled (order-service): `{order_id, refund_cents, currency}`.
+    OrderCancelled,
+    /// A payment was declined (order-service): `{order_id, total_cents, currency}`.
+    PaymentFailed,
+}
+
+/// The shape a required data field must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// A string.
+    Text,
+    /// A string of three upper-case letters (ISO 4217).
+    Currency,
+    /// An integer (minor units, quantities).
+    Integer,
+    /// The order lines: a non-empty array of
+    /// `{name, quantity, unit_price_cents, line_total_cents}`.
+    Items,
+}
+
+/// Fields of each order line.
+const ITEM_FIELDS: &[(&str, FieldKind)] = &[
+    ("name", FieldKind::Text),
+    ("quantity", FieldKind::Integer),
+    ("unit_price_cents", FieldKind::Integer),
+    ("line_total_cents", FieldKind::Integer),
+];
+
+impl TemplateName {
+    /// Every template.
+    pub const ALL: [TemplateName; 5] = [
+        Self::Welcome,
+        Self::PasswordReset,
+        Self::OrderConfirmed,
+        Self::OrderCancelled,
+        Self::PaymentFailed,
+    ];
+
+    /// Its name in requests and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Welcome => "welcome",
+            Self::PasswordReset => "password_reset",
+            Self::OrderConfirmed => "order_confirmed",
+            Self::OrderCancelled => "order_cancelled",
+            Self::PaymentFailed => "payment_failed",
+        }
+    }
+
+    /// Parses a template name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// The data fields the template needs (extra fields are allowed).
+    pub fn required(self) -> &'static [(&'static str, FieldKind)] {
+        match self {
+            Self::Welcome => &[("full_name", FieldKind::Text)],
+            Self::PasswordReset => &[
+                ("token", FieldKind::Text),
+                ("expires_at", FieldKind::Text),
+                ("full_name", FieldKind::Text),
+            ],
+            Self::OrderConfirmed => &[
+                ("order_id", FieldKind::Text),
+                ("total_cents", FieldKind::Integer),
+                ("currency", FieldKind::Currency),
+                ("items", FieldKind::Items),
+            ],
+            Self::OrderCancelled => &[
+                ("order_id", FieldKind::Text),
+                ("refund_cents", FieldKind::Integer),
+                ("currency", FieldKind::Currency),
+            ],
+            Self::PaymentFailed => &[
+                ("order_id", FieldKind::Text),
+                ("total_cents", FieldKind::Integer),
+                ("currency", FieldKind::Currency),
+            ],
+        }
+    }
+
+    /// Transactional security mail: sent by email only, whatever the
+    /// preferences, and its data is never logged or listed.
+    pub fn is_security(self) -> bool {
+        self == Self::PasswordReset
+    }
+
+    /// Marketing messages are sent only to users who opted in. None of the
+    /// current templates is marketing; a future newsletter would be.
+    pub fn is_marketing(self) -> bool {
+        false
+    }
+
+    /// Data that renders every part of the template (the start-up check).
+    fn sample(self) -> Value {
+        match self {
+            Self::Welcome => json!({"full_name": "Ada Lovelace"}),
+            Self::PasswordReset => json!({
+                "token": "sample-token", "expires_at": "2026-01-01T00:30:00Z", "full_name": "Ada Lovelace"
+            }),
+            Self::OrderConfirmed => json!({
+                "order_id": "0190a3c8-0000-7000-8000-000000000000", "total_cents": 2998, "currency": "EUR",
+                "items": [{"name": "Lamp", "quantity": 2, "unit_price_cents": 1499, "line_total_cents": 2998}]
+            }),
+            Self::OrderCancelled => json!({
+                "order_id": "0190a3c8-0000-7000-8000-000000000000", "refund_cents": 2998, "currency": "EUR"
+            }),
+            Self::PaymentFailed => json!({
+                "order_id": "0190a3c8-0000-7000-8000-000000000000", "total_cents": 2998, "currency": "EUR"
+            }),
+        }
+    }
+}
+
+/// Checks that `data` has every field `template` needs, with the right
+/// shape; the errors name the fields (`data.items[0].name`).
+pub fn check_data(template: TemplateName, data: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let Some(object) = data.as_object() else {
+        errors.push(FieldError::new("data", "must be an object"));
+        return errors;
+    };
+    for (field, kind) in template.required() {
+        check_field(
+            &format!("data.{field}"),
+            object.get(*field),
+            *kind,
+            &mut errors,
+        );
+    }
+    errors
+}
+
+fn check_field(path: &str, value: Option<&Value>, kind: FieldKind, errors: &mut Vec<FieldError>) {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        errors.push(FieldError::new(path, "is required"));
+        return;
+    };
+    match kind {
+        FieldKind::Text if !value.is_string() => {
+            errors.push(FieldError::new(path, "must be a string"));
+        }
+        FieldKind::Integer if !(value.is_i64() || value.is_u64()) => {
+            errors.push(FieldError::new(path, "must be an integer"));
+        }
+        FieldKind::Integer if value.as_i64().is_none() => {
+            errors.push(FieldError::new(path, "is out of range"));
+        }
+        FieldKind::Currency
+            if !value
+                .as_str()
+                .is_some_and(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())) =>
+        {
+            errors.push(FieldError::new(
+                path,
+                "must be an ISO 4217 code (three upper-case letters)",
+            ));
+        }
+        FieldKind::Items => match value.as_array() {
+            None => errors.push(FieldError::new(path, "must be an array")),
+            Some(items) if items.is_empty() => {
+                errors.push(FieldError::new(path, "must list at least one item"));
+            }
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let item_path = format!("{path}[{i}]");
+                    let Some(item) = item.as_object() else {
+                        errors.push(FieldError::new(item_path, "must be an object"));
+                        continue;
+                    };
+                    for (field, kind) in ITEM_FIELDS {
+                        check_field(
+                            &format!("{item_path}.{field}"),
+                            item.get(*field),
+                            *kind,
+                            errors,
+                        );
+                    }
+                }
+            }
+        },
+        _ => {}
+    }
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// One line: the email subject and the push title.
+    pub subject: String,
+    /// The plain-text email body.
+    pub text: String,
+    /// The HTML email body (escaped).
+    pub html: String,
+    /// A short text for SMS and push bodies.
+    pub short: String,
+}
+
+/// The parts of a template, by file name.
+const PARTS: [&str; 4] = ["subject.txt", "body.txt", "body.html", "short.txt"];
+
+/// The template sources compiled into the binary.
+fn embedded_sources() -> Vec<(String, &'static str)> {
+    macro_rules! template {
+        ($name:literal) => {
+            [
+                (
+                    concat!($name, "/subject.txt"),
+                    include_str!(concat!("../templates/", $name, "/subject.txt")),
+                ),
+                (
+                    concat!($name, "/body.txt"),
+                    include_str!(concat!("../templates/", $name, "/body.txt")),
+                ),
+                (
+                    concat!($name, "/body.html"),
+                    include_str!(concat!("../templates/", $name, "/body.html")),
+                ),
+                (
+                    concat!($name, "/short.txt"),
+                    include_str!(concat!("../templates/", $name, "/short.txt")),
+                ),
+            ]
+        };
+    }
+    [
+        template!("welcome"),
+        template!("password_reset"),
+        template!("order_confirmed"),
+        template!("order_cancelled"),
+        template!("payment_failed"),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(name, source)| (name.to_owned(), source))
+    .collect()
+}
+
+/// The compiled templates.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// Compiles the embedded templates and renders each with sample data:
+    /// any error (syntax, unknown variable or filter) fails start-up.
+    pub fn load() -> anyhow::Result<Self> {
+        Self::compile(embedded_sources())
+    }
+
+    /// Compiles `sources` (`<template>/<part>` -> source) and checks that
+    /// every part of every template exists and renders its sample data.
+    pub fn compile(sources: Vec<(String, &'static str)>) -> anyhow::Result<Self> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_keep_trailing_newline(false);
+        env.add_filter("money", money_filter);
+        for (name, source) in sources {
+            env.add_template_owned(name.clone(), source)
+                .map_err(|err| anyhow::anyhow!("template {name} does not compile: {err:#}"))?;
+        }
+        let templates = Self { env };
+        for template in TemplateName::ALL {
+            templates
+                .render(template, &template.sample())
+                .map_err(|err| {
+                    anyhow::anyhow!(
+                        "template {} does not render its sample data: {err}",
+                        template.as_str()
+                    )
+                })?;
+        }
+        Ok(templates)
+    }
+
+    /// Renders every part of `template` with `data` (checked by
+    /// [`check_data`] first).
+    pub fn render(&self, template: TemplateName, data: &Value) -> Result<Rendered, String> {
+        let part = |part: &str| -> Result<String, String> {
+            let name = format!("{}/{part}", template.as_str());
+            self.env
+                .get_template(&name)
+                .and_then(|t| t.render(data))
+                .map_err(|err| format!("{name}: {err}"))
+        };
+        let [subject, text, html, short] = PARTS;
+        Ok(Rendered {
+            subject: one_line(&part(subject)?),
+            text: part(text)?.trim().to_owned() + "\n",
+            html: part(html)?.trim().to_owned() + "\n",
+            short: one_line(&part(short)?),
+        })
+    }
+}
+
+/// Collapses whitespace runs, newlines included: a subject is one line
+/// (no header injection through the data).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn money_filter(cents: i64, currency: &str) -> String {
+    format_money(cents, currency)
+}
+
+/// Digits after the decimal point of `currency` (ISO 4217 minor units):
+/// 0 for JPY, KRW and the like, 3 for the dinars, 2 otherwise.
+pub fn minor_digits(currency: &str) -> u32 {
+    match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// Renders integer minor units: 1999 EUR is "19.99 EUR", 500 JPY "500 JPY".
+pub fn format_money(minor: i64, currency: &str) -> String {
+    let digits = minor_digits(currency);
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    if digits == 0 {
+        return format!("{sign}{abs} {currency}");
+    }
+    let scale = 10u64.pow(digits);
+    format!(
+        "{sign}{}.{:0width$} {currency}",
+        abs / scale,
+        abs % scale,
+        width = digits as usize
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_uses_the_currencys_minor_units() {
+        assert_eq!(format_money(1999, "EUR"), "19.99 EUR");
+        assert_eq!(format_money(5, "USD"), "0.05 USD");
+        assert_eq!(format_money(-250, "EUR"), "-2.50 EUR");
+        assert_eq!(format_money(500, "JPY"), "500 JPY");
+        assert_eq!(format_money(1234, "KWD"), "1.234 KWD");
+    }
+
+    #[test]
+    fn the_embedded_templates_load() {
+        let templates = Templates::load().unwrap();
+        let rendered = templates
+            .render(
+                TemplateName::OrderConfirmed,
+                &TemplateName::OrderConfirmed.sample(),
+            )
+            .unwrap();
+        assert!(rendered.text.contains("2 x Lamp @ 14.99 EUR = 29.98 EUR"));
+        assert!(rendered.html.contains("29.98 EUR"));
+    }
+
+    #[test]
+    fn html_is_escaped_and_text_is_not() {
+        let templates = Templates::load().unwrap();
+        let data = json!({"full_name": "<b>Eve</b> & \"Co\"\r\nBcc: x@evil.test"});
+        let rendered = templates.render(TemplateName::Welcome, &data).unwrap();
+        assert!(
+            rendered
+                .html
+                .contains("&lt;b&gt;Eve&lt;&#x2f;b&gt; &amp; &quot;Co&quot;")
+        );
+        assert!(!rendered.html.contains("<b>"));
+        assert!(rendered.text.contains("<b>Eve</b> & \"Co\""));
+        assert!(!rendered.subject.contains('\n') && !rendered.subject.contains('\r'));
+    }
+
+    #[test]
+    fn a_broken_template_fails_to_load() {
+        let mut sources = embedded_sources();
+        sources[0].1 = "Welcome {{ full_name ";
+        assert!(Templates::compile(sources).is_err());
+        let mut sources = embedded_sources();
+        sources[1].1 = "Hello {{ no_such_variable }}";
+        assert!(Templates::compile(sources).is_err());
+        let mut sources = embedded_sources();
+        sources.retain(|(name, _)| name != "payment_failed/body.html");
+        assert!(Templates::compile(sources).is_err());
+    }
+
+    #[test]
+    fn missing_and_mistyped_data_is_named() {
+        let errors = check_data(
+            TemplateName::OrderConfirmed,
+            &json!({"order_id": "o", "total_cents": "12", "currency": "eur",
+                    "items": [{"name": "x", "quantity": 1, "unit_price_cents": 1}]}),
+        );
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "data.total_cents",
+                "data.currency",
+                "data.items[0].line_total_cents"
+            ]
+        );
+        assert!(
+            check_data(
+                TemplateName::Welcome,
+                &json!({"full_name": "A", "extra": 1})
+            )
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! The producers' side of the intake contract: what service-kit's outbox
+//! sends (`outbox::Notification`) is what the committed OpenAPI document
+//! accepts, and the 202 carries the fields they may read.
+
+use service_kit::testing::contract::Provider;
+
+#[test]
+fn the_outbox_notification_is_accepted_by_the_intake() {
+    let doc = Provider::load(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json"));
+    doc.assert_request::<service_kit::outbox::Notification>("POST", "/internal/v1/notifications");
+    doc.assert_status("POST", "/internal/v1/notifications", 202);
+    for path in [
+        ("GET", "/api/v1/notifications"),
+        ("GET", "/api/v1/notification-preferences"),
+        ("PUT", "/api/v1/notification-preferences"),
+        ("POST", "/api/v1/push-subscriptions"),
+        ("DELETE", "/api/v1/push-subscriptions/{id}"),
+        ("GET", "/api/v1/admin/notifications"),
+        ("POST", "/api/v1/admin/notifications/{id}/retry"),
+    ] {
+        doc.assert_operation(path.0, path.1);
+    }
+}

@@ -1,0 +1,144 @@
+//! `/api/v1/push-subscriptions` and push delivery: one delivery per device.
+
+use crate::helpers::{FakeProvider, order_confirmed, problem, push_via, spawn_app, spawn_app_with};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const PATH: &str = "/api/v1/push-subscriptions";
+
+#[tokio::test]
+async fn a_user_subscribes_devices_and_removes_their_own_only() {
+    let app = spawn_app().await;
+    let (_, token) = app.user_token();
+    let response = app
+        .send(
+            Method::POST,
+            PATH,
+            Some(&token),
+            Some(&json!({"platform": "android", "token": "device-token-1"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let first: Value = response.json().await.unwrap();
+    assert_eq!(first["platform"], "android");
+    assert!(first.get("token").is_none(), "the token is not echoed");
+    // The same token again is the same subscription.
+    let response = app
+        .send(
+            Method::POST,
+            PATH,
+            Some(&token),
+            Some(&json!({"platform": "android", "token": "device-token-1"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.json::<Value>().await.unwrap()["id"], first["id"]);
+    assert_eq!(app.count("push_subscriptions").await, 1);
+
+    let id = first["id"].as_str().unwrap();
+    let (_, other) = app.user_token();
+    let response = app
+        .send(Method::DELETE, &format!("{PATH}/{id}"), Some(&other), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(problem(response).await["status"], 404);
+    let response = app
+        .send(Method::DELETE, &format!("{PATH}/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = app
+        .send(Method::DELETE, &format!("{PATH}/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn subscriptions_are_validated_and_need_a_user() {
+    let app = spawn_app().await;
+    let body = json!({"platform": "android", "token": "t"});
+    let response = app.send(Method::POST, PATH, None, Some(&body)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (_, token) = app.user_token();
+    let response = app
+        .send(
+            Method::POST,
+            PATH,
+            Some(&token),
+            Some(&json!({"platform": "blackberry", "token": "t"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem(response).await["errors"][0]["field"], "platform");
+    let response = app
+        .send(
+            Method::POST,
+            PATH,
+            Some(&token),
+            Some(&json!({"platform": "ios", "token": ""})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem(response).await["errors"][0]["field"], "token");
+    let response = app
+        .send(
+            Method::DELETE,
+            &format!("{PATH}/not-a-uuid"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn push_goes_to_every_subscribed_device_through_the_gateway() {
+    let gateway = FakeProvider::start().await;
+    let configured = gateway.clone();
+    let app = spawn_app_with(move |s| push_via(s, &configured)).await;
+    let user = app.users.add("ada@example.com", None);
+    let token = app.issuer.user_token(user, "notification-service");
+    for device in ["device-a", "device-b"] {
+        let response = app
+            .send(
+                Method::POST,
+                PATH,
+                Some(&token),
+                Some(&json!({"platform": "web", "token": device})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    app.send(
+        Method::PUT,
+        "/api/v1/notification-preferences",
+        Some(&token),
+        Some(&json!({"email": false, "sms": false, "push": true, "marketing": false})),
+    )
+    .await;
+    let body = app.notify_ok(&order_confirmed(user)).await;
+    let deliveries = body["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 2);
+    assert!(deliveries.iter().all(|d| d["channel"] == "push"));
+    for d in deliveries {
+        app.wait_for_status(d["id"].as_str().unwrap(), "sent").await;
+    }
+    let requests = gateway.accepted();
+    assert_eq!(requests.len(), 2);
+    let mut targets: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            assert_eq!(r.path, "/fcm/send");
+            assert_eq!(r.authorization, "key=push-server-key");
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            assert!(
+                body["notification"]["title"]
+                    .as_str()
+                    .unwrap()
+                    .contains("is confirmed")
+            );
+            body["to"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    targets.sort();
+    assert_eq!(targets, vec!["device-a", "device-b"]);
+}
