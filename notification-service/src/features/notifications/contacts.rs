@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 
-/// A user's contact details.
-#[derive(Debug, Clone, Deserialize)]
+/// A user's contact details, as read from user-service (its document is
+/// checked against this type in the contract tests).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct Contact {
     /// E-mail address (absent once the account's personal data is erased).
     #[serde(default)]
