@@ -66,6 +66,8 @@ pub fn run(opts: &ChaosOptions) -> Result<()> {
                 // Resolve stuck sagas quickly so the run settles in seconds.
                 ("APP__RECONCILER__INTERVAL_SECS".into(), "2".into()),
                 ("APP__RECONCILER__STUCK_AFTER_SECS".into(), "5".into()),
+                // A killed worker's claimed deliveries are taken over sooner.
+                ("APP__DELIVERY__CLAIM_LEASE_SECS".into(), "15".into()),
             ],
         },
     )?;
@@ -278,7 +280,7 @@ fn settle(bin: &PgBin, url: &str, timeout: Duration) -> Result<()> {
         ),
         (
             "queued notifications",
-            "select count(*) from notifications.deliveries where status in ('pending', 'sending')",
+            "select count(*) from notifications.deliveries where status = 'pending'",
         ),
     ];
     loop {
