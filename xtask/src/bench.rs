@@ -1,7 +1,8 @@
 //! `cargo xtask bench catalog`: catalog-service (release build) on a private
 //! Postgres, seeded with N generated products, then product-by-id and search
-//! requests at a fixed concurrency; prints throughput and p50/p95/p99 per
-//! scenario and writes them to `target/xtask/bench/catalog.json`.
+//! requests at a fixed concurrency (wrk, or client threads without it);
+//! prints throughput and p50/p95/p99 per scenario and writes them to
+//! `target/xtask/bench/catalog.json`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -176,9 +177,110 @@ fn sample_ids(agent: &Agent, base: &str) -> Result<Vec<String>> {
     Ok(ids)
 }
 
+/// wrk (installed from the distribution's packages when missing) keeps
+/// `concurrency` connections busy cycling through `urls`: 2 s of warm-up,
+/// then `seconds` measured. Being C with one event loop per thread, it takes
+/// far less of the two cores from the service than client threads would.
+/// Without wrk (and no way to install it), Rust client threads do the same.
+fn measure(name: &str, urls: &[String], opts: &CatalogBench) -> Result<Figures> {
+    match wrk() {
+        Some(wrk) => measure_with_wrk(&wrk, name, urls, opts),
+        None => measure_with_threads(name, urls, opts),
+    }
+}
+
+fn wrk() -> Option<std::path::PathBuf> {
+    if let Some(found) = crate::lint_deploy::find_on_path("wrk") {
+        return Some(found);
+    }
+    match crate::lint_deploy::apt_install(&["wrk"]) {
+        Ok(()) => crate::lint_deploy::find_on_path("wrk"),
+        Err(err) => {
+            eprintln!("note: wrk is not available ({err:#}); measuring with client threads");
+            None
+        }
+    }
+}
+
+/// Cycles through the paths given in `PATHS` and prints one `RESULT` line.
+const WRK_SCRIPT: &str = r#"
+local paths = {}
+for p in string.gmatch(os.getenv("PATHS"), "[^\n]+") do table.insert(paths, p) end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %.3f %.3f %.3f\n", summary.requests,
+    e.status + e.connect + e.read + e.write + e.timeout, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"#;
+
+fn measure_with_wrk(
+    wrk: &Path,
+    name: &str,
+    urls: &[String],
+    opts: &CatalogBench,
+) -> Result<Figures> {
+    let base = urls
+        .first()
+        .and_then(|u| u.find("/api/").map(|i| &u[..i]))
+        .context("no URL to measure")?;
+    let paths: Vec<&str> = urls.iter().map(|u| &u[base.len()..]).collect();
+    let dir = workspace::scratch_dir(&workspace::root()).join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("cycle.lua");
+    std::fs::write(&script, WRK_SCRIPT)?;
+    let run = |seconds: u64| -> Result<String> {
+        let output = std::process::Command::new(wrk)
+            .args(["-t", "2", "-c", &opts.concurrency.to_string()])
+            .args(["-d", &format!("{seconds}s"), "--timeout", "10s", "-s"])
+            .arg(&script)
+            .arg(base)
+            .env("PATHS", paths.join("\n"))
+            .output()
+            .context("running wrk")?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            bail!(
+                "wrk failed: {text}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(text)
+    };
+    run(2)?;
+    let text = run(opts.seconds)?;
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .with_context(|| format!("no RESULT line in wrk's output:\n{text}"))?;
+    let fields: Vec<f64> = line
+        .split_whitespace()
+        .map(|f| f.parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("unreadable wrk result `{line}`"))?;
+    let [requests, errors, micros, p50, p95, p99] = fields[..] else {
+        bail!("unexpected wrk result `{line}`");
+    };
+    let ok = (requests - errors).max(0.0);
+    Ok(Figures {
+        name: name.to_owned(),
+        ok: ok as usize,
+        errors: errors as usize,
+        throughput: ok / (micros / 1e6),
+        p50,
+        p95,
+        p99,
+    })
+}
+
 /// `concurrency` client threads cycling through `urls`: 2 s of warm-up,
 /// then `seconds` measured.
-fn measure(name: &str, urls: &[String], opts: &CatalogBench) -> Result<Figures> {
+fn measure_with_threads(name: &str, urls: &[String], opts: &CatalogBench) -> Result<Figures> {
     let urls = Arc::new(urls.to_vec());
     let recording = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));

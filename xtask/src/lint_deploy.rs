@@ -282,7 +282,7 @@ impl Tools {
 }
 
 /// `apt-get update` once, then install `packages` (through `sudo -n` when not root).
-fn apt_install(packages: &[&str]) -> Result<()> {
+pub(crate) fn apt_install(packages: &[&str]) -> Result<()> {
     println!("installing from apt: {}", packages.join(" "));
     let is_root = Command::new("id")
         .arg("-u")
@@ -307,7 +307,7 @@ fn apt_install(packages: &[&str]) -> Result<()> {
 }
 
 /// `bin` on `PATH`, or in the sbin directories a non-root `PATH` may lack.
-fn find_on_path(bin: &str) -> Option<PathBuf> {
+pub(crate) fn find_on_path(bin: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))

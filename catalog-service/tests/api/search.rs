@@ -288,3 +288,29 @@ async fn words_that_resemble_no_known_word_fall_back_to_name_similarity() {
     let none = search_all(&app, &[("q", "garden lamp")], 10).await;
     assert!(none.is_empty());
 }
+
+#[tokio::test]
+async fn a_word_that_only_an_edited_description_holds_is_found() {
+    // Words unknown to every product skip the full-text scan; a word that
+    // arrives with an edit must become searchable at once.
+    let app = spawn_app().await;
+    let category = app.create_category("misc", None).await;
+    let product = app
+        .create_product(&category, "PLAIN-1", "Plain Chair", 1000, 1)
+        .await["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let found = |body: Value| body["items"].as_array().map_or(0, Vec::len);
+    assert_eq!(found(app.get_json("/api/v1/products?q=zyzzyva").await), 0);
+    let response = app
+        .admin_patch(
+            &format!("/api/v1/products/{product}"),
+            &serde_json::json!({"description": "Upholstered in zyzzyva velvet."}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = app.get_json("/api/v1/products?q=zyzzyva").await;
+    assert_eq!(found(page.clone()), 1, "{page}");
+    assert_eq!(page["items"][0]["id"], product.as_str());
+}

@@ -175,6 +175,21 @@ pub async fn closest_terms(
     .await
 }
 
+/// Whether `q` holds a word (stemmed as full-text search stems it) that no
+/// product's name or description has ever held. One primary-key lookup per
+/// word.
+#[tracing::instrument(skip_all)]
+pub async fn has_unknown_word(pool: &PgPool, q: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (
+             select 1 from unnest(tsvector_to_array(to_tsvector('english', $1))) as w(lexeme)
+             where not exists (select 1 from search_lexemes s where s.lexeme = w.lexeme))",
+    )
+    .bind(q)
+    .fetch_one(pool)
+    .await
+}
+
 /// How `q` selects products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextMatch {
@@ -427,6 +442,15 @@ pub fn several_words(q: &str) -> bool {
     words.len() > 1 && !words.iter().any(|w| w.eq_ignore_ascii_case("or"))
 }
 
+/// Whether every word of web-search text is required (no `or`, no
+/// exclusion), so that one unknown word means no match.
+pub fn every_word_required(q: &str) -> bool {
+    !has_exclusion(q)
+        && !q
+            .split(|c: char| c.is_whitespace() || c == '"')
+            .any(|w| w.eq_ignore_ascii_case("or"))
+}
+
 /// Whether web-search text excludes a word (`lamp -brass`).
 fn has_exclusion(q: &str) -> bool {
     q.split_whitespace()
@@ -445,6 +469,10 @@ mod tests {
         assert!(!several_words("lamp -brass"));
         assert!(!several_words("lamp or rug"));
         assert!(has_exclusion("lamp -brass"));
+        assert!(every_word_required("floor lamb"));
+        assert!(every_word_required("\"desk lamb\""));
+        assert!(!every_word_required("lamb or rug"));
+        assert!(!every_word_required("lamp -brasss"));
         assert!(!has_exclusion("lamp - brass"));
     }
 }

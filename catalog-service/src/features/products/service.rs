@@ -211,9 +211,14 @@ async fn first_page(
     q: &str,
     fetch: i64,
 ) -> Result<(MatchMode, Vec<Product>), ProductError> {
-    let rows = text_rows(pool, filter, fetch).await?;
-    if !rows.is_empty() {
-        return Ok((MatchMode::Text, rows));
+    // A required word no product has ever held: nothing can match as typed.
+    let cannot_match =
+        repository::every_word_required(q) && repository::has_unknown_word(pool, q).await?;
+    if !cannot_match {
+        let rows = text_rows(pool, filter, fetch).await?;
+        if !rows.is_empty() {
+            return Ok((MatchMode::Text, rows));
+        }
     }
     let correction = correct(pool, q).await?;
     if let Some(text) = correction.text {
