@@ -64,8 +64,11 @@ pub fn run(opts: &ChaosOptions) -> Result<()> {
                     "1000000".into(),
                 ),
                 // Resolve stuck sagas quickly so the run settles in seconds.
-                ("APP__RECONCILER__INTERVAL_SECS".into(), "2".into()),
-                ("APP__RECONCILER__STUCK_AFTER_SECS".into(), "5".into()),
+                ("APP__CHECKOUT__RECONCILER_INTERVAL_SECS".into(), "2".into()),
+                (
+                    "APP__CHECKOUT__RECONCILER_STALE_AFTER_SECS".into(),
+                    "20".into(),
+                ),
                 // A killed worker's claimed deliveries are taken over sooner.
                 ("APP__DELIVERY__CLAIM_LEASE_SECS".into(), "15".into()),
             ],
@@ -272,7 +275,7 @@ fn settle(bin: &PgBin, url: &str, timeout: Duration) -> Result<()> {
         ),
         (
             "held reservations",
-            "select count(*) from catalog.reservations where status = 'held'",
+            "select count(*) from catalog.reservations where status = 'active'",
         ),
         (
             "undelivered order events",
@@ -339,14 +342,16 @@ fn check_invariants(bin: &PgBin, url: &str, products: &[String], stack: &Stack) 
             "select count(*) from orders.orders o
              where o.status = 'confirmed' and not exists (
                  select 1 from orders.fake_payments f
-                 where f.order_id = o.order_id and f.status = 'succeeded')"
+                 where f.order_id = o.order_id and f.status = 'succeeded'
+                   and f.amount_cents = o.total_cents and f.refunded_cents = 0)"
                 .into(),
         ),
         (
             "no charge without a confirmed order (others refunded)",
             "select count(*) from orders.fake_payments f
-             join orders.orders o on o.order_id = f.order_id
-             where f.status = 'succeeded' and o.status <> 'confirmed'"
+             left join orders.orders o on o.order_id = f.order_id
+             where f.status = 'succeeded' and f.refunded_cents < f.amount_cents
+               and o.status is distinct from 'confirmed'"
                 .into(),
         ),
         (
