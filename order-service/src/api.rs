@@ -5,17 +5,31 @@ use service_kit::openapi::BearerAuth;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::features;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "order-service", description = "order-service of the e-commerce fleet."),
+    info(title = "order-service", description = "order-service of the e-commerce fleet: cart, checkout saga, payments, order history."),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "Operations endpoints"))
+    tags(
+        (name = "cart", description = "The user's cart, priced from the catalog"),
+        (name = "checkout", description = "Checkout (Idempotency-Key required)"),
+        (name = "orders", description = "The user's orders"),
+        (name = "admin", description = "Order administration"),
+        (name = "payments", description = "Payment provider webhook"),
+        (name = "ops", description = "Operations endpoints")
+    )
 )]
 struct ApiDoc;
 
 /// The service's routes with their OpenAPI document.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).with_state(state)
+    let public = OpenApiRouter::new()
+        .merge(features::cart::router())
+        .merge(features::orders::router())
+        .merge(features::payments::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", public)
+        .with_state(state)
 }

@@ -1,11 +1,15 @@
 //! order-service settings: the kit's sections plus this service's own.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use service_kit::ServiceSettings;
+use service_kit::auth::client_credentials::ClientCredentialsSettings;
 use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
+use std::fmt;
+use std::sync::Arc;
 
-/// Built-in defaults, layered over the kit's. The database password is a
-/// local-only default; deployments set `APP__DATABASE__URL`.
+/// Built-in defaults, layered over the kit's. Passwords, secrets and keys
+/// here are local-only defaults; deployments set them (README, Configuration).
 pub const DEFAULTS: &str = r#"
 [server]
 port = 8003
@@ -16,6 +20,38 @@ schema = "orders"
 
 [auth]
 audience = "order-service"
+
+[services]
+catalog_url = "http://127.0.0.1:8002"
+notification_url = "http://127.0.0.1:8004"
+
+[service_auth]
+token_url = "http://127.0.0.1:8001/api/v1/auth/token"
+client_id = "order-service"
+client_secret = "order_client_secret_local_only"
+
+[payments]
+provider = "fake"
+webhook_secret = "whsec_local_only"
+webhook_tolerance_secs = 300
+base_url = "http://127.0.0.1:8090"
+api_key = "sk_local_only"
+timeout_ms = 10000
+
+[checkout]
+reservation_ttl_secs = 900
+catalog_timeout_ms = 3000
+idempotency_ttl_secs = 86400
+idempotency_wait_ms = 10000
+idempotency_sweep_interval_secs = 300
+reconciler_interval_secs = 30
+reconciler_stale_after_secs = 120
+
+[outbox]
+poll_interval_ms = 1000
+backoff_base_ms = 1000
+backoff_max_secs = 300
+max_attempts = 25
 "#;
 
 /// Everything order-service is configured with.
@@ -27,6 +63,137 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Access-token verification.
     pub auth: AuthSettings,
+    /// Peers.
+    pub services: ServicesSettings,
+    /// How this service obtains service tokens (client credentials).
+    pub service_auth: ClientCredentialsSettings,
+    /// The payment provider and its webhook.
+    pub payments: PaymentSettings,
+    /// Checkout saga, idempotency keys and the reconciler.
+    pub checkout: CheckoutSettings,
+    /// Outbox relay.
+    pub outbox: OutboxSettings,
+    /// Test-only fault injection: not deserialized, so no configuration file
+    /// or environment variable can set it; only code (the tests) can.
+    #[serde(skip)]
+    pub faults: Faults,
+}
+
+/// Where peers live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesSettings {
+    /// catalog-service's base URL.
+    pub catalog_url: String,
+    /// notification-service's base URL.
+    pub notification_url: String,
+}
+
+/// Which payment provider charges cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// The built-in fake (ledger in this service's database).
+    Fake,
+    /// The HTTP gateway at `base_url`.
+    Http,
+}
+
+/// Payment provider settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettings {
+    /// `fake` or `http`.
+    pub provider: ProviderKind,
+    /// Shared secret of the webhook signature. Secret.
+    pub webhook_secret: SecretString,
+    /// Largest accepted age (and clock skew) of a webhook timestamp.
+    pub webhook_tolerance_secs: u64,
+    /// The HTTP gateway's base URL.
+    pub base_url: String,
+    /// The HTTP gateway's API key (`Authorization: Bearer`). Secret.
+    pub api_key: SecretString,
+    /// Per-call timeout of the HTTP gateway.
+    pub timeout_ms: u64,
+}
+
+/// Checkout tunables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutSettings {
+    /// How long catalog holds a checkout's stock unless committed.
+    pub reservation_ttl_secs: u32,
+    /// Per-attempt timeout of calls to catalog-service.
+    pub catalog_timeout_ms: u64,
+    /// Idempotency keys are deleted this long after their first use.
+    pub idempotency_ttl_secs: u64,
+    /// How long a duplicate request waits for the first one before a 409.
+    pub idempotency_wait_ms: u64,
+    /// How often expired idempotency keys are deleted.
+    pub idempotency_sweep_interval_secs: u64,
+    /// How often the reconciler looks for stuck `pending` orders.
+    pub reconciler_interval_secs: u64,
+    /// A `pending` order untouched this long is considered abandoned.
+    pub reconciler_stale_after_secs: u64,
+}
+
+/// Outbox relay tunables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Pause between polls.
+    pub poll_interval_ms: u64,
+    /// First retry delay.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_secs: u64,
+    /// Attempts before an event is given up.
+    pub max_attempts: i32,
+}
+
+/// A step of the checkout saga, as seen by the fault-injection hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SagaStep {
+    /// Stock reserved in catalog.
+    Reserved,
+    /// Payment charged.
+    Charged,
+}
+
+/// What the saga does after a hooked step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Go on normally.
+    Continue,
+    /// Stop right there, as if the process had crashed (no compensation).
+    Halt,
+}
+
+/// The hook type.
+pub type StepHook = Arc<dyn Fn(SagaStep) -> FaultAction + Send + Sync>;
+
+/// Test-only fault injection (see [`Settings::faults`]).
+#[derive(Clone, Default)]
+pub struct Faults {
+    /// Called after each saga step.
+    pub after_step: Option<StepHook>,
+}
+
+impl Faults {
+    /// What to do after `step`.
+    pub fn after(&self, step: SagaStep) -> FaultAction {
+        self.after_step
+            .as_ref()
+            .map_or(FaultAction::Continue, |hook| hook(step))
+    }
+}
+
+impl fmt::Debug for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Faults")
+            .field("after_step", &self.after_step.is_some())
+            .finish()
+    }
 }
 
 impl ServiceSettings for Settings {
@@ -40,5 +207,33 @@ impl ServiceSettings for Settings {
 
     fn auth(&mut self) -> &mut AuthSettings {
         &mut self.auth
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_load() {
+        let settings: Settings = service_kit::config::load(DEFAULTS).unwrap();
+        assert_eq!(settings.payments.provider, ProviderKind::Fake);
+        assert_eq!(settings.service_auth.client_id, "order-service");
+        assert!(settings.faults.after_step.is_none());
+    }
+
+    #[test]
+    fn a_real_gateway_refuses_the_local_only_secrets() {
+        let mut settings: Settings = service_kit::config::load(DEFAULTS).unwrap();
+        assert!(crate::refuse_local_secrets(&settings).is_ok());
+        settings.payments.provider = ProviderKind::Http;
+        let err = crate::refuse_local_secrets(&settings)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("APP__PAYMENTS__API_KEY"), "{err}");
+        assert!(!err.contains("sk_local_only"), "{err}");
+        settings.payments.api_key = SecretString::from("sk_live_x");
+        settings.payments.webhook_secret = SecretString::from("whsec_x");
+        assert!(crate::refuse_local_secrets(&settings).is_ok());
     }
 }

@@ -1,39 +1,156 @@
-//! order-service: built on service-kit from the fleet's service template.
+//! order-service: cart, checkout saga, payments and order history, built on
+//! service-kit from the fleet's service template.
 
 pub mod api;
+pub mod catalog;
 pub mod config;
 pub mod features;
+pub mod metrics;
 pub mod state;
 
+use anyhow::Context;
 use service_kit::CancellationToken;
-use service_kit::auth::JwksVerifier;
+use service_kit::auth::client_credentials::ClientCredentials;
+use service_kit::client::{ClientOptions, ServiceClient};
 use service_kit::ops::Ops;
+use service_kit::outbox::{Relay, RelayOptions};
 use service_kit::server::Server;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use config::Settings;
-use state::AppState;
+pub use state::AppState;
 
 /// The service's embedded migrations (its own schema only).
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// The running service: a bound server and its state.
+/// This service's name: package name, client id of its service tokens.
+pub const NAME: &str = env!("CARGO_PKG_NAME");
+
+/// notification-service's name (the audience of the relay's tokens).
+const NOTIFICATION_SERVICE: &str = "notification-service";
+
+/// The running service: a bound server, its state, and the outbox relay.
 pub struct Application {
     server: Server,
     state: AppState,
+    relay: Relay,
 }
 
 impl Application {
+    /// Connects (lazily), migrates when configured, and binds the port.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        refuse_local_secrets(&settings)?;
+        let pool = service_kit::db::connect(&settings.database, NAME)?;
+        if settings.database.migrate_on_start {
+            service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
+        }
+        let state = AppState::new(settings, pool.clone())?;
+        let relay = outbox_relay(&state)?;
+        let ops = Ops {
+            pool,
+            migrator: &MIGRATOR,
+        };
+        let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
+        // After `bind`, which installs the process's metrics recorder.
+        metrics::describe();
+        Ok(Self {
+            server,
+            state,
+            relay,
+        })
+    }
+
     /// The state handlers see.
     pub fn state(&self) -> &AppState {
         &self.state
     }
+
+    /// Serves until `shutdown` is cancelled, with the outbox relay, the
+    /// reconciler and the idempotency-key sweep alongside; then drains
+    /// in-flight requests and stops the background tasks.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let stop = shutdown.child_token();
+        let checkout = &self.state.settings.checkout;
+        let relay = self.relay.spawn(stop.clone());
+        let reconciler = tokio::spawn(features::orders::reconciler::run(
+            self.state.clone(),
+            stop.clone(),
+        ));
+        let sweeper = tokio::spawn(features::idempotency::service::sweep(
+            self.state.pool.clone(),
+            Duration::from_secs(checkout.idempotency_ttl_secs),
+            Duration::from_secs(checkout.idempotency_sweep_interval_secs.max(1)),
+            stop.clone(),
+        ));
+        let served = self.server.run(shutdown).await;
+        stop.cancel();
+        for (name, task) in [
+            ("outbox relay", relay),
+            ("reconciler", reconciler),
+            ("idempotency sweep", sweeper),
+        ] {
+            if let Err(err) = task.await {
+                tracing::error!(error = %err, task = name, "a background task panicked");
+            }
+        }
+        served
+    }
+}
+
+/// With a real payment gateway (`payments.provider = "http"`), the
+/// repository's local-only API key and webhook secret are refused, so a
+/// forgotten variable cannot leave a published secret valid.
+pub(crate) fn refuse_local_secrets(settings: &Settings) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let payments = &settings.payments;
+    if payments.provider != config::ProviderKind::Http {
+        return Ok(());
+    }
+    for (name, secret) in [
+        ("api_key", &payments.api_key),
+        ("webhook_secret", &payments.webhook_secret),
+    ] {
+        if secret.expose_secret().ends_with("_local_only") {
+            anyhow::bail!(
+                "payments.{name} (APP__PAYMENTS__{}) still has its local-only default while payments.provider = \"http\"",
+                name.to_uppercase()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The relay delivering this service's outbox to notification-service with
+/// service tokens from the client-credentials grant.
+fn outbox_relay(state: &AppState) -> anyhow::Result<Relay> {
+    let settings = &state.settings;
+    let tokens = ClientCredentials::new(&settings.service_auth, NOTIFICATION_SERVICE)?;
+    let client = ServiceClient::new(
+        NOTIFICATION_SERVICE,
+        settings.services.notification_url.clone(),
+        // The relay retries on its own schedule; one attempt per pass.
+        ClientOptions {
+            max_retries: 0,
+            ..ClientOptions::default()
+        },
+    )
+    .context("building the notification-service client")?
+    .with_token_source(Arc::new(tokens));
+    let options = RelayOptions {
+        poll_interval: Duration::from_millis(settings.outbox.poll_interval_ms),
+        backoff_base: Duration::from_millis(settings.outbox.backoff_base_ms),
+        backoff_max: Duration::from_secs(settings.outbox.backoff_max_secs),
+        max_attempts: settings.outbox.max_attempts,
+        ..RelayOptions::default()
+    };
+    Ok(Relay::new(state.pool.clone(), client, NAME, options))
 }
 
 impl service_kit::Service for Application {
-    const NAME: &'static str = env!("CARGO_PKG_NAME");
+    const NAME: &'static str = NAME;
     type Settings = Settings;
 
     fn default_config() -> &'static str {
@@ -44,23 +161,8 @@ impl service_kit::Service for Application {
         &MIGRATOR
     }
 
-    /// Connects (lazily), migrates when configured, and binds the port.
     async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = service_kit::db::connect(&settings.database, Self::NAME)?;
-        if settings.database.migrate_on_start {
-            service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
-        }
-        let state = AppState {
-            pool: pool.clone(),
-            verifier: JwksVerifier::new(&settings.auth)?,
-            settings: Arc::new(settings),
-        };
-        let ops = Ops {
-            pool,
-            migrator: &MIGRATOR,
-        };
-        let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
-        Ok(Self { server, state })
+        Application::build(settings).await
     }
 
     fn port(&self) -> u16 {
@@ -71,8 +173,7 @@ impl service_kit::Service for Application {
         &self.state.pool
     }
 
-    /// Serves until `shutdown` is cancelled, then drains in-flight requests.
     async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.server.run(shutdown).await
+        Application::run(self, shutdown).await
     }
 }

@@ -4,8 +4,11 @@ use axum::extract::FromRef;
 use service_kit::auth::JwksVerifier;
 use sqlx::PgPool;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::catalog::CatalogClient;
 use crate::config::Settings;
+use crate::features::payments::{PaymentProvider, provider};
 
 /// Application state, cloned into every handler.
 #[derive(Clone)]
@@ -16,6 +19,30 @@ pub struct AppState {
     pub verifier: JwksVerifier,
     /// The configuration the service started with.
     pub settings: Arc<Settings>,
+    /// catalog-service (pooled clients).
+    pub catalog: CatalogClient,
+    /// The payment provider.
+    pub payments: Arc<dyn PaymentProvider>,
+}
+
+impl AppState {
+    /// The state for `settings` over `pool` (also what tests use to run the
+    /// reconciler once).
+    pub fn new(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let catalog = CatalogClient::new(
+            &settings.services.catalog_url,
+            &settings.service_auth,
+            Duration::from_millis(settings.checkout.catalog_timeout_ms),
+        )?;
+        let payments = provider::from_settings(&settings.payments, &pool)?;
+        Ok(Self {
+            verifier: JwksVerifier::new(&settings.auth)?,
+            catalog,
+            payments,
+            pool,
+            settings: Arc::new(settings),
+        })
+    }
 }
 
 impl FromRef<AppState> for JwksVerifier {

@@ -1,2 +1,7 @@
 //! The service's features, one module each (routes, service, repository,
-//! models). None yet: this service's features arrive with its own issue.
+//! models).
+
+pub mod cart;
+pub mod idempotency;
+pub mod orders;
+pub mod payments;

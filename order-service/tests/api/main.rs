@@ -1,4 +1,12 @@
 //! order-service's black-box tests: one binary, one module per feature.
 
+mod cart;
+mod checkout;
+mod contracts;
 mod helpers;
+mod idempotency;
 mod ops;
+mod orders;
+mod payments;
+mod races;
+mod reconciler;

@@ -1,0 +1,104 @@
+//! Cart endpoints: the signed-in user's own cart.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use service_kit::auth::AuthUser;
+use service_kit::{ApiError, Json, Path, Problem, ValidJson};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::models::{AddItem, Cart, SetQuantity};
+use super::service;
+use crate::state::AppState;
+
+/// `/cart` routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_cart, clear_cart))
+        .routes(routes!(add_item))
+        .routes(routes!(update_item, remove_item))
+}
+
+/// The cart, priced with the catalog's current data.
+#[utoipa::path(
+    get, path = "/cart", tag = "cart", security(("bearer" = [])),
+    responses(
+        (status = 200, body = Cart),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "catalog-service unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_cart(State(state): State<AppState>, user: AuthUser) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(service::get(&state, user.id).await?))
+}
+
+/// Adds units of a product to its line.
+#[utoipa::path(
+    post, path = "/cart/items", tag = "cart", request_body = AddItem, security(("bearer" = [])),
+    responses(
+        (status = 200, body = Cart),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown or inactive product, quantity outside 1-99", body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn add_item(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ValidJson(item): ValidJson<AddItem>,
+) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(service::add(&state, user.id, item).await?))
+}
+
+/// Sets a line's quantity.
+#[utoipa::path(
+    patch, path = "/cart/items/{product_id}", tag = "cart", request_body = SetQuantity,
+    params(("product_id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 200, body = Cart),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not in the cart", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_item(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(product_id): Path<Uuid>,
+    ValidJson(body): ValidJson<SetQuantity>,
+) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(
+        service::set_quantity(&state, user.id, product_id, body.quantity).await?,
+    ))
+}
+
+/// Removes a line (idempotent).
+#[utoipa::path(
+    delete, path = "/cart/items/{product_id}", tag = "cart",
+    params(("product_id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 200, body = Cart),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn remove_item(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(product_id): Path<Uuid>,
+) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(service::remove(&state, user.id, product_id).await?))
+}
+
+/// Empties the cart.
+#[utoipa::path(
+    delete, path = "/cart", tag = "cart", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Emptied"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn clear_cart(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
+    service::clear(&state, user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

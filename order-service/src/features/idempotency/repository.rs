@@ -1,0 +1,137 @@
+//! Idempotency-key SQL.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// A stored key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    /// Hash of the first request.
+    pub request_hash: String,
+    /// `running` or `completed`.
+    pub status: String,
+    /// The stored response status.
+    pub response_status: Option<i16>,
+    /// The stored response body.
+    pub response_body: Option<serde_json::Value>,
+    /// Whether a `running` key has not moved for longer than the lease.
+    pub stale: bool,
+}
+
+/// Claims the key (a fresh row, or one older than `ttl_secs` taken over);
+/// true when this request now owns it.
+#[tracing::instrument(skip_all)]
+pub async fn claim(
+    pool: &PgPool,
+    user_id: Uuid,
+    key: &str,
+    request_hash: &str,
+    ttl_secs: i64,
+) -> sqlx::Result<bool> {
+    let claimed: Option<(Uuid,)> = sqlx::query_as(
+        "insert into idempotency_keys (user_id, idempotency_key, request_hash)
+         values ($1, $2, $3)
+         on conflict (user_id, idempotency_key) do update
+            set request_hash = excluded.request_hash, status = 'running',
+                response_status = null, response_body = null,
+                created_at = now(), updated_at = now()
+            where idempotency_keys.created_at < now() - make_interval(secs => $4)
+         returning user_id",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(request_hash)
+    .bind(ttl_secs as f64)
+    .fetch_optional(pool)
+    .await?;
+    Ok(claimed.is_some())
+}
+
+/// The stored key, if any.
+#[tracing::instrument(skip_all)]
+pub async fn find(
+    pool: &PgPool,
+    user_id: Uuid,
+    key: &str,
+    lease_secs: i64,
+) -> sqlx::Result<Option<KeyRow>> {
+    sqlx::query_as(
+        "select request_hash, status, response_status, response_body,
+                updated_at < now() - make_interval(secs => $3) as stale
+         from idempotency_keys where user_id = $1 and idempotency_key = $2",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(lease_secs as f64)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Takes over a `running` key whose request died (stale for the lease);
+/// true when this request now owns it.
+#[tracing::instrument(skip_all)]
+pub async fn take_over(
+    pool: &PgPool,
+    user_id: Uuid,
+    key: &str,
+    lease_secs: i64,
+) -> sqlx::Result<bool> {
+    sqlx::query(
+        "update idempotency_keys set updated_at = now()
+          where user_id = $1 and idempotency_key = $2 and status = 'running'
+            and updated_at < now() - make_interval(secs => $3)",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(lease_secs as f64)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
+
+/// Stores the response of a finished request.
+#[tracing::instrument(skip_all)]
+pub async fn complete(
+    pool: &PgPool,
+    user_id: Uuid,
+    key: &str,
+    status: i16,
+    body: &serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update idempotency_keys
+            set status = 'completed', response_status = $3, response_body = $4, updated_at = now()
+          where user_id = $1 and idempotency_key = $2",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(status)
+    .bind(body)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+/// Forgets a key whose request did nothing (so a retry runs again).
+#[tracing::instrument(skip_all)]
+pub async fn release(pool: &PgPool, user_id: Uuid, key: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "delete from idempotency_keys
+          where user_id = $1 and idempotency_key = $2 and status = 'running'",
+    )
+    .bind(user_id)
+    .bind(key)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+/// Deletes keys older than `ttl_secs`; returns how many.
+#[tracing::instrument(skip_all)]
+pub async fn delete_expired(pool: &PgPool, ttl_secs: i64) -> sqlx::Result<u64> {
+    sqlx::query("delete from idempotency_keys where created_at < now() - make_interval(secs => $1)")
+        .bind(ttl_secs as f64)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+}
