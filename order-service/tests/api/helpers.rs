@@ -3,11 +3,9 @@
 //! in-process (its own database, the same issuer), a fake
 //! notification-service and a fake payment gateway, and request helpers.
 //!
-//! To run against the real notification-service, spawn it with
-//! `spawn_with_issuer::<notification_service::Application>(&fleet_issuer, ..)`
-//! (the issuer of a catalog spawned first, or spawn it after the fleet with
-//! `&fleet.catalog.issuer` and restart order-service pointing at it) and pass
-//! its address as `FleetOptions::notification_url`.
+//! `FleetOptions::real_notifications` runs the real notification-service
+//! in-process too (its own database, the same issuer, a fake user directory
+//! and a real SMTP server), for the full happy path.
 // Feature test modules each use a different part.
 #![allow(dead_code, unused_imports)]
 
@@ -305,6 +303,47 @@ pub struct FleetOptions {
     /// Deliver the outbox to this notification-service instead of the fake
     /// (e.g. the real one spawned with the same issuer).
     pub notification_url: Option<String>,
+    /// Run the real notification-service (see [`RealNotifications`]).
+    pub real_notifications: bool,
+}
+
+/// The real notification-service in-process: its own database, the fleet's
+/// issuer, contact details from a fake user directory (`<user id>@example.com`)
+/// and mail delivered to a real SMTP server.
+pub struct RealNotifications {
+    pub app: TestApp,
+    pub smtp: service_kit::testing::smtp::SmtpServer,
+}
+
+impl RealNotifications {
+    async fn start(issuer: &Arc<service_kit::testing::TestIssuer>) -> Self {
+        let smtp = service_kit::testing::smtp::SmtpServer::start().await;
+        let users = Router::new().route(
+            "/internal/v1/users/{id}",
+            get(|AxPath(id): AxPath<Uuid>| async move {
+                axum::Json(json!({"id": id, "email": format!("{id}@example.com"),
+                                  "full_name": "Ada Lovelace", "phone": null}))
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let users_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, users).await });
+        let credentials = issuer.client_credentials("notification-service");
+        let (host, port) = (smtp.host(), smtp.port());
+        let app = service_kit::testing::spawn_with_issuer::<notification_service::Application>(
+            issuer,
+            |s| {
+                s.services.user_url = users_url;
+                s.service_auth = credentials;
+                s.smtp.host = host;
+                s.smtp.port = port;
+                s.smtp.tls = notification_service::config::SmtpTls::None;
+                s.delivery.poll_interval_ms = 50;
+            },
+        )
+        .await;
+        Self { app, smtp }
+    }
 }
 
 /// order-service with the real catalog-service, a fake notification-service
@@ -313,6 +352,7 @@ pub struct Fleet {
     pub order: TestApp,
     pub catalog: TestApp,
     pub notifications: FakeNotifications,
+    pub real_notifications: Option<RealNotifications>,
     pub gateway: Option<FakeGateway>,
     pub catalog_proxy: Option<Arc<TcpProxy>>,
     pub database_proxy: Option<Arc<TcpProxy>>,
@@ -338,6 +378,11 @@ pub async fn spawn_fleet_with(
     })
     .await;
     let notifications = FakeNotifications::start().await;
+    let real_notifications = if options.real_notifications {
+        Some(RealNotifications::start(&catalog.issuer).await)
+    } else {
+        None
+    };
     let gateway = if options.gateway {
         Some(FakeGateway::start().await)
     } else {
@@ -367,10 +412,11 @@ pub async fn spawn_fleet_with(
     let captured = Arc::new(Mutex::new(None));
     let capture = captured.clone();
     let credentials = catalog.issuer.client_credentials("order-service");
-    let notification_url = options
-        .notification_url
-        .clone()
-        .unwrap_or_else(|| notifications.url.clone());
+    let notification_url = match (&options.notification_url, &real_notifications) {
+        (Some(url), _) => url.clone(),
+        (None, Some(real)) => real.app.address.clone(),
+        (None, None) => notifications.url.clone(),
+    };
     let gateway_settings = gateway.as_ref().map(|g| (g.url.clone(), g.api_key.clone()));
     let proxy_for_config = catalog_proxy.clone();
     let order = service_kit::testing::spawn_with_issuer::<Application>(&catalog.issuer, |s| {
@@ -414,6 +460,7 @@ pub async fn spawn_fleet_with(
         order,
         catalog,
         notifications,
+        real_notifications,
         gateway,
         catalog_proxy,
         database_proxy,
