@@ -23,7 +23,13 @@ pub struct Gateway {
 
 impl Gateway {
     /// Starts the gateway when nginx is installed; `None` (with a note) otherwise.
+    /// Its access log goes to our stdout.
     pub fn start(root: &Path) -> Result<Option<Self>> {
+        Self::start_logging_to(root, None)
+    }
+
+    /// Like [`Gateway::start`], with nginx's output in `log` when given.
+    pub fn start_logging_to(root: &Path, log: Option<&Path>) -> Result<Option<Self>> {
         let Some(nginx) = find_nginx() else {
             println!(
                 "note: nginx is not installed, so there is no gateway on :{GATEWAY_PORT}; call the services directly (Debian: apt-get install nginx)"
@@ -42,6 +48,11 @@ impl Gateway {
             .arg(&config)
             .args(["-e", "stderr", "-g", "daemon off;"])
             .stdin(Stdio::null());
+        if let Some(log) = log {
+            let file = std::fs::File::create(log)
+                .with_context(|| format!("creating {}", log.display()))?;
+            command.stdout(file.try_clone()?).stderr(file);
+        }
         let mut child = GroupChild::spawn(&mut command).context("starting nginx")?;
         let addr = SocketAddr::from(([127, 0, 0, 1], GATEWAY_PORT));
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -87,7 +87,7 @@ impl Stack {
         )?;
         ensure_admin(root, &fleet, opts.release)?;
         let gateway = if opts.gateway {
-            Gateway::start(root)?
+            Gateway::start_logging_to(root, Some(&logs.join("gateway.log")))?
         } else {
             None
         };
