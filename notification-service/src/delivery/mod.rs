@@ -12,7 +12,9 @@
 //! stalls past its lease) after the provider accepted a message but before
 //! `sent` is recorded leaves the delivery pending, and another worker sends
 //! it again when the lease has run out. The window is the time between the
-//! provider's acceptance and the `update` that records it (milliseconds);
+//! provider's acceptance and the `update` that records it (milliseconds; a
+//! database outage does not widen it: the record is retried while the claim
+//! lasts);
 //! a send is abandoned (and retried) after half the lease, so it cannot
 //! outlive its claim. Emails carry `Message-ID: <delivery id@...>` and
 //! HTTP providers an `Idempotency-Key` so a receiver can deduplicate.
@@ -150,8 +152,30 @@ impl Worker {
             .unwrap_or_else(|_| Err(SendError::Transient("the send timed out".to_owned())));
         let outcome = match result {
             Ok(()) => {
+                // The provider has the message: losing that fact to a database
+                // blip would send it again once the lease runs out, so the
+                // record is retried for as long as the claim lasts.
                 let scrub = TemplateName::PasswordReset.as_str();
-                if repository::mark_sent(&self.pool, delivery.id, scrub).await? {
+                let deadline = tokio::time::Instant::now()
+                    + Duration::from_secs(self.settings.claim_lease_secs.max(1));
+                let mut pause = Duration::from_millis(100);
+                let recorded = loop {
+                    match repository::mark_sent(&self.pool, delivery.id, scrub).await {
+                        Ok(recorded) => break recorded,
+                        Err(err) if tokio::time::Instant::now() + pause < deadline => {
+                            tracing::warn!(
+                                delivery_id = %delivery.id,
+                                error = %err,
+                                retry_in_ms = pause.as_millis() as u64,
+                                "recording a sent delivery failed; retrying"
+                            );
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_secs(2));
+                        }
+                        Err(err) => return Err(err.into()),
+                    }
+                };
+                if recorded {
                     Outcome::Sent
                 } else {
                     Outcome::Lost

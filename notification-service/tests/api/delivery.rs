@@ -289,3 +289,49 @@ async fn without_an_smtp_host_email_goes_to_the_log_provider() {
     app.wait_for_status(&delivery, "sent").await;
     assert_eq!(app.smtp.message_count(), 0);
 }
+
+#[tokio::test]
+async fn a_database_blip_after_the_send_does_not_send_the_message_again() {
+    let app = spawn_app_with(|s| s.delivery.workers = 0).await;
+    let body = app
+        .notify_ok(&welcome(Uuid::now_v7(), "ada@example.com"))
+        .await;
+    let delivery = body["deliveries"][0]["id"].as_str().unwrap().to_owned();
+
+    // A worker whose database connection the test can cut.
+    let options = (*app.pool.connect_options()).clone();
+    let server: std::net::SocketAddr = format!("127.0.0.1:{}", options.get_port()).parse().unwrap();
+    let proxy = std::sync::Arc::new(service_kit::testing::TcpProxy::start(server).await);
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_millis(500))
+        .connect_lazy_with(options.host("127.0.0.1").port(proxy.addr().port()));
+    let settings = app.worker_settings();
+    let worker = Worker::new(
+        pool,
+        Channels::from_settings(&settings).unwrap(),
+        settings.delivery.clone(),
+    );
+
+    // The database goes away while the mail is on the wire, so recording
+    // `sent` fails at first, and comes back 400 ms later.
+    let cut = proxy.clone();
+    let smtp_transactions = {
+        let smtp = &app.smtp;
+        move || smtp.transactions()
+    };
+    let blip = async move {
+        while smtp_transactions() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        cut.disable();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        cut.enable();
+    };
+    let (pass, ()) = tokio::join!(worker.run_once(), blip);
+    let pass = pass.expect("the pass ends once the record is written");
+    assert_eq!((pass.claimed, pass.sent), (1, 1));
+    assert_eq!(app.delivery_state(&delivery).await, ("sent".to_owned(), 1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.smtp.message_count(), 1, "sent once");
+}
