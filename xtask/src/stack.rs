@@ -154,6 +154,8 @@ pub struct Mail {
     pub to: String,
     /// `Subject:` header.
     pub subject: String,
+    /// `Message-ID:` header (a redelivered message repeats it).
+    pub message_id: String,
     /// The text/plain part.
     pub text: Option<String>,
     /// The text/html part.
@@ -171,7 +173,8 @@ for key in sorted(box.keys()):
         body = msg.get_body(preferencelist=(kind,))
         return body.get_content() if body is not None else None
     out.append({"rcpt_to": str(msg.get("X-RcptTo", "")), "to": str(msg.get("To", "")),
-                "subject": str(msg.get("Subject", "")), "text": part("plain"), "html": part("html")})
+                "subject": str(msg.get("Subject", "")), "message_id": str(msg.get("Message-ID", "")),
+                "text": part("plain"), "html": part("html")})
 print(json.dumps(out))
 "#;
 
