@@ -5,6 +5,7 @@ use serde::Deserialize;
 use service_kit::ServiceSettings;
 use service_kit::auth::client_credentials::ClientCredentialsSettings;
 use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
+pub use service_kit::outbox::OutboxSettings;
 use std::fmt;
 use std::sync::Arc;
 
@@ -135,20 +136,6 @@ pub struct CheckoutSettings {
     pub reconciler_interval_secs: u64,
     /// A `pending` order untouched this long is considered abandoned.
     pub reconciler_stale_after_secs: u64,
-}
-
-/// Outbox relay tunables.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutboxSettings {
-    /// Pause between polls.
-    pub poll_interval_ms: u64,
-    /// First retry delay.
-    pub backoff_base_ms: u64,
-    /// Longest retry delay.
-    pub backoff_max_secs: u64,
-    /// Attempts before an event is given up.
-    pub max_attempts: i32,
 }
 
 /// A step of the checkout saga, as seen by the fault-injection hook.

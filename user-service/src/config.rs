@@ -4,6 +4,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 use service_kit::ServiceSettings;
 use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
+pub use service_kit::outbox::OutboxSettings;
 use std::collections::BTreeMap;
 
 /// Built-in defaults, layered over the kit's. Passwords and client secrets
@@ -108,20 +109,6 @@ pub struct JwtSettings {
 pub struct ServicesSettings {
     /// notification-service's base URL.
     pub notification_url: String,
-}
-
-/// Outbox relay tunables.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutboxSettings {
-    /// Pause between polls.
-    pub poll_interval_ms: u64,
-    /// First retry delay.
-    pub backoff_base_ms: u64,
-    /// Longest retry delay.
-    pub backoff_max_secs: u64,
-    /// Attempts before an event is given up.
-    pub max_attempts: i32,
 }
 
 /// Rate limits (429 with `Retry-After`).

@@ -11,14 +11,12 @@ pub mod rate_limit;
 pub mod state;
 pub mod tokens;
 
-use anyhow::Context;
 use secrecy::ExposeSecret;
 use service_kit::CancellationToken;
 use service_kit::auth::JwksVerifier;
-use service_kit::client::{ClientOptions, ServiceClient};
 use service_kit::client_ip::TrustedProxies;
 use service_kit::ops::Ops;
-use service_kit::outbox::{Relay, RelayOptions};
+use service_kit::outbox::Relay;
 use service_kit::server::Server;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -39,7 +37,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const NAME: &str = env!("CARGO_PKG_NAME");
 
 /// notification-service's name (the audience of the relay's tokens).
-const NOTIFICATION_SERVICE: &str = "notification-service";
+use service_kit::outbox::NOTIFICATION_SERVICE;
 
 /// The running service: a bound server, its state, and the outbox relay.
 pub struct Application {
@@ -139,25 +137,13 @@ fn refuse_local_defaults(settings: &Settings) -> anyhow::Result<()> {
 fn outbox_relay(state: &AppState) -> anyhow::Result<Relay> {
     let settings = &state.settings;
     let tokens = LocalTokenSource::new(Arc::clone(&state.keys), NAME, NOTIFICATION_SERVICE);
-    let client = ServiceClient::new(
-        NOTIFICATION_SERVICE,
-        settings.services.notification_url.clone(),
-        // The relay retries on its own schedule; one attempt per pass.
-        ClientOptions {
-            max_retries: 0,
-            ..ClientOptions::default()
-        },
+    Relay::to_notification_service(
+        state.pool.clone(),
+        NAME,
+        &settings.services.notification_url,
+        Arc::new(tokens),
+        &settings.outbox,
     )
-    .context("building the notification-service client")?
-    .with_token_source(Arc::new(tokens));
-    let options = RelayOptions {
-        poll_interval: Duration::from_millis(settings.outbox.poll_interval_ms),
-        backoff_base: Duration::from_millis(settings.outbox.backoff_base_ms),
-        backoff_max: Duration::from_secs(settings.outbox.backoff_max_secs),
-        max_attempts: settings.outbox.max_attempts,
-        ..RelayOptions::default()
-    };
-    Ok(Relay::new(state.pool.clone(), client, NAME, options))
 }
 
 impl service_kit::Service for Application {

@@ -54,6 +54,9 @@ use crate::client::ServiceClient;
 /// notification-service's intake endpoint.
 pub const NOTIFICATIONS_PATH: &str = "/internal/v1/notifications";
 
+/// notification-service's name: the audience of the relay's tokens.
+pub const NOTIFICATION_SERVICE: &str = "notification-service";
+
 /// Where a notification goes when it is not (only) to a user's own contact
 /// details: a password reset goes to the address it was requested for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -123,6 +126,34 @@ pub async fn enqueue(
     repository::insert(tx, event.event_id, &payload, request_id.as_deref()).await
 }
 
+/// The `[outbox]` section a service with an outbox is configured with
+/// (`APP__OUTBOX__*`); defaults: poll every 1000 ms, first retry after
+/// 1000 ms, at most 300 s apart, given up after 25 attempts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Pause between polls.
+    pub poll_interval_ms: u64,
+    /// First retry delay.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_secs: u64,
+    /// Attempts before an event is given up.
+    pub max_attempts: i32,
+}
+
+impl From<&OutboxSettings> for RelayOptions {
+    fn from(settings: &OutboxSettings) -> Self {
+        Self {
+            poll_interval: Duration::from_millis(settings.poll_interval_ms),
+            backoff_base: Duration::from_millis(settings.backoff_base_ms),
+            backoff_max: Duration::from_secs(settings.backoff_max_secs),
+            max_attempts: settings.max_attempts,
+            ..RelayOptions::default()
+        }
+    }
+}
+
 /// Tunables of a [`Relay`].
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
@@ -178,6 +209,30 @@ impl Relay {
             service: service.into(),
             options,
         }
+    }
+
+    /// The relay of `service`'s outbox to notification-service at
+    /// `notification_url`, authenticated by `tokens` (audience
+    /// `notification-service`). Its client makes one attempt per event and
+    /// pass: the relay retries on its own schedule.
+    pub fn to_notification_service(
+        pool: PgPool,
+        service: &str,
+        notification_url: &str,
+        tokens: std::sync::Arc<dyn crate::client::TokenSource>,
+        settings: &OutboxSettings,
+    ) -> anyhow::Result<Self> {
+        let client = ServiceClient::new(
+            NOTIFICATION_SERVICE,
+            notification_url.to_owned(),
+            crate::client::ClientOptions {
+                max_retries: 0,
+                ..crate::client::ClientOptions::default()
+            },
+        )
+        .map_err(|err| err.context("building the notification-service client"))?
+        .with_token_source(tokens);
+        Ok(Self::new(pool, client, service, settings.into()))
     }
 
     /// Runs [`Relay::run`] as a task.
