@@ -334,23 +334,41 @@ fn measure_with_threads(name: &str, urls: &[String], opts: &CatalogBench) -> Res
                 .map_err(|_| anyhow::anyhow!("a client thread panicked"))?,
         );
     }
-    latencies.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
+    Ok(Figures::from_latencies(
+        name,
+        latencies,
+        errors.load(Ordering::Relaxed),
+        window,
+    ))
+}
+
+impl Figures {
+    /// Figures of `latencies` (the successful requests) over `window`.
+    pub fn from_latencies(
+        name: &str,
+        mut latencies: Vec<Duration>,
+        errors: usize,
+        window: Duration,
+    ) -> Self {
+        latencies.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            if latencies.is_empty() {
+                return f64::NAN;
+            }
+            let index =
+                ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+            latencies[index].as_secs_f64() * 1000.0
+        };
+        Self {
+            name: name.to_owned(),
+            ok: latencies.len(),
+            errors,
+            throughput: latencies.len() as f64 / window.as_secs_f64(),
+            p50: pct(0.50),
+            p95: pct(0.95),
+            p99: pct(0.99),
         }
-        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[index].as_secs_f64() * 1000.0
-    };
-    Ok(Figures {
-        name: name.to_owned(),
-        ok: latencies.len(),
-        errors: errors.load(Ordering::Relaxed),
-        throughput: latencies.len() as f64 / window.as_secs_f64(),
-        p50: pct(0.50),
-        p95: pct(0.95),
-        p99: pct(0.99),
-    })
+    }
 }
 
 /// Workers walk the URL list with different strides so they do not ask the

@@ -31,24 +31,7 @@ pub struct LoadOptions {
     pub build: bool,
 }
 
-/// Figures of one endpoint.
-#[derive(Debug, Clone)]
-pub struct EndpointFigures {
-    /// `METHOD path` with ids elided.
-    pub name: String,
-    /// Successful answers in the window.
-    pub ok: usize,
-    /// Failed answers or transport errors in the window.
-    pub errors: usize,
-    /// Successful answers per second.
-    pub throughput: f64,
-    /// Latency percentiles (ms).
-    pub p50: f64,
-    /// 95th percentile (ms).
-    pub p95: f64,
-    /// 99th percentile (ms).
-    pub p99: f64,
-}
+pub use crate::bench::Figures as EndpointFigures;
 
 /// What one client thread recorded: per endpoint, latencies and errors.
 #[derive(Default)]
@@ -265,25 +248,9 @@ fn summarize(record: &mut Record, window: Duration) -> Vec<EndpointFigures> {
     names
         .into_iter()
         .map(|name| {
-            let latencies = record.latencies.entry(name).or_default();
-            latencies.sort_unstable();
-            let pct = |p: f64| -> f64 {
-                if latencies.is_empty() {
-                    return f64::NAN;
-                }
-                let index =
-                    ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-                latencies[index].as_secs_f64() * 1000.0
-            };
-            EndpointFigures {
-                name: name.to_owned(),
-                ok: latencies.len(),
-                errors: record.errors.get(name).copied().unwrap_or(0),
-                throughput: latencies.len() as f64 / window.as_secs_f64(),
-                p50: pct(0.50),
-                p95: pct(0.95),
-                p99: pct(0.99),
-            }
+            let latencies = record.latencies.remove(name).unwrap_or_default();
+            let errors = record.errors.get(name).copied().unwrap_or(0);
+            EndpointFigures::from_latencies(name, latencies, errors, window)
         })
         .collect()
 }
