@@ -1,6 +1,10 @@
 //! Extractors whose rejections are problem+json like every other error:
 //! malformed JSON is 400, a well-formed body of the wrong shape is 422 naming
 //! the field, a missing or foreign content type is 415, an oversized body 413.
+//!
+//! Text holding a NUL character (`\u0000` in JSON, `%00` in a query) is
+//! refused here with a 422 naming the field: Postgres cannot store it, and
+//! no text a user means to send contains one.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -84,6 +88,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) =
+            form_urlencoded_parse(query).find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::validation(vec![FieldError::new(
+                name.replace('\0', ""),
+                NUL_MESSAGE,
+            )]));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
         serde_path_to_error::deserialize(de)
             .map(Query)
@@ -108,6 +120,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.path().to_ascii_lowercase().contains("%00") {
+            return Err(ApiError::not_found("No resource matches this path."));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| Path(value))
@@ -124,8 +139,24 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// Decodes a JSON document: syntax errors are 400, shape errors 422.
+const NUL_MESSAGE: &str = "must not contain NUL characters (\\u0000)";
+
+/// Decodes a JSON document: syntax errors are 400, shape errors 422, text
+/// with a NUL character 422.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_nul_escape(bytes)
+        && let Ok(document) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(field) = nul_field(&document, "")
+    {
+        return Err(ApiError::validation(vec![FieldError::new(
+            if field.is_empty() {
+                "body".to_owned()
+            } else {
+                field
+            },
+            NUL_MESSAGE,
+        )]));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -149,6 +180,39 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ApiError::bad_request("Malformed JSON: trailing characters after the document.")
     })?;
     Ok(value)
+}
+
+/// Whether a JSON text holds the escape `\u0000` (an unescaped NUL is not
+/// valid JSON at all). A run of backslashes before `u0000` escapes the
+/// `u` only when it is odd.
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    bytes.windows(5).enumerate().any(|(i, window)| {
+        window == b"u0000" && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 1
+    })
+}
+
+/// The path (`items[0].name`) of the first key or string holding a NUL.
+fn nul_field(value: &serde_json::Value, at: &str) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => Some(at.to_owned()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_field(item, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let path = if at.is_empty() {
+                key.replace('\0', "")
+            } else {
+                format!("{at}.{}", key.replace('\0', ""))
+            };
+            if key.contains('\0') {
+                Some(path)
+            } else {
+                nul_field(item, &path)
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// Turns a garde report into field errors (`items[0].quantity`).
@@ -223,6 +287,25 @@ mod tests {
     #[allow(dead_code)]
     struct Address {
         city: String,
+    }
+
+    #[test]
+    fn text_with_a_nul_is_422_naming_the_field() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Prefs {
+            language: String,
+            tags: Vec<String>,
+        }
+        let err = parse_json::<Prefs>(br#"{"language":"en\u0000x","tags":[]}"#).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.field_errors()[0].field, "language");
+        let err = parse_json::<Prefs>(br#"{"language":"en","tags":["a","\u0000"]}"#).unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "tags[1]");
+        // An escaped backslash followed by `u0000` is six ordinary characters.
+        assert!(parse_json::<Prefs>(br#"{"language":"\\u0000","tags":[]}"#).is_ok());
+        assert!(has_nul_escape(br#""\\\u0000""#));
+        assert!(!has_nul_escape(br#""\\u0000""#));
     }
 
     #[test]

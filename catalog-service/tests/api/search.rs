@@ -314,3 +314,17 @@ async fn a_word_that_only_an_edited_description_holds_is_found() {
     assert_eq!(found(page.clone()), 1, "{page}");
     assert_eq!(page["items"][0]["id"], product.as_str());
 }
+
+#[tokio::test]
+async fn a_nul_character_in_the_query_is_422_naming_the_parameter() {
+    let app = spawn_app().await;
+    let response = app
+        .http
+        .get(app.url("/api/v1/products?q=lamp%00&limit=5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = crate::helpers::problem(response).await;
+    assert_eq!(body["errors"][0]["field"], "q");
+}

@@ -291,3 +291,25 @@ async fn preferences_need_a_token() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn text_with_a_nul_character_is_422_not_a_database_error() {
+    // Found by schemathesis: Postgres cannot store U+0000, so it must never
+    // reach a query.
+    let app = spawn_app().await;
+    let session = new_user(&app).await;
+    let response = send(
+        &app,
+        Method::PUT,
+        "/api/v1/users/me/preferences",
+        &session.access_token,
+        Some(
+            &json!({"language": "en\u{0}", "currency": "EUR", "timezone": "UTC",
+                     "marketing_opt_in": true}),
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = problem(response).await;
+    assert_eq!(body["errors"][0]["field"], "language");
+}
