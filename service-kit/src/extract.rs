@@ -88,8 +88,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        if let Some((name, _)) =
-            form_urlencoded_parse(query).find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        // A URI cannot carry a raw NUL: only `%00` decodes to one, so the
+        // pairs are decoded twice only for a query that holds it.
+        if query.contains("%00")
+            && let Some((name, _)) =
+                form_urlencoded_parse(query).find(|(k, v)| k.contains('\0') || v.contains('\0'))
         {
             return Err(ApiError::validation(vec![FieldError::new(
                 name.replace('\0', ""),
@@ -120,7 +123,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if parts.uri.path().to_ascii_lowercase().contains("%00") {
+        if parts.uri.path().contains("%00") {
             return Err(ApiError::not_found("No resource matches this path."));
         }
         axum::extract::Path::<T>::from_request_parts(parts, state)
