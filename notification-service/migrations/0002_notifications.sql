@@ -14,9 +14,13 @@ create table push_subscriptions (
     subscription_id uuid primary key,
     user_id    uuid not null,
     platform   text not null check (platform in ('android', 'ios', 'web')),
-    token      text not null check (length(token) between 1 and 4096),
+    -- Real registration tokens are a few hundred characters; the bound keeps
+    -- every token within a btree index row.
+    token      text not null check (length(token) between 1 and 1024),
     created_at timestamptz not null default now(),
-    constraint push_subscriptions_user_token_key unique (user_id, token)
+    -- A device belongs to the user who registered it last: a token shared
+    -- by two accounts would push one user's orders to the other's device.
+    constraint push_subscriptions_token_key unique (token)
 );
 
 create table notifications (

@@ -13,8 +13,8 @@
 //! `sent` is recorded leaves the delivery pending, and another worker sends
 //! it again when the lease has run out. The window is the time between the
 //! provider's acceptance and the `update` that records it (milliseconds; a
-//! database outage does not widen it: the record is retried while the claim
-//! lasts);
+//! database outage does not widen it: the record is retried for up to one
+//! lease length, and a late record is still true, the message was sent);
 //! a send is abandoned (and retried) after half the lease, so it cannot
 //! outlive its claim. Emails carry `Message-ID: <delivery id@...>` and
 //! HTTP providers an `Idempotency-Key` so a receiver can deduplicate.
@@ -154,7 +154,9 @@ impl Worker {
             Ok(()) => {
                 // The provider has the message: losing that fact to a database
                 // blip would send it again once the lease runs out, so the
-                // record is retried for as long as the claim lasts.
+                // record is retried for up to one lease length (recording it
+                // late is still right, and spares a resend if nobody has
+                // reclaimed the delivery yet).
                 let scrub = TemplateName::PasswordReset.as_str();
                 let deadline = tokio::time::Instant::now()
                     + Duration::from_secs(self.settings.claim_lease_secs.max(1));

@@ -142,3 +142,47 @@ async fn push_goes_to_every_subscribed_device_through_the_gateway() {
     targets.sort();
     assert_eq!(targets, vec!["device-a", "device-b"]);
 }
+
+#[tokio::test]
+async fn an_overlong_token_is_422_not_a_database_error() {
+    let app = spawn_app().await;
+    let (_, token) = app.user_token();
+    // Random-looking, so it cannot compress under the index row limit.
+    let long: String = (0..3000u32)
+        .map(|i| char::from(b'a' + ((i * 7919 + i / 3) % 26) as u8))
+        .collect();
+    let response = app
+        .send(
+            Method::POST,
+            PATH,
+            Some(&token),
+            Some(&json!({"platform": "ios", "token": long})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem(response).await["errors"][0]["field"], "token");
+}
+
+#[tokio::test]
+async fn a_device_registered_by_another_user_moves_to_them() {
+    let app = spawn_app().await;
+    let (ada, ada_token) = app.user_token();
+    let (bob, bob_token) = app.user_token();
+    let device = json!({"platform": "ios", "token": "shared-device"});
+    for token in [&ada_token, &bob_token] {
+        let response = app
+            .send(Method::POST, PATH, Some(token), Some(&device))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let owners: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select user_id from push_subscriptions where token = 'shared-device'")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        owners,
+        vec![bob],
+        "ada ({ada}) no longer gets pushes on bob's device"
+    );
+}

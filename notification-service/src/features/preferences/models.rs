@@ -50,8 +50,8 @@ pub struct NewPushSubscription {
     /// `android`, `ios` or `web`.
     #[garde(skip)]
     pub platform: Platform,
-    /// The device's registration token, 1-4096 characters.
-    #[garde(length(min = 1, max = 4096))]
+    /// The device's registration token, 1-1024 characters.
+    #[garde(length(min = 1, max = 1024))]
     pub token: String,
 }
 

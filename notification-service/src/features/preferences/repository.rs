@@ -34,7 +34,8 @@ pub async fn put(pool: &PgPool, user_id: Uuid, p: Preferences) -> sqlx::Result<P
 }
 
 /// Registers a device token for a user; registering it again updates the
-/// platform and returns the same subscription.
+/// platform and returns the same subscription. A token registered by another
+/// user moves to this one (the device changed hands or accounts).
 #[tracing::instrument(skip_all)]
 pub async fn subscribe(
     pool: &PgPool,
@@ -45,8 +46,8 @@ pub async fn subscribe(
 ) -> sqlx::Result<PushSubscription> {
     sqlx::query_as(
         "insert into push_subscriptions (subscription_id, user_id, platform, token) values ($1, $2, $3, $4)
-         on conflict on constraint push_subscriptions_user_token_key
-         do update set platform = excluded.platform
+         on conflict on constraint push_subscriptions_token_key
+         do update set platform = excluded.platform, user_id = excluded.user_id
          returning subscription_id as id, platform, created_at",
     )
     .bind(id)
