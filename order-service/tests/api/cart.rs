@@ -194,3 +194,40 @@ async fn the_cart_needs_a_user_token_and_a_reachable_catalog() {
     let body = problem(response).await;
     assert!(!body["detail"].as_str().unwrap().contains("127.0.0.1"));
 }
+
+#[tokio::test]
+async fn confirmation_takes_only_what_was_ordered_out_of_the_cart() {
+    // Lines added or raised while a checkout ran are not lost with it.
+    let fleet = spawn_fleet().await;
+    let pool = &fleet.order.pool;
+    let user = Uuid::now_v7();
+    let (ordered, raised, added) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    for (product, quantity) in [(ordered, 2), (raised, 5), (added, 1)] {
+        sqlx::query("insert into cart_items (user_id, product_id, quantity) values ($1, $2, $3)")
+            .bind(user)
+            .bind(product)
+            .bind(quantity)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let mut conn = pool.acquire().await.unwrap();
+    order_service::features::cart::repository::remove_ordered(
+        &mut conn,
+        user,
+        &[ordered, raised],
+        &[2, 3],
+    )
+    .await
+    .unwrap();
+    let mut left: Vec<(Uuid, i32)> =
+        sqlx::query_as("select product_id, quantity from cart_items where user_id = $1")
+            .bind(user)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    left.sort();
+    let mut expected = vec![(raised, 2), (added, 1)];
+    expected.sort();
+    assert_eq!(left, expected);
+}

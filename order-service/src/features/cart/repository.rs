@@ -75,6 +75,35 @@ pub async fn remove(pool: &PgPool, user_id: Uuid, product_id: Uuid) -> sqlx::Res
 /// Empties the cart (inside the caller's transaction, e.g. the checkout's
 /// confirmation).
 #[tracing::instrument(skip_all)]
+/// Takes what an order bought out of the cart: a line ordered in full goes,
+/// a line raised while the checkout ran keeps the difference, and a line
+/// added meanwhile stays.
+#[tracing::instrument(skip_all)]
+pub async fn remove_ordered(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    product_ids: &[Uuid],
+    quantities: &[i32],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "with ordered as (
+             select * from unnest($2::uuid[], $3::int[]) as o(product_id, quantity)
+         ), gone as (
+             delete from cart_items c using ordered o
+             where c.user_id = $1 and c.product_id = o.product_id and c.quantity <= o.quantity
+         )
+         update cart_items c set quantity = c.quantity - o.quantity, updated_at = now()
+         from ordered o
+         where c.user_id = $1 and c.product_id = o.product_id and c.quantity > o.quantity",
+    )
+    .bind(user_id)
+    .bind(product_ids)
+    .bind(quantities)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
 pub async fn clear(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {
     sqlx::query("delete from cart_items where user_id = $1")
         .bind(user_id)

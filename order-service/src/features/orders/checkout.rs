@@ -6,7 +6,8 @@
 //!    returns its authoritative prices, recorded on the order (`reserved`);
 //! 3. the provider charges the total (`charging` -> `charged`);
 //! 4. catalog commits the reservation;
-//! 5. one transaction marks the order `confirmed`, clears the cart and
+//! 5. one transaction marks the order `confirmed`, takes what was ordered
+//!    out of the cart and
 //!    writes the `order_confirmed` outbox event.
 //!
 //! Every failure compensates (see [`run`]); what a crash interrupts, the
@@ -183,10 +184,16 @@ async fn saga(
     let currency = match (currencies.len(), currencies.first()) {
         (1, Some(currency)) => (*currency).to_owned(),
         _ => {
-            let _ = state.catalog.release(order_id).await;
-            repository::delete_pending(pool, order_id)
-                .await
-                .map_err(db_down)?;
+            // Delete the order only once the stock is back; otherwise the
+            // reconciler releases it (as for an unavailable catalog above).
+            if matches!(
+                state.catalog.release(order_id).await,
+                Ok(SettleOutcome::Done | SettleOutcome::NotFound)
+            ) {
+                repository::delete_pending(pool, order_id)
+                    .await
+                    .map_err(db_down)?;
+            }
             metrics::checkout("invalid");
             return Ok(Outcome::stored_error(ApiError::validation(vec![
                 FieldError::new("cart", "holds products priced in different currencies"),
@@ -351,7 +358,9 @@ pub async fn confirm(
         return Ok(None);
     };
     if clear_cart {
-        cart::repository::clear(&mut tx, user_id)
+        let (products, quantities): (Vec<Uuid>, Vec<i32>) =
+            items.iter().map(|i| (i.product_id, i.quantity)).unzip();
+        cart::repository::remove_ordered(&mut tx, user_id, &products, &quantities)
             .await
             .map_err(db_down)?;
     }
