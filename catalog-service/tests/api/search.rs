@@ -328,3 +328,108 @@ async fn a_nul_character_in_the_query_is_422_naming_the_parameter() {
     let body = crate::helpers::problem(response).await;
     assert_eq!(body["errors"][0]["field"], "q");
 }
+
+/// Adds `count` products in `category` whose description alone mentions a
+/// desk lamp, newer than every generated one.
+async fn add_desk_lamp_descriptions(app: &TestApp, category: &str, count: i32) {
+    sqlx::query(
+        "insert into products (product_id, sku, name, slug, description, price_cents, currency,
+                               category_id, on_hand, created_at)
+         select gen_random_uuid(), 'READ-' || i, 'Reading Light ' || i, 'read-' || i,
+                'A desk lamp for late nights.', 2500, 'EUR', $1, 5,
+                now() + make_interval(secs => i)
+         from generate_series(1, $2) as i",
+    )
+    .bind(Uuid::parse_str(category).unwrap())
+    .bind(count)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+fn created_at(product: &Value) -> chrono::DateTime<chrono::Utc> {
+    product["created_at"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn several_words_rank_name_matches_first_across_pages() {
+    let (app, _, lighting, garden) = seeded_app().await;
+    add_desk_lamp_descriptions(&app, &garden, 40).await;
+    // `Brass Desk Lamp` names: every thirtieth generated product.
+    let named = (1..=GENERATED).filter(|i| i % 30 == 0).count();
+    // Page sizes that end a page inside the first tier, and exactly on its
+    // last row.
+    for limit in [9, 10] {
+        let results = search_all(&app, &[("q", "desk lamp")], limit).await;
+        assert_eq!(results.len(), named + 40, "limit {limit}");
+        let ids: HashSet<&str> = results.iter().map(|p| p["id"].as_str().unwrap()).collect();
+        assert_eq!(ids.len(), results.len(), "limit {limit}: no duplicates");
+        let (first, second) = results.split_at(named);
+        // Name matches first, although every description-only match is newer.
+        assert!(first.iter().all(|p| name(p).starts_with("Brass Desk Lamp")));
+        assert!(second.iter().all(|p| name(p).starts_with("Reading Light")));
+        for tier in [first, second] {
+            assert!(
+                tier.windows(2)
+                    .all(|w| created_at(&w[0]) >= created_at(&w[1])),
+                "each tier newest first"
+            );
+        }
+    }
+    // Exclusions and filters apply to both tiers.
+    let results = search_all(&app, &[("q", "desk lamp -brass")], 7).await;
+    assert_eq!(results.len(), 40);
+    assert!(results.iter().all(|p| name(p).starts_with("Reading Light")));
+    let results = search_all(
+        &app,
+        &[("q", "desk lamp"), ("category_id", lighting.as_str())],
+        11,
+    )
+    .await;
+    assert_eq!(results.len(), named);
+    // Other sorts see the same matches.
+    let by_price = search_all(&app, &[("q", "desk lamp"), ("sort", "price_asc")], 13).await;
+    assert_eq!(by_price.len(), named + 40);
+    let prices: Vec<i64> = by_price
+        .iter()
+        .map(|p| p["price_cents"].as_i64().unwrap())
+        .collect();
+    assert!(prices.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[tokio::test]
+async fn a_renamed_product_is_found_by_its_new_name_only() {
+    // One-word searches read names from the listing index: a rename must
+    // show there at once.
+    let (app, _, lighting, _) = seeded_app().await;
+    let product = app
+        .create_product(&lighting, "RENAME-1", "Velvet Armchair", 1000, 1)
+        .await["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let ids = |body: Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(app.get_json("/api/v1/products?q=armchair").await),
+        std::slice::from_ref(&product)
+    );
+    let response = app
+        .admin_patch(
+            &format!("/api/v1/products/{product}"),
+            &serde_json::json!({"name": "Velvet Lamp", "description": "Soft light."}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = app.get_json("/api/v1/products?q=armchair").await;
+    assert!(ids(page.clone()).is_empty(), "{page}");
+    // The newest lamp now.
+    let lamps = ids(app.get_json("/api/v1/products?q=lamp&limit=1").await);
+    assert_eq!(lamps, [product]);
+}

@@ -14,6 +14,21 @@ macro_rules! product_columns {
     };
 }
 
+/// The columns of a [`Product`] from the table aliased `p`.
+const P_COLUMNS: &str = "p.product_id, p.sku, p.name, p.slug, p.description, p.price_cents, \
+     p.currency, p.category_id, p.attributes, p.active, p.on_hand - p.reserved as available, \
+     p.created_at, p.updated_at, p.version";
+
+/// The columns `sort` and its cursor need: a search sorts (or probes) these
+/// narrow rows, and reads whole products for its page only.
+fn key_columns(sort: Sort) -> &'static str {
+    match sort {
+        Sort::Relevance | Sort::Newest => "product_id, created_at",
+        Sort::PriceAsc | Sort::PriceDesc => "product_id, price_cents",
+        Sort::Name => "product_id, name",
+    }
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn insert(
     conn: &mut PgConnection,
@@ -154,7 +169,8 @@ pub async fn soft_delete(pool: &PgPool, product_id: Uuid) -> sqlx::Result<bool> 
 
 /// For each word, the closest word of a product name by trigram distance
 /// (itself when known), if its similarity is at least `min_similarity`.
-/// The nearest word comes from the GiST index (a k-nearest-neighbour scan).
+/// A known word is one primary-key lookup; only the others need the
+/// nearest word from the GiST index (a k-nearest-neighbour scan).
 #[tracing::instrument(skip_all)]
 pub async fn closest_terms(
     pool: &PgPool,
@@ -162,11 +178,11 @@ pub async fn closest_terms(
     min_similarity: f32,
 ) -> sqlx::Result<Vec<Option<String>>> {
     sqlx::query_scalar(
-        "select case when similarity(t.term, w.word) >= $2 then t.term end
+        "select coalesce(
+             (select term from search_terms where term = w.word),
+             (select case when similarity(t.term, w.word) >= $2 then t.term end
+              from (select term from search_terms order by term <-> w.word, term limit 1) t))
          from unnest($1::text[]) with ordinality as w(word, n)
-         left join lateral (
-             select term from search_terms order by term <-> w.word, term limit 1
-         ) t on true
          order by w.n",
     )
     .bind(words)
@@ -197,6 +213,9 @@ pub enum TextMatch {
     Everything,
     /// Full text over name and description.
     FullText,
+    /// Full text over name and description, ranked by tier: 1 when the
+    /// name matches too, else 0.
+    Ranked,
     /// Full-text matches whose name matches too (the first relevance tier).
     NameTier,
     /// Full-text matches whose name does not (the second relevance tier).
@@ -224,9 +243,11 @@ pub enum Scan {
 /// Relevance tiers are listed newest first; similarity matches most similar
 /// first.
 ///
-/// Every fragment is a constant; every value is a bind parameter. The
-/// statement is not kept prepared: a generic plan cannot see how selective
-/// the search words are, so each execution is planned with its values.
+/// Every fragment is a constant; every value is a bind parameter. A
+/// statement whose plan the query itself fixes (a probe of the newest
+/// products, a sparse scan) stays prepared on its connection; a `Planned`
+/// one is planned with its values every time, since a generic plan cannot
+/// see how selective they are.
 #[tracing::instrument(skip_all, fields(sort = ?filter.sort, text = ?text, scan = ?scan))]
 pub async fn list(
     pool: &PgPool,
@@ -237,14 +258,33 @@ pub async fn list(
     limit: i64,
 ) -> sqlx::Result<Vec<Product>> {
     let q = filter.q.as_deref().unwrap_or_default();
-    let mut query = QueryBuilder::<Postgres>::new("select * from (select ");
-    query.push(product_columns!());
+    // A search finds its page by sort keys alone, then reads the page's
+    // products: a sparse scan sorts narrow rows, and a probe of the newest
+    // products reads names from the index (index-only) instead of the
+    // table.
+    let narrow = scan != Scan::Planned;
+    let mut query = QueryBuilder::<Postgres>::new("");
+    if narrow {
+        query
+            .push("select * from (select ")
+            .push(P_COLUMNS)
+            .push(", hits.rank from (");
+    }
+    query.push("select * from (select ");
+    query.push(if narrow {
+        key_columns(filter.sort)
+    } else {
+        product_columns!()
+    });
     match text {
         TextMatch::Typo => {
             query
                 .push(", word_similarity(")
                 .push_bind(q)
                 .push(", name)::float8 as rank");
+        }
+        TextMatch::Ranked => {
+            query.push(", case when name_search @@ tsq then 1::float8 else 0::float8 end as rank");
         }
         TextMatch::NameTier => {
             query.push(", 1::float8 as rank");
@@ -270,7 +310,7 @@ pub async fn list(
                 .push(", ")
                 .push_bind(id)
                 .push(") order by created_at desc, product_id desc limit ")
-                .push_bind(window)
+                .push(window)
                 .push(") products");
         }
         (Scan::Newest(window), _) => {
@@ -279,7 +319,7 @@ pub async fn list(
                     " from (select * from products where active \
                      order by created_at desc, product_id desc limit ",
                 )
-                .push_bind(window)
+                .push(window)
                 .push(") products");
         }
         (Scan::Sparse | Scan::Planned, _) => {
@@ -288,14 +328,19 @@ pub async fn list(
     }
     if matches!(
         text,
-        TextMatch::FullText | TextMatch::NameTier | TextMatch::DescriptionTier
+        TextMatch::FullText | TextMatch::Ranked | TextMatch::NameTier | TextMatch::DescriptionTier
     ) {
         query
             .push(", websearch_to_tsquery('english', ")
             .push_bind(q)
             .push(") as tsq");
     }
-    query.push(" where active");
+    // (The probe's rows are active already: asking again would read the
+    // table for a column the index does not hold.)
+    query.push(match scan {
+        Scan::Newest(_) => " where true",
+        Scan::Sparse | Scan::Planned => " where active",
+    });
     match text {
         TextMatch::Everything => {}
         // GIN trigram index on name.
@@ -303,7 +348,7 @@ pub async fn list(
             query.push(" and ").push_bind(q).push(" <% name");
         }
         // GIN index on the weighted name + description tsvector.
-        TextMatch::FullText => {
+        TextMatch::FullText | TextMatch::Ranked => {
             query.push(" and search @@ tsq");
         }
         // GIN index on the name tsvector. A name match is a full match
@@ -355,6 +400,17 @@ pub async fn list(
     query.push(") page where true");
     match after {
         None => {}
+        Some(CursorKey::Tier { tier, t, id }) if text == TextMatch::Ranked => {
+            let rank = if *tier == 1 { 1.0_f64 } else { 0.0 };
+            query
+                .push(" and (rank, created_at, product_id) < (")
+                .push_bind(rank)
+                .push(", ")
+                .push_bind(t)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
         Some(CursorKey::Tier { t, id, .. }) => {
             query
                 .push(" and (created_at, product_id) < (")
@@ -411,8 +467,11 @@ pub async fn list(
     // matches that do not exist: it assumes several words independent, and
     // guesses the frequency of a word missing from its statistics.
     let opaque = text != TextMatch::Everything && scan == Scan::Sparse;
-    query.push(match (filter.sort, text, opaque) {
+    let order = match (filter.sort, text, opaque) {
         (Sort::Relevance, TextMatch::Typo, _) => " order by rank desc, product_id desc",
+        (Sort::Relevance, TextMatch::Ranked, _) => {
+            " order by rank desc, created_at desc, product_id desc"
+        }
         (Sort::Relevance | Sort::Newest, _, false) => " order by created_at desc, product_id desc",
         (Sort::Relevance | Sort::Newest, _, true) => {
             " order by created_at + interval '0 seconds' desc, product_id desc"
@@ -423,11 +482,16 @@ pub async fn list(
         (Sort::PriceDesc, _, true) => " order by price_cents + 0 desc, product_id desc",
         (Sort::Name, _, false) => " order by name, product_id",
         (Sort::Name, _, true) => " order by name || '', product_id",
-    });
-    query.push(" limit ").push_bind(limit);
+    };
+    query.push(order).push(" limit ").push_bind(limit);
+    if narrow {
+        query
+            .push(") hits join products p on p.product_id = hits.product_id) page")
+            .push(order);
+    }
     query
         .build_query_as()
-        .persistent(false)
+        .persistent(scan != Scan::Planned)
         .fetch_all(pool)
         .await
 }

@@ -211,9 +211,13 @@ async fn first_page(
     q: &str,
     fetch: i64,
 ) -> Result<(MatchMode, Vec<Product>), ProductError> {
-    // A required word no product has ever held: nothing can match as typed.
-    let cannot_match =
-        repository::every_word_required(q) && repository::has_unknown_word(pool, q).await?;
+    // A required word no product has ever held: nothing can match as typed,
+    // and one word would be looked for among the newest products first.
+    // (Several words come from the full-text index, which answers at once
+    // when one of them is unknown.)
+    let cannot_match = repository::every_word_required(q)
+        && !repository::several_words(q)
+        && repository::has_unknown_word(pool, q).await?;
     if !cannot_match {
         let rows = text_rows(pool, filter, fetch).await?;
         if !rows.is_empty() {
@@ -250,6 +254,12 @@ async fn text_rows(
     let after = filter.after.as_ref().map(|a| &a.key);
     if filter.sort != Sort::Relevance {
         return text_page(pool, filter, TextMatch::FullText, after, fetch).await;
+    }
+    if filter.q.as_deref().is_some_and(repository::several_words) {
+        // Several required words: the matches are expected to be few, and
+        // one pass over the full-text index ranks both tiers.
+        let text = TextMatch::Ranked;
+        return Ok(repository::list(pool, filter, text, Scan::Sparse, after, fetch).await?);
     }
     // Name matches, then description-only matches.
     let in_second_tier = matches!(after, Some(CursorKey::Tier { tier: 2, .. }));
