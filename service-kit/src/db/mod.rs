@@ -31,6 +31,9 @@ pub fn connect(settings: &DatabaseSettings, application_name: &str) -> anyhow::R
                 format!("{}s", settings.statement_timeout_secs),
             ),
             ("timezone", "UTC".to_owned()),
+            // Notices (a search of stop words only, `if not exists` in a
+            // migration) are not worth a log line each.
+            ("client_min_messages", "warning".to_owned()),
         ]);
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
