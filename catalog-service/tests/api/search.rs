@@ -376,6 +376,12 @@ async fn several_words_rank_name_matches_first_across_pages() {
             );
         }
     }
+    // A stop word among plain words asks nothing more of the products.
+    let with_stop_word = search_all(&app, &[("q", "the Desk LAMP")], 50).await;
+    assert_eq!(
+        with_stop_word,
+        search_all(&app, &[("q", "desk lamp")], 50).await
+    );
     // Exclusions and filters apply to both tiers.
     let results = search_all(&app, &[("q", "desk lamp -brass")], 7).await;
     assert_eq!(results.len(), 40);

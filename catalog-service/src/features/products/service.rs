@@ -211,20 +211,30 @@ async fn first_page(
     q: &str,
     fetch: i64,
 ) -> Result<(MatchMode, Vec<Product>), ProductError> {
-    // A required word no product has ever held: nothing can match as typed,
-    // and one word would be looked for among the newest products first.
-    // (Several words come from the full-text index, which answers at once
-    // when one of them is unknown.)
-    let cannot_match = repository::every_word_required(q)
-        && !repository::several_words(q)
-        && repository::has_unknown_word(pool, q).await?;
-    if !cannot_match {
+    // One required word that no product has ever held cannot match as
+    // typed: it goes straight to its correction, found in the same round
+    // trip, instead of a probe of the newest products that would find
+    // nothing. (Several words come from the full-text index, which answers
+    // at once when one of them is unknown.)
+    let mut correction = None;
+    if repository::every_word_required(q) && !repository::several_words(q) {
+        let words = correctable_words(q);
+        let (unknown, closest) =
+            repository::check_words(pool, q, &words, MIN_TERM_SIMILARITY).await?;
+        if unknown {
+            correction = Some(corrected(q, closest));
+        }
+    }
+    if correction.is_none() {
         let rows = text_rows(pool, filter, fetch).await?;
         if !rows.is_empty() {
             return Ok((MatchMode::Text, rows));
         }
     }
-    let correction = correct(pool, q).await?;
+    let correction = match correction {
+        Some(correction) => correction,
+        None => correct(pool, q).await?,
+    };
     if let Some(text) = correction.text {
         let rows = text_rows(pool, &with_text(filter, text), fetch).await?;
         if !rows.is_empty() {
@@ -302,25 +312,35 @@ struct Correction {
 /// Replaces each plain word of `q` (3-40 letters; operators, exclusions and
 /// quotes kept as they are) by the closest word of a product name.
 async fn correct(pool: &PgPool, q: &str) -> Result<Correction, ProductError> {
-    let tokens: Vec<(&str, &str, &str)> = q.split_whitespace().map(split_token).collect();
-    let words: Vec<String> = tokens
-        .iter()
-        .filter(|(_, core, _)| is_correctable(core))
-        .map(|(_, core, _)| core.to_ascii_lowercase())
-        .collect();
+    let words = correctable_words(q);
     if words.is_empty() {
         return Ok(Correction {
             text: None,
             unknown: true,
         });
     }
-    let mut closest = repository::closest_terms(pool, &words, MIN_TERM_SIMILARITY)
-        .await?
-        .into_iter();
+    let closest = repository::closest_terms(pool, &words, MIN_TERM_SIMILARITY).await?;
+    Ok(corrected(q, closest))
+}
+
+/// The plain words of `q` a correction may replace, lowercased, in order.
+fn correctable_words(q: &str) -> Vec<String> {
+    q.split_whitespace()
+        .map(split_token)
+        .filter(|(_, core, _)| is_correctable(core))
+        .map(|(_, core, _)| core.to_ascii_lowercase())
+        .collect()
+}
+
+/// `q` with its correctable words replaced by `closest` (one entry per
+/// word of [`correctable_words`], in order).
+fn corrected(q: &str, closest: Vec<Option<String>>) -> Correction {
+    let mut closest = closest.into_iter();
     let mut replaced = false;
-    let mut unknown = false;
-    let mut text = Vec::with_capacity(tokens.len());
-    for (prefix, core, suffix) in tokens {
+    // No word to correct: nothing resembles the text.
+    let mut unknown = correctable_words(q).is_empty();
+    let mut text = Vec::new();
+    for (prefix, core, suffix) in q.split_whitespace().map(split_token) {
         let mut word = core.to_owned();
         if is_correctable(core) {
             match closest.next().flatten() {
@@ -334,10 +354,10 @@ async fn correct(pool: &PgPool, q: &str) -> Result<Correction, ProductError> {
         }
         text.push(format!("{prefix}{word}{suffix}"));
     }
-    Ok(Correction {
+    Correction {
         text: replaced.then(|| text.join(" ")),
         unknown,
-    })
+    }
 }
 
 /// `-"desk` -> (`-"`, `desk`, ``).
