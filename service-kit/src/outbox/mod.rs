@@ -2,7 +2,10 @@
 //! written with [`enqueue`] in the same transaction as the state change that
 //! causes them, and a [`Relay`] in the background delivers them to
 //! notification-service's `POST /internal/v1/notifications`, retrying with
-//! exponential backoff and jitter until it answers 2xx. The receiver
+//! exponential backoff and jitter until it answers 2xx. An event the
+//! receiver refuses as malformed (400, 413, 422) would be refused again: it
+//! is given up at once (`failed_at`, with the answer in `last_error`) and
+//! counted as `failed`, instead of being retried for days. The receiver
 //! deduplicates by `event_id`, so a redelivery (a crash between delivery and
 //! marking) is harmless: delivery is at least once, the effect exactly once.
 //!
@@ -185,6 +188,12 @@ impl Default for RelayOptions {
     }
 }
 
+/// Why one delivery failed, and whether retrying could change that.
+struct Failure {
+    error: String,
+    permanent: bool,
+}
+
 /// Delivers the outbox of one service.
 #[derive(Clone)]
 pub struct Relay {
@@ -289,9 +298,9 @@ impl Relay {
                     repository::mark_delivered(&mut tx, event.event_id).await?;
                     self.count("delivered");
                 }
-                Err(error) => {
+                Err(Failure { error, permanent }) => {
                     let attempts = event.attempts.saturating_add(1);
-                    let give_up = attempts >= self.options.max_attempts;
+                    let give_up = permanent || attempts >= self.options.max_attempts;
                     let delay = self.backoff(attempts);
                     let next = Utc::now()
                         + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
@@ -311,20 +320,37 @@ impl Relay {
         Ok(claimed)
     }
 
-    async fn deliver(&self, payload: &serde_json::Value) -> Result<(), String> {
+    async fn deliver(&self, payload: &serde_json::Value) -> Result<(), Failure> {
         let response = self
             .client
             .post(NOTIFICATIONS_PATH)
             .json(payload)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure {
+                error: e.to_string(),
+                permanent: false,
+            })?;
         let status = response.status();
         if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("{} answered {status}", self.client.target()))
+            return Ok(());
         }
+        // The receiver read the event and refused it (malformed, too large,
+        // missing data): the same bytes would be refused again. Anything
+        // else (down, overloaded, a token it did not accept yet) may pass
+        // later.
+        let permanent = matches!(
+            status,
+            reqwest::StatusCode::BAD_REQUEST
+                | reqwest::StatusCode::PAYLOAD_TOO_LARGE
+                | reqwest::StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let detail = response.text().await.unwrap_or_default();
+        let detail: String = detail.chars().take(500).collect();
+        Err(Failure {
+            error: format!("{} answered {status}: {detail}", self.client.target()),
+            permanent,
+        })
     }
 
     /// Exponential backoff with "equal jitter": uniform in [d/2, d] for

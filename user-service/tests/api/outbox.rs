@@ -205,3 +205,43 @@ async fn an_event_is_delivered_with_the_request_id_of_the_request_that_wrote_it(
         Some("reset-trace-0042")
     );
 }
+
+#[tokio::test]
+async fn an_event_the_receiver_refuses_as_malformed_is_given_up_at_once() {
+    let notifications = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/internal/v1/notifications"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+            "title": "Unprocessable Entity",
+            "errors": [{"field": "data.reset_url", "message": "missing"}],
+        })))
+        .mount(&notifications)
+        .await;
+    let uri = notifications.uri();
+    let app = spawn_configured(move |s| s.services.notification_url = uri).await;
+    let user = new_user(&app).await;
+    assert_eq!(request_reset(&app, &user.email).await, StatusCode::ACCEPTED);
+
+    // Given up on the first refusal: failed, with the answer kept.
+    let mut row = None;
+    for _ in 0..100 {
+        row = sqlx::query_as::<_, (i32, bool, Option<String>)>(
+            "select attempts, failed_at is not null, last_error from outbox
+             where payload->>'template' = 'password_reset' and attempts > 0",
+        )
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap();
+        if row.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (attempts, failed, last_error) = row.expect("an attempt was made");
+    assert_eq!(attempts, 1);
+    assert!(failed, "given up");
+    assert!(last_error.unwrap_or_default().contains("422"));
+    // And never sent again: the relay polls every second, retries after one.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(received(&notifications, "password_reset").await.len(), 1);
+}
