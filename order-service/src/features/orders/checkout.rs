@@ -301,13 +301,19 @@ async fn saga(
             repository::move_step(pool, order_id, "charged", "compensating")
                 .await
                 .map_err(db_down)?;
-            let _ = compensate(state, order_id, "reservation_expired").await;
+            // The stored answer is replayed for this key: it says only what
+            // is true. An incomplete compensation stays `compensating`, and
+            // the reconciler finishes the refund.
+            let detail = match compensate(state, order_id, "reservation_expired").await {
+                Ok(()) => "The stock reservation expired during payment; the payment was refunded.",
+                Err(err) => {
+                    tracing::warn!(%order_id, error = %err, "compensation incomplete; the reconciler retries");
+                    "The stock reservation expired during payment; the payment will be refunded."
+                }
+            };
             metrics::checkout("reservation_expired");
             return Ok(Outcome::stored_error(
-                ApiError::conflict(
-                    "The stock reservation expired during payment; the payment was refunded.",
-                )
-                .with_kind("reservation-expired"),
+                ApiError::conflict(detail).with_kind("reservation-expired"),
             ));
         }
         Err(err) => {
