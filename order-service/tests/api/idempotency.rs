@@ -147,3 +147,59 @@ async fn a_key_whose_request_died_is_settled_from_its_order_or_taken_over() {
     assert_eq!(fleet.count_all_orders().await, 1);
     assert_eq!(fleet.live_charges().await, 1);
 }
+
+#[tokio::test]
+async fn a_request_that_outlived_its_lease_cannot_settle_the_key_another_took_over() {
+    use axum::http::HeaderMap;
+    use order_service::features::idempotency::service as idempotency;
+    use order_service::features::idempotency::{Begin, IdempotencyKey, StoredResponse};
+    use std::time::Duration;
+
+    let app = crate::helpers::spawn_app().await;
+    let pool = &app.pool;
+    let user = uuid::Uuid::now_v7();
+    let mut headers = HeaderMap::new();
+    headers.insert("idempotency-key", "k-1".parse().unwrap());
+    let (ttl, wait, lease) = (
+        Duration::from_secs(86_400),
+        Duration::ZERO,
+        Duration::from_secs(60),
+    );
+    let begin = |key: IdempotencyKey| async move {
+        idempotency::begin(pool, &key, "hash", ttl, wait, lease)
+            .await
+            .unwrap()
+    };
+    let slow = IdempotencyKey::required(&headers, user).unwrap();
+    assert!(matches!(begin(slow.clone()).await, Begin::Owner));
+    // The first request stops moving for longer than the lease; a retry
+    // takes the key over.
+    sqlx::query("update idempotency_keys set updated_at = now() - interval '2 minutes'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let retry = IdempotencyKey::required(&headers, user).unwrap();
+    assert!(matches!(begin(retry.clone()).await, Begin::Stale));
+    assert!(idempotency::take_over(pool, &retry, lease).await.unwrap());
+
+    // Neither the reconciler (forgetting the dead request's key) nor the
+    // first request, late, touches the retry's key.
+    idempotency::release_stale(pool, user, "k-1", lease)
+        .await
+        .unwrap();
+    idempotency::release(pool, &slow).await.unwrap();
+    let late = StoredResponse::ok(StatusCode::CREATED, &serde_json::json!({"from": "slow"}));
+    idempotency::complete(pool, &slow, &late).await.unwrap();
+    idempotency::complete_stale(pool, user, "k-1", lease, &late)
+        .await
+        .unwrap();
+
+    // The retry's answer is the one stored, and replayed.
+    let answer = StoredResponse::ok(StatusCode::CREATED, &serde_json::json!({"from": "retry"}));
+    idempotency::complete(pool, &retry, &answer).await.unwrap();
+    let again = IdempotencyKey::required(&headers, user).unwrap();
+    match begin(again).await {
+        Begin::Replay(stored) => assert_eq!(stored, answer),
+        other => panic!("expected a replay, got {other:?}"),
+    }
+}

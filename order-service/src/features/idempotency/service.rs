@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-use super::repository;
+use super::repository::{self, Holder};
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -24,6 +24,9 @@ pub struct IdempotencyKey {
     pub user_id: Uuid,
     /// The key (1-255 printable ASCII characters).
     pub key: String,
+    /// This request's claim on the key: it settles the key only while the
+    /// key is still claimed by it.
+    pub claim: Uuid,
 }
 
 impl IdempotencyKey {
@@ -47,6 +50,7 @@ impl IdempotencyKey {
         Ok(Some(Self {
             user_id,
             key: key.to_owned(),
+            claim: Uuid::now_v7(),
         }))
     }
 
@@ -146,7 +150,7 @@ pub async fn begin(
     let ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     let mut pause = Duration::from_millis(20);
     loop {
-        if repository::claim(pool, key.user_id, &key.key, hash, ttl_secs)
+        if repository::claim(pool, key.user_id, &key.key, key.claim, hash, ttl_secs)
             .await
             .map_err(ApiError::unavailable)?
         {
@@ -201,45 +205,58 @@ pub async fn take_over(
     lease: Duration,
 ) -> Result<bool, ApiError> {
     let lease_secs = i64::try_from(lease.as_secs()).unwrap_or(i64::MAX);
-    repository::take_over(pool, key.user_id, &key.key, lease_secs)
+    repository::take_over(pool, key.user_id, &key.key, key.claim, lease_secs)
         .await
         .map_err(ApiError::unavailable)
 }
 
-/// Stores the owner's response.
+/// Stores the owner's response (nothing when another request took the
+/// key over meanwhile).
 pub async fn complete(
     pool: &PgPool,
     key: &IdempotencyKey,
     response: &StoredResponse,
 ) -> Result<(), ApiError> {
     let status = i16::try_from(response.status.as_u16()).unwrap_or(500);
-    repository::complete(pool, key.user_id, &key.key, status, &response.body)
+    let holder = Holder::Claim(key.claim);
+    repository::complete(pool, key.user_id, &key.key, holder, status, &response.body)
         .await
         .map_err(ApiError::unavailable)
 }
 
-/// Forgets the key (the request did nothing; a retry may run again).
+/// Forgets the key (the request did nothing; a retry may run again),
+/// unless another request took it over meanwhile.
 pub async fn release(pool: &PgPool, key: &IdempotencyKey) -> Result<(), ApiError> {
-    repository::release(pool, key.user_id, &key.key)
+    repository::release(pool, key.user_id, &key.key, Holder::Claim(key.claim))
         .await
         .map_err(ApiError::unavailable)
 }
 
-/// Stores a response for a key by its parts (the reconciler settling a
-/// checkout that a crash interrupted).
-pub async fn complete_raw(
+/// Stores a response for a key whose request died: running, and stale for
+/// `lease` (the reconciler settling a checkout that a crash interrupted,
+/// or a retry settling it from the order). A key a live request holds is
+/// left to that request.
+pub async fn complete_stale(
     pool: &PgPool,
     user_id: Uuid,
     key: &str,
+    lease: Duration,
     response: &StoredResponse,
 ) -> sqlx::Result<()> {
     let status = i16::try_from(response.status.as_u16()).unwrap_or(500);
-    repository::complete(pool, user_id, key, status, &response.body).await
+    let holder = Holder::StaleFor(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX));
+    repository::complete(pool, user_id, key, holder, status, &response.body).await
 }
 
-/// Forgets a running key by its parts.
-pub async fn release_raw(pool: &PgPool, user_id: Uuid, key: &str) -> sqlx::Result<()> {
-    repository::release(pool, user_id, key).await
+/// Forgets a key whose request died (running, stale for `lease`).
+pub async fn release_stale(
+    pool: &PgPool,
+    user_id: Uuid,
+    key: &str,
+    lease: Duration,
+) -> sqlx::Result<()> {
+    let holder = Holder::StaleFor(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX));
+    repository::release(pool, user_id, key, holder).await
 }
 
 /// Deletes expired keys every `interval` until `shutdown`.

@@ -136,7 +136,14 @@ async fn commit_or_compensate(state: &AppState, order: &OrderRow) -> anyhow::Res
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             if let (Some(confirmed), Some(key)) = (confirmed, &order.idempotency_key) {
                 let response = StoredResponse::ok(StatusCode::CREATED, &confirmed);
-                idempotency::complete_raw(&state.pool, order.user_id, key, &response).await?;
+                idempotency::complete_stale(
+                    &state.pool,
+                    order.user_id,
+                    key,
+                    lease(state),
+                    &response,
+                )
+                .await?;
             }
             Ok("confirmed")
         }
@@ -149,10 +156,18 @@ async fn commit_or_compensate(state: &AppState, order: &OrderRow) -> anyhow::Res
     }
 }
 
-/// Forgets the checkout's key (if still running) so the client may retry.
+/// The lease of a checkout's key: a key that has not moved for that long
+/// belongs to a request that died.
+fn lease(state: &AppState) -> Duration {
+    Duration::from_secs(state.settings.checkout.reconciler_stale_after_secs)
+}
+
+/// Forgets the checkout's key (if its request died with it) so the client
+/// may retry. A key a retry took over meanwhile is the retry's.
 async fn forget_key(state: &AppState, order: &OrderRow) {
     if let Some(key) = &order.idempotency_key
-        && let Err(err) = idempotency::release_raw(&state.pool, order.user_id, key).await
+        && let Err(err) =
+            idempotency::release_stale(&state.pool, order.user_id, key, lease(state)).await
     {
         tracing::warn!(error = %err, "forgetting an idempotency key failed");
     }

@@ -80,7 +80,9 @@ async fn begin(
         Begin::Replay(stored) => Ok(Some(stored.into_response(true))),
         Begin::Stale => match service::resolve_stale_key(state, key.user_id, &key.key).await? {
             Some(stored) => {
-                idempotency::complete(&state.pool, key, &stored).await?;
+                idempotency::complete_stale(&state.pool, key.user_id, &key.key, lease, &stored)
+                    .await
+                    .map_err(ApiError::unavailable)?;
                 Ok(Some(stored.into_response(true)))
             }
             None if idempotency::take_over(&state.pool, key, lease).await? => Ok(None),
