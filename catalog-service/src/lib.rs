@@ -36,6 +36,7 @@ impl Application {
             pool: pool.clone(),
             verifier: JwksVerifier::new(&settings.auth)?,
             settings: Arc::new(settings),
+            known_words: Default::default(),
         };
         let ops = Ops {
             pool,

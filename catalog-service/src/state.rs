@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::features::products::KnownWords;
 
 /// Application state, cloned into every handler.
 #[derive(Clone)]
@@ -16,6 +17,8 @@ pub struct AppState {
     pub verifier: JwksVerifier,
     /// The configuration the service started with.
     pub settings: Arc<Settings>,
+    /// Search texts known to hold only known words.
+    pub known_words: KnownWords,
 }
 
 impl FromRef<AppState> for JwksVerifier {

@@ -34,7 +34,9 @@ async fn list_products(
     Query(query): Query<ProductQuery>,
 ) -> Result<Json<Page<Product>>, ApiError> {
     let (filter, limit) = query.parse().map_err(ApiError::validation)?;
-    Ok(Json(service::list(&state.pool, filter, limit).await?))
+    Ok(Json(
+        service::list(&state.pool, &state.known_words, filter, limit).await?,
+    ))
 }
 
 /// Creates a product (admin), with its initial stock.

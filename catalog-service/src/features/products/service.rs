@@ -6,6 +6,7 @@ use service_kit::{ApiError, FieldError};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::known_words::KnownWords;
 use super::models::{
     CursorKey, MatchMode, NewProduct, Product, ProductCursor, ProductFilter, ProductPatch, Sort,
 };
@@ -165,6 +166,7 @@ pub async fn delete(pool: &PgPool, product_id: Uuid) -> Result<(), ProductError>
 /// the first page matched is kept in the cursor for the following ones.
 pub async fn list(
     pool: &PgPool,
+    known: &KnownWords,
     filter: ProductFilter,
     limit: u32,
 ) -> Result<Page<Product>, ProductError> {
@@ -197,7 +199,7 @@ pub async fn list(
             MatchMode::Similar,
             similar_rows(pool, &filter, fetch).await?,
         ),
-        None => first_page(pool, &filter, &q, fetch).await?,
+        None => first_page(pool, known, &filter, &q, fetch).await?,
     };
     Ok(Page::from_rows(rows, limit, |p| {
         ProductCursor::after(filter.sort, p, mode)
@@ -207,6 +209,7 @@ pub async fn list(
 /// The first page of a search: as typed, else corrected, else similar.
 async fn first_page(
     pool: &PgPool,
+    known: &KnownWords,
     filter: &ProductFilter,
     q: &str,
     fetch: i64,
@@ -216,13 +219,16 @@ async fn first_page(
     // trip, instead of a probe of the newest products that would find
     // nothing. (Several words come from the full-text index, which answers
     // at once when one of them is unknown.)
+    // A text known before is known still (the catalog forgets no word).
     let mut correction = None;
-    if repository::every_word_required(q) && !repository::several_words(q) {
+    if repository::every_word_required(q) && !repository::several_words(q) && !known.contains(q) {
         let words = correctable_words(q);
         let (unknown, closest) =
             repository::check_words(pool, q, &words, MIN_TERM_SIMILARITY).await?;
         if unknown {
             correction = Some(corrected(q, closest));
+        } else {
+            known.insert(q);
         }
     }
     if correction.is_none() {
