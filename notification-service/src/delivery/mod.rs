@@ -131,6 +131,7 @@ impl Worker {
                 delivery.id,
                 delivery.claimed_until,
                 "unknown channel",
+                TemplateName::PasswordReset.as_str(),
             )
             .await?;
             return Ok(Outcome::Failed);
@@ -201,6 +202,7 @@ impl Worker {
                         delivery.id,
                         delivery.claimed_until,
                         err.message(),
+                        TemplateName::PasswordReset.as_str(),
                     )
                     .await?;
                     Outcome::Failed

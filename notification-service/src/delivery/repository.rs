@@ -67,27 +67,7 @@ pub async fn claim(
 /// in this database.
 #[tracing::instrument(skip_all)]
 pub async fn mark_sent(pool: &PgPool, id: Uuid, scrub_template: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar::<_, i64>(
-        "with sent as (
-             update deliveries
-             set status = 'sent', sent_at = now(), claimed_until = null, last_error = null,
-                 updated_at = now(),
-                 body_text = case when template = $2 then '' else body_text end,
-                 body_html = case when template = $2 then '' else body_html end
-             where delivery_id = $1 and status = 'pending'
-             returning notification_id, template
-         ), scrubbed as (
-             update notifications n set data = n.data - 'token'
-             from sent
-             where n.notification_id = sent.notification_id and sent.template = $2
-         )
-         select count(*) from sent",
-    )
-    .bind(id)
-    .bind(scrub_template)
-    .fetch_one(pool)
-    .await
-    .map(|sent| sent == 1)
+    finish(pool, id, "sent", None, None, scrub_template).await
 }
 
 /// Schedules another attempt of a delivery still under this claim.
@@ -114,26 +94,59 @@ pub async fn mark_retry(
     .map(|done| done.rows_affected() == 1)
 }
 
-/// Gives up on a delivery still under this claim.
+/// Gives up on a delivery still under this claim. A delivery of
+/// `scrub_template` is scrubbed as when sent: it is never sent again, and
+/// its link must not linger here.
 #[tracing::instrument(skip_all)]
 pub async fn mark_failed(
     pool: &PgPool,
     id: Uuid,
     claimed_until: DateTime<Utc>,
     error: &str,
+    scrub_template: &str,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
-        "update deliveries
-         set status = 'failed', failed_at = now(), claimed_until = null, last_error = $3,
-             updated_at = now()
-         where delivery_id = $1 and status = 'pending' and claimed_until = $2",
+    let claim = Some(claimed_until);
+    finish(pool, id, "failed", claim, Some(error), scrub_template).await
+}
+
+/// Moves a pending delivery (still under `claim`, when given) to its final
+/// `status`, scrubbing it when it is of `scrub_template`; false when it was
+/// no longer pending.
+async fn finish(
+    pool: &PgPool,
+    id: Uuid,
+    status: &str,
+    claim: Option<DateTime<Utc>>,
+    error: Option<&str>,
+    scrub_template: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar::<_, i64>(
+        "with finished as (
+             update deliveries
+             set status = $2,
+                 sent_at = case when $2 = 'sent' then now() end,
+                 failed_at = case when $2 = 'failed' then now() end,
+                 claimed_until = null, last_error = $4, updated_at = now(),
+                 body_text = case when template = $5 then '' else body_text end,
+                 body_html = case when template = $5 then '' else body_html end
+             where delivery_id = $1 and status = 'pending'
+               and ($3::timestamptz is null or claimed_until = $3)
+             returning notification_id, template
+         ), scrubbed as (
+             update notifications n set data = n.data - 'token'
+             from finished
+             where n.notification_id = finished.notification_id and finished.template = $5
+         )
+         select count(*) from finished",
     )
     .bind(id)
-    .bind(claimed_until)
+    .bind(status)
+    .bind(claim)
     .bind(error)
-    .execute(pool)
+    .bind(scrub_template)
+    .fetch_one(pool)
     .await
-    .map(|done| done.rows_affected() == 1)
+    .map(|finished| finished == 1)
 }
 
 /// Pending deliveries and the age in seconds of the oldest (0 when none).

@@ -2,7 +2,8 @@
 //! attempt, leases, and several workers sending each message exactly once.
 
 use crate::helpers::{
-    FailAt, FakeProvider, order_confirmed, parse_mail, sms_via, spawn_app, spawn_app_with, welcome,
+    FailAt, FakeProvider, order_confirmed, parse_mail, password_reset, sms_via, spawn_app,
+    spawn_app_with, welcome,
 };
 use notification_service::delivery::Worker;
 use notification_service::delivery::channels::Channels;
@@ -12,6 +13,21 @@ use sqlx::postgres::PgPoolOptions;
 use std::collections::HashSet;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// An administrator's `retry` of `delivery`.
+async fn admin_retry(
+    app: &crate::helpers::TestApp,
+    delivery: &str,
+    admin: &str,
+) -> reqwest::Response {
+    app.send(
+        Method::POST,
+        &format!("/api/v1/admin/notifications/{delivery}/retry"),
+        Some(admin),
+        None,
+    )
+    .await
+}
 
 #[tokio::test]
 async fn an_smtp_server_that_fails_twice_ends_in_exactly_one_sent_message() {
@@ -62,14 +78,7 @@ async fn an_smtp_server_that_always_fails_ends_failed_and_an_admin_retry_sends_i
     );
 
     app.smtp.recover();
-    let response = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/admin/notifications/{delivery}/retry"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let response = admin_retry(&app, &delivery, &admin).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let retried: serde_json::Value = response.json().await.unwrap();
     assert_eq!(retried["status"], "pending");
@@ -334,4 +343,43 @@ async fn a_database_blip_after_the_send_does_not_send_the_message_again() {
     assert_eq!(app.delivery_state(&delivery).await, ("sent".to_owned(), 1));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(app.smtp.message_count(), 1, "sent once");
+}
+
+#[tokio::test]
+async fn a_password_reset_that_fails_is_wiped_and_never_sent_again() {
+    let app = spawn_app().await;
+    app.smtp.fail_all(FailAt::MailFrom);
+    let body = app
+        .notify_ok(&password_reset("ada@example.com", "SECRET-RESET-TOKEN-9"))
+        .await;
+    let delivery = body["deliveries"][0]["id"].as_str().unwrap().to_owned();
+    app.wait_for_status(&delivery, "failed").await;
+
+    // Nothing of the link is left in the database.
+    let (text, html): (String, String) =
+        sqlx::query_as("select body_text, body_html from deliveries where delivery_id = $1")
+            .bind(Uuid::parse_str(&delivery).unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(text.is_empty() && html.is_empty(), "{text} {html}");
+    let data: serde_json::Value = sqlx::query_scalar("select data from notifications")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(!data.to_string().contains("SECRET-RESET-TOKEN"), "{data}");
+
+    // An administrator cannot send it again, even with the server back.
+    app.smtp.recover();
+    let (_, admin) = app.admin_token();
+    let response = admin_retry(&app, &delivery, &admin).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/delivery-not-resendable");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.smtp.message_count(), 0);
+    assert_eq!(
+        app.delivery_state(&delivery).await,
+        ("failed".to_owned(), 3)
+    );
 }

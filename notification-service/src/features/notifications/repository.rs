@@ -158,21 +158,27 @@ pub async fn admin_get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<AdminDeli
 }
 
 /// Queues a failed delivery again with a fresh attempt budget and returns
-/// it as requeued; `None` when it is not failed (or does not exist).
+/// it as requeued; `None` when it is not failed (or does not exist), or is
+/// of the `never_again` template (security mail, scrubbed when it failed).
 #[tracing::instrument(skip_all)]
-pub async fn requeue_failed(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<AdminDelivery>> {
+pub async fn requeue_failed(
+    pool: &PgPool,
+    id: Uuid,
+    never_again: &str,
+) -> sqlx::Result<Option<AdminDelivery>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "with d as (
              update deliveries
              set status = 'pending', attempts = 0, next_attempt_at = now(), claimed_until = null,
                  failed_at = null, updated_at = now()
-             where delivery_id = $1 and status = 'failed'
+             where delivery_id = $1 and status = 'failed' and template <> $2
              returning *
          )
          select {ADMIN_COLUMNS}
          from d join notifications n using (notification_id)"
     )))
     .bind(id)
+    .bind(never_again)
     .fetch_optional(pool)
     .await
 }

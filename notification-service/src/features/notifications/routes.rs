@@ -98,7 +98,7 @@ async fn admin_list(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The delivery is not failed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The delivery is not failed (`delivery-state`), or is a password-reset mail, which is never sent again (`delivery-not-resendable`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn admin_retry(

@@ -324,7 +324,11 @@ pub async fn admin_list(
 
 /// Queues a failed delivery again with a fresh attempt budget.
 pub async fn retry(pool: &PgPool, id: Uuid) -> Result<AdminDelivery, ApiError> {
-    if let Some(delivery) = repository::requeue_failed(pool, id).await.map_err(db)? {
+    let reset = TemplateName::PasswordReset.as_str();
+    if let Some(delivery) = repository::requeue_failed(pool, id, reset)
+        .await
+        .map_err(db)?
+    {
         tracing::info!(delivery_id = %id, "failed delivery queued again by an administrator");
         return Ok(delivery);
     }
@@ -332,6 +336,13 @@ pub async fn retry(pool: &PgPool, id: Uuid) -> Result<AdminDelivery, ApiError> {
         .await
         .map_err(db)?
         .ok_or_else(|| ApiError::not_found("No delivery with this id."))?;
+    if delivery.template == reset && delivery.status.as_str() == "failed" {
+        // Its link was wiped when it failed, and has likely expired.
+        return Err(ApiError::conflict(
+            "A failed password-reset mail is not sent again; the user can ask for a new reset.",
+        )
+        .with_kind("delivery-not-resendable"));
+    }
     Err(ApiError::conflict(format!(
         "Only failed deliveries can be retried; this one is {}.",
         delivery.status.as_str()
