@@ -164,15 +164,7 @@ async fn saga(
         Err(err) => {
             // The reservation may exist with its answer lost: release it.
             metrics::checkout("unavailable");
-            if matches!(
-                state.catalog.release(order_id).await,
-                Ok(SettleOutcome::Done | SettleOutcome::NotFound)
-            ) {
-                repository::delete_pending(pool, order_id)
-                    .await
-                    .map_err(db_down)?;
-            }
-            // Otherwise the reconciler releases it (and the TTL bounds it).
+            release_then_delete(state, order_id).await?;
             return Ok(Outcome::transient(unavailable(err), KeyFate::Forget));
         }
     };
@@ -184,16 +176,7 @@ async fn saga(
     let currency = match (currencies.len(), currencies.first()) {
         (1, Some(currency)) => (*currency).to_owned(),
         _ => {
-            // Delete the order only once the stock is back; otherwise the
-            // reconciler releases it (as for an unavailable catalog above).
-            if matches!(
-                state.catalog.release(order_id).await,
-                Ok(SettleOutcome::Done | SettleOutcome::NotFound)
-            ) {
-                repository::delete_pending(pool, order_id)
-                    .await
-                    .map_err(db_down)?;
-            }
+            release_then_delete(state, order_id).await?;
             metrics::checkout("invalid");
             return Ok(Outcome::stored_error(ApiError::validation(vec![
                 FieldError::new("cart", "holds products priced in different currencies"),
@@ -411,6 +394,21 @@ pub async fn mark_declined(state: &AppState, order_id: Uuid) -> Result<Option<Or
     }
     tx.commit().await.map_err(db_down)?;
     Ok(order)
+}
+
+/// Releases a pending order's reservation and, once the stock is back,
+/// deletes the order. When catalog cannot confirm the release, the order
+/// stays for the reconciler, which releases it (the TTL bounds it anyway).
+async fn release_then_delete(state: &AppState, order_id: Uuid) -> Result<(), ApiError> {
+    if matches!(
+        state.catalog.release(order_id).await,
+        Ok(SettleOutcome::Done | SettleOutcome::NotFound)
+    ) {
+        repository::delete_pending(&state.pool, order_id)
+            .await
+            .map_err(db_down)?;
+    }
+    Ok(())
 }
 
 /// Undoes a checkout at step `compensating`: refunds whatever was charged,
