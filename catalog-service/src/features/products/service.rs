@@ -217,9 +217,9 @@ async fn first_page(
     // One required word that no product has ever held cannot match as
     // typed: it goes straight to its correction, found in the same round
     // trip, instead of a probe of the newest products that would find
-    // nothing. (Several words come from the full-text index, which answers
-    // at once when one of them is unknown.)
-    // A text known before is known still (the catalog forgets no word).
+    // nothing. A text known before is known still (the catalog forgets no
+    // word). (Several words come from the full-text index, which answers at
+    // once when one of them is unknown.)
     let mut correction = None;
     if repository::every_word_required(q) && !repository::several_words(q) && !known.contains(q) {
         let words = correctable_words(q);
@@ -320,10 +320,7 @@ struct Correction {
 async fn correct(pool: &PgPool, q: &str) -> Result<Correction, ProductError> {
     let words = correctable_words(q);
     if words.is_empty() {
-        return Ok(Correction {
-            text: None,
-            unknown: true,
-        });
+        return Ok(corrected(q, Vec::new()));
     }
     let closest = repository::closest_terms(pool, &words, MIN_TERM_SIMILARITY).await?;
     Ok(corrected(q, closest))
@@ -341,10 +338,10 @@ fn correctable_words(q: &str) -> Vec<String> {
 /// `q` with its correctable words replaced by `closest` (one entry per
 /// word of [`correctable_words`], in order).
 fn corrected(q: &str, closest: Vec<Option<String>>) -> Correction {
+    // No word to correct: nothing resembles the text.
+    let mut unknown = closest.is_empty();
     let mut closest = closest.into_iter();
     let mut replaced = false;
-    // No word to correct: nothing resembles the text.
-    let mut unknown = correctable_words(q).is_empty();
     let mut text = Vec::new();
     for (prefix, core, suffix) in q.split_whitespace().map(split_token) {
         let mut word = core.to_owned();
