@@ -14,6 +14,7 @@ pub mod lint_deploy;
 pub mod load;
 pub mod local_extras;
 pub mod new_service;
+pub mod openapi;
 pub mod pg;
 pub mod process;
 pub mod pytools;

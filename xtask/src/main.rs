@@ -200,6 +200,9 @@ that does not match its documented schema or content type.")]
     /// Benchmarks (release builds, private Postgres, fixed concurrency).
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// The gateway's merged OpenAPI document, and the checks of every document.
+    #[command(subcommand)]
+    Openapi(OpenapiCmd),
     /// Load the demo catalog into a running fleet (idempotent).
     #[command(long_about = "\
 Load catalog-service/seed/catalog.json (a category tree and a few dozen products
@@ -215,6 +218,42 @@ are matched by slug and products by SKU, so running it twice adds nothing.
         #[arg(long, default_value = "http://127.0.0.1:8002")]
         catalog_url: String,
     },
+}
+
+/// What `cargo xtask openapi` can do.
+#[derive(Debug, Subcommand)]
+enum OpenapiCmd {
+    /// Write deploy/openapi/openapi.json: the public API merged from the services' documents.
+    #[command(long_about = "\
+Merge the services' committed openapi.json files into deploy/openapi/openapi.json,
+the one document the gateway serves at /api/v1/openapi.json (docs UI at /api/docs):
+
+  - every public operation: /internal/... and the ops endpoints are left out;
+  - one tag per service (its package name);
+  - components reachable from those operations only; a schema defined identically
+    by several services appears once, one whose definitions differ is prefixed
+    with each service's name (`Page` -> `CatalogPage`, `OrderPage`), and so is
+    every schema that refers to a renamed one;
+  - an operationId used by several services is prefixed (`catalog_list`);
+  - servers: `/` (the gateway).
+
+Regenerate a service's own document first when its API changed:
+  UPDATE_OPENAPI=1 cargo test -p <service> --test api ops")]
+    Merge,
+    /// Check every document: merged one up to date, routed by the gateway, valid, generates types.
+    #[command(long_about = "\
+Fail unless:
+  1. deploy/openapi/openapi.json is exactly what `cargo xtask openapi merge` writes;
+  2. every public path is routed to its own service by deploy/nginx/gateway.conf
+     and by deploy/k8s/base/ingress.yaml (same matching rules as nginx/Ingress);
+  3. openapi-spec-validator accepts each service's openapi.json and the merged one;
+  4. openapi-typescript generates types from each, and tsc --strict accepts them
+     (written to target/xtask/openapi-types/).
+
+Tools are installed on first use: openapi-spec-validator into target/tools/venv
+(pip), openapi-typescript and TypeScript into tools/openapi/node_modules (npm ci
+from the committed lockfile). Part of `cargo xtask test`.")]
+    Check,
 }
 
 /// What `cargo xtask bench` can measure.
@@ -353,6 +392,13 @@ fn run(command: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Db => db::run(),
+        Cmd::Openapi(OpenapiCmd::Merge) => {
+            let root = workspace::root();
+            let path = xtask::openapi::write_merged(&root)?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        Cmd::Openapi(OpenapiCmd::Check) => xtask::openapi::check(&workspace::root()),
         Cmd::Chaos { clients, no_build } => xtask::chaos::run(&xtask::chaos::ChaosOptions {
             clients,
             build: !no_build,
