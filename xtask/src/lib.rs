@@ -8,6 +8,7 @@ pub mod chaos;
 pub mod db;
 pub mod e2e;
 pub mod fleet;
+pub mod frontend;
 pub mod fuzz;
 pub mod http;
 pub mod lint_deploy;

@@ -1,5 +1,6 @@
 //! What `cargo xtask up` adds around the fleet for local use: the nginx
-//! gateway on :8080 (when nginx is installed) and a local admin account.
+//! gateway on :8080 (when nginx is installed), with the merged API document
+//! and its docs UI, and a local admin account.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -39,6 +40,10 @@ impl Gateway {
         let prefix = workspace::scratch_dir(root).join("nginx");
         std::fs::create_dir_all(&prefix)
             .with_context(|| format!("creating {}", prefix.display()))?;
+        // The api-docs site the config's second server block serves.
+        for note in crate::frontend::assemble_api_docs_site(root, &prefix.join("api-docs"))? {
+            println!("note: {note}");
+        }
         let config = root.join("deploy/nginx/nginx.local.conf");
         let mut command = Command::new(nginx);
         command

@@ -60,7 +60,7 @@ the exit code is non-zero.")]
         #[arg(long)]
         no_build: bool,
     },
-    /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, deploy lint, e2e, fuzz.
+    /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, OpenAPI check, deploy lint, e2e, fuzz.
     #[command(long_about = "\
 Run what CI runs, stopping at the first failure, then print each step's duration:
 
@@ -69,9 +69,11 @@ Run what CI runs, stopping at the first failure, then print each step's duration
   3. cargo nextest run --workspace --all-features --no-fail-fast
      (or cargo test ... when cargo-nextest is not installed)
   4. cargo xtask template-check
-  5. the deploy lint (deploy/, Dockerfiles, workflows)
-  6. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
-  7. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
+  5. cargo xtask openapi check: the merged document is current and routed, every
+     document passes openapi-spec-validator and openapi-typescript
+  6. the deploy lint (deploy/, Dockerfiles, workflows)
+  7. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
+  8. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
 
 A private Postgres is started first (or DATABASE_URL is used if set) and the
 children get DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres, a
@@ -141,7 +143,9 @@ Build the release binaries and start them with their own Postgres
 target/tools/venv on first use) and the nginx gateway when nginx is installed,
 then drive one customer's journey over HTTP, through the gateway when it runs:
 
-  register (welcome mail) -> login -> browse, search (also with a typo), ETag
+  the gateway serves the merged API document and the docs UI; CORS preflights
+  from a dev-server origin pass (each service, and the gateway)
+  -> register (welcome mail) -> login -> browse, search (also with a typo), ETag
   -> cart -> checkout with Idempotency-Key and X-Request-ID (and its replay)
   -> order history -> order_confirmed notification sent and mailed
   -> cancel: refund, restock, order_cancelled -> password reset with the token

@@ -34,7 +34,7 @@ struct StepResult {
     outcome: Outcome,
 }
 
-/// Runs fmt, clippy, the tests, the template check and the deploy lint (if
+/// Runs fmt, clippy, the tests, the template check, the OpenAPI check and the deploy lint (if
 /// any), stopping at the first failure; always stops Postgres.
 pub fn run(opts: TestOptions) -> Result<()> {
     let root = workspace::root();
@@ -108,6 +108,11 @@ pub fn run(opts: TestOptions) -> Result<()> {
             0 => Ok(()),
             n => bail!("{n} template-owned file(s) drifted"),
         }),
+    ));
+    let openapi_root = root.clone();
+    steps.push((
+        "openapi (merged document, validator, openapi-typescript)".into(),
+        Box::new(move || crate::openapi::check(&openapi_root)),
     ));
     let lint_root = root.clone();
     steps.push((

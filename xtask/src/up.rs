@@ -25,13 +25,17 @@ pub fn run(opts: UpOptions) -> Result<()> {
     let root = workspace::root();
     let smtp_url = std::env::var("SMTP_URL").ok();
     let smtp = smtp_env(smtp_url.as_deref())?;
+    // Dev servers (Vite on 5173, ...) may call the fleet, directly or
+    // through the gateway, unless APP__SERVER__CORS_ALLOWED_ORIGINS says otherwise.
+    let mut env = smtp.clone();
+    env.extend(crate::frontend::dev_cors_env());
     let fleet = Fleet::start(
         &root,
         FleetOptions {
             release: opts.release,
             build: !opts.no_build,
             cluster_name: "up".into(),
-            env: smtp.clone(),
+            env,
             ..FleetOptions::default()
         },
     )?;
@@ -73,7 +77,11 @@ fn print_extras(admin: Option<&LocalAdmin>, gateway: bool) {
         println!(
             "Gateway: http://127.0.0.1:{GATEWAY_PORT}/api/v1  (nginx, deploy/nginx/nginx.local.conf)"
         );
+        println!(
+            "API document: http://127.0.0.1:{GATEWAY_PORT}/api/v1/openapi.json  docs: http://127.0.0.1:{GATEWAY_PORT}/api/docs/"
+        );
     }
+    println!("CORS: {}", crate::frontend::allowed_origins());
     if let Some(admin) = admin {
         match &admin.generated_password {
             Some(password) => println!(
