@@ -175,7 +175,7 @@ pub fn check_api_docs(root: &Path, origin: &str) -> Result<()> {
     )?;
     ensure!(
         served == committed,
-        "the gateway's /api/v1/openapi.json differs from {}",
+        "the gateway's /api/v1/openapi.json differs from {} (stale? `cargo xtask openapi merge`)",
         openapi::MERGED_PATH
     );
 

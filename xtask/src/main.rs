@@ -70,7 +70,7 @@ Run what CI runs, stopping at the first failure, then print each step's duration
      (or cargo test ... when cargo-nextest is not installed)
   4. cargo xtask template-check
   5. cargo xtask openapi check: the merged document is current and routed, every
-     document passes openapi-spec-validator and openapi-typescript
+     document passes openapi-spec-validator and openapi-typescript   (skipped by -p)
   6. the deploy lint (deploy/, Dockerfiles, workflows)
   7. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
   8. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)

@@ -189,8 +189,11 @@ impl Public {
             refs_in(item, &mut pending);
             security_schemes_in(item, &mut pending);
         }
-        refs_in(&service.document["security"], &mut pending);
-        security_schemes_in(&service.document, &mut pending);
+        // The document-wide default requirement, if any.
+        security_schemes_in(
+            &json!({ "security": service.document["security"] }),
+            &mut pending,
+        );
         while let Some(key) = pending.pop() {
             if reached.contains_key(&key) {
                 continue;
