@@ -649,8 +649,8 @@ fn nginx_compose(root: &Path, tools: &Tools, scratch: &Scratch) -> Result<String
         .ok_or_else(|| anyhow!("non-UTF-8 path {}", prefix.display()))?;
 
     let mut upstreams = read("upstreams.compose.conf")?;
-    for service in SERVICES {
-        upstreams = upstreams.replace(&format!("{service}:"), "127.0.0.1:");
+    for host in SERVICES.iter().chain(&["storefront"]) {
+        upstreams = upstreams.replace(&format!("{host}:"), "127.0.0.1:");
     }
     fs::write(prefix.join("upstreams.compose.conf"), upstreams)?;
     fs::write(prefix.join("gateway.conf"), read("gateway.conf")?)?;
