@@ -36,7 +36,7 @@ function Header() {
   const [signingOut, setSigningOut] = useState(false);
 
   useEffect(() => {
-    if (path === '/search') setQ(query.get('q') ?? '');
+    setQ(path === '/search' ? (query.get('q') ?? '') : '');
   }, [path, query]);
 
   useEffect(() => {
@@ -148,7 +148,7 @@ export function App() {
         {page}
       </main>
       <footer class="site-footer">
-        <p>Shop · a demo storefront on the shop fleet's API · prices include no tax until checkout</p>
+        <p>Shop · a demo storefront built on the shop fleet's API · payments use test cards only</p>
       </footer>
     </>
   );

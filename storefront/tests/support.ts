@@ -58,7 +58,7 @@ export async function newProduct(stock: number, price = 4990): Promise<{ id: str
     body: { name: `Limited ${word}`, slug: word.toLowerCase(), description: 'Browser test category' },
   });
   if (!category.data) throw new Error(`category: ${category.response.status}`);
-  const name = `Limited Edition ${word}`;
+  const name = `Limited Edition Lamp ${word.slice(-4).toUpperCase()}`;
   const product = await shop.api.POST('/api/v1/products', {
     body: {
       sku: word.toUpperCase(),

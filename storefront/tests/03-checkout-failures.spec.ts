@@ -32,7 +32,7 @@ test('out of stock at checkout shows the message and leaves the cart intact; dec
   await expect(alert).toContainText('out of stock');
   await expect(alert).toContainText(product.name);
   await expect(alert).toContainText('Nothing was charged and your cart is unchanged');
-  await shot(page, '13-checkout-out-of-stock');
+  await shot(page, '14-checkout-out-of-stock');
 
   await page.getByRole('link', { name: 'Cart', exact: true }).click();
   await expect(page.getByLabel(`Quantity of ${product.name}`)).toHaveValue('1');
@@ -44,12 +44,12 @@ test('out of stock at checkout shows the message and leaves the cart intact; dec
   await page.getByLabel(/test card: declined/).check();
   await page.getByRole('button', { name: 'Place order' }).click();
   await expect(page.getByRole('alert')).toContainText('Your card was declined');
-  await shot(page, '14-checkout-declined');
+  await shot(page, '15-checkout-declined');
 
   await page.getByLabel(/payment provider outage/).check();
   await page.getByRole('button', { name: 'Place order' }).click();
   await expect(page.getByRole('alert')).toContainText('try again');
-  await shot(page, '15-checkout-try-again');
+  await shot(page, '16-checkout-try-again');
 
   // The good card goes through: the cart was kept through every failure.
   await page.getByLabel(/test card: succeeds/).check();

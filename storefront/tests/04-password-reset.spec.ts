@@ -10,7 +10,7 @@ test('a password reset from the link in the mail, then sign in with the new pass
   await page.goto('/signin');
   await page.getByRole('link', { name: 'Forgot your password?' }).click();
   await page.getByLabel('E-mail').fill(shopper.email);
-  await shot(page, '16-forgot-password');
+  await shot(page, '17-forgot-password');
   await page.getByRole('button', { name: 'Send reset link' }).click();
   await expect(page.getByRole('status')).toContainText('we have sent it a link');
 

@@ -43,7 +43,7 @@ test('an access token that expires mid-session is refreshed without the shopper 
   await page.getByLabel('Language').selectOption('de-CH');
   await page.getByRole('button', { name: 'Save preferences' }).click();
   await expect(page.getByRole('status').filter({ hasText: 'Preferences saved.' })).toBeVisible();
-  await shot(page, '12-account');
+  await shot(page, '13-account');
   await page.reload();
   await expect(page.getByLabel('SMS')).toBeChecked();
   await expect(page.getByLabel('Language')).toHaveValue('de-CH');

@@ -121,7 +121,7 @@ test("a shopper's whole journey: sign up, search with a typo, buy, see the order
 test('an unknown page and an unknown API path', async ({ page, request }) => {
   await page.goto('/no/such/page');
   await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
-  await shot(page, '17-not-found');
+  await shot(page, '12-not-found');
   const api = await request.get('/api/v1/no-such-thing');
   expect(api.status()).toBe(404);
   expect(api.headers()['content-type']).toContain('application/problem+json');
