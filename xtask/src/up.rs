@@ -36,6 +36,9 @@ pub fn run(opts: UpOptions) -> Result<()> {
         },
     )?;
     let admin = ensure_admin(&root, &fleet, opts.release)?;
+    if crate::lint_deploy::find_on_path("nginx").is_some() {
+        crate::storefront::build_for_up(&root);
+    }
     let gateway = Gateway::start(&root)?;
     if opts.seed {
         seed_fleet(&root, &fleet)?;
@@ -73,6 +76,7 @@ fn print_extras(admin: Option<&LocalAdmin>, gateway: bool) {
         println!(
             "Gateway: http://127.0.0.1:{GATEWAY_PORT}/api/v1  (nginx, deploy/nginx/nginx.local.conf)"
         );
+        println!("Storefront: http://127.0.0.1:{GATEWAY_PORT}/");
     }
     if let Some(admin) = admin {
         match &admin.generated_password {
