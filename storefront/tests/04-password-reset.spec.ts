@@ -20,7 +20,7 @@ test('a password reset from the link in the mail, then sign in with the new pass
   await page.goto(link);
   await expect(page.getByRole('heading', { name: 'Choose a new password' })).toBeVisible();
   const newPassword = 'a brand new passphrase 42';
-  await page.getByLabel('New password').fill(newPassword);
+  await page.getByLabel('New password', { exact: true }).fill(newPassword);
   await shot(page, '18-reset-password');
   await page.getByRole('button', { name: 'Set new password' }).click();
   await expect(page.getByRole('status')).toContainText('Your password was changed');
@@ -30,7 +30,7 @@ test('a password reset from the link in the mail, then sign in with the new pass
   // The link works once.
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.goto(link);
-  await page.getByLabel('New password').fill('yet another passphrase 7');
+  await page.getByLabel('New password', { exact: true }).fill('yet another passphrase 7');
   await page.getByRole('button', { name: 'Set new password' }).click();
   await expect(page.getByRole('alert')).toContainText('invalid, used or expired');
 });
