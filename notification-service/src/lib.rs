@@ -41,7 +41,7 @@ impl Application {
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
         }
-        let templates = Arc::new(Templates::load()?);
+        let templates = Arc::new(Templates::load(&settings.links.storefront_url)?);
         let channels = Channels::from_settings(&settings)?;
         let worker = Worker::new(pool.clone(), channels, settings.delivery.clone());
         let state = AppState {

@@ -24,6 +24,7 @@ pub mod services;
 pub mod shop;
 pub mod signals;
 pub mod stack;
+pub mod storefront;
 pub mod template;
 pub mod test_suite;
 #[doc(hidden)]

@@ -60,7 +60,7 @@ the exit code is non-zero.")]
         #[arg(long)]
         no_build: bool,
     },
-    /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, OpenAPI check, deploy lint, e2e, fuzz.
+    /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, OpenAPI check, deploy lint, e2e, browser, fuzz.
     #[command(long_about = "\
 Run what CI runs, stopping at the first failure, then print each step's duration:
 
@@ -73,7 +73,8 @@ Run what CI runs, stopping at the first failure, then print each step's duration
      document passes openapi-spec-validator and openapi-typescript   (skipped by -p)
   6. the deploy lint (deploy/, Dockerfiles, workflows)
   7. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
-  8. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
+  8. cargo xtask browser: the SDK's tests and the storefront in Chromium (skipped by --quick or -p)
+  9. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
 
 A private Postgres is started first (or DATABASE_URL is used if set) and the
 children get DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres, a
@@ -156,6 +157,27 @@ then drive one customer's journey over HTTP, through the gateway when it runs:
 Each step prints a line; the first failure stops the run, names the step and
 leaves the service logs in target/xtask/e2e/logs.")]
     E2e {
+        /// Run the binaries already in target/release.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// The TypeScript SDK's tests and the storefront's journeys in Chromium, against the release fleet.
+    #[command(long_about = "\
+Check, build and test the frontend side against the release fleet behind the gateway:
+
+  1. clients/typescript: npm ci, check:generated (src/schema.ts matches the merged
+     OpenAPI document), typecheck (strict), build; storefront: npm ci, build.
+  2. Start the release fleet (private Postgres target/xtask/pg-browser, an SMTP
+     server, the nginx gateway serving the storefront at /) with access tokens
+     that expire after 1 s (plus the verifiers' 30 s leeway), and seed the demo catalog.
+  3. The SDK's tests (node --test) through the gateway, including ten parallel
+     calls that meet an expired token and cause exactly one refresh request at
+     user-service (counted on its /metrics).
+  4. The storefront's Playwright tests in Debian's Chromium (installed when
+     missing), headless: a shopper's whole journey, a token that expires
+     mid-session, out-of-stock/declined/outage at checkout, a password reset from
+     the mailed link. A screenshot of every page in target/storefront/screenshots/.")]
+    Browser {
         /// Run the binaries already in target/release.
         #[arg(long)]
         no_build: bool,
@@ -408,6 +430,9 @@ fn run(command: Cmd) -> Result<()> {
             build: !no_build,
         }),
         Cmd::E2e { no_build } => xtask::e2e::run(&xtask::e2e::E2eOptions { build: !no_build }),
+        Cmd::Browser { no_build } => {
+            xtask::storefront::run(&xtask::storefront::BrowserOptions { build: !no_build })
+        }
         Cmd::Fuzz {
             no_build,
             debug,

@@ -131,6 +131,15 @@ pub fn run(opts: TestOptions) -> Result<()> {
             "e2e (release fleet)".into(),
             Box::new(|| crate::e2e::run(&crate::e2e::E2eOptions { build: true })),
         ));
+        // Its own fleet rather than e2e's: short-lived access tokens (the
+        // refresh tests need them to expire) would break e2e's journey, and
+        // the storefront is served by the gateway from a fresh build.
+        steps.push((
+            "browser (SDK + storefront in Chromium)".into(),
+            Box::new(|| {
+                crate::storefront::run(&crate::storefront::BrowserOptions { build: false })
+            }),
+        ));
         steps.push((
             "fuzz (schemathesis)".into(),
             Box::new(|| {

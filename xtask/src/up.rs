@@ -40,6 +40,9 @@ pub fn run(opts: UpOptions) -> Result<()> {
         },
     )?;
     let admin = ensure_admin(&root, &fleet, opts.release)?;
+    if crate::lint_deploy::find_on_path("nginx").is_some() {
+        crate::storefront::build_for_up(&root);
+    }
     let gateway = Gateway::start(&root)?;
     if opts.seed {
         seed_fleet(&root, &fleet)?;
@@ -80,6 +83,7 @@ fn print_extras(admin: Option<&LocalAdmin>, gateway: bool) {
         println!(
             "API document: http://127.0.0.1:{GATEWAY_PORT}/api/v1/openapi.json  docs: http://127.0.0.1:{GATEWAY_PORT}/api/docs/"
         );
+        println!("Storefront: http://127.0.0.1:{GATEWAY_PORT}/");
     }
     println!("CORS: {}", crate::frontend::allowed_origins());
     if let Some(admin) = admin {
