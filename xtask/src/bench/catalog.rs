@@ -1,7 +1,9 @@
 //! `cargo xtask bench catalog`: catalog-service over N generated products
 //! (seeded in SQL, the same data on every side), driven by wrk (or client
-//! threads without it) at a fixed concurrency: product by id, searches (one
-//! word, two words, a typo) and a sorted listing.
+//! threads without it) at a fixed concurrency: `GET /health` first, the
+//! service's HTTP ceiling through its whole middleware stack, then product by
+//! id, searches (one word, two words, a typo) and a sorted listing, each
+//! reported as a fraction of that ceiling.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +29,9 @@ pub struct CatalogBench {
     pub seconds: u64,
 }
 
+/// The ceiling scenario.
+pub const HEALTH: &str = "GET /health";
+
 /// Runs the benchmark as `plan` says and prints its report.
 pub fn catalog(opts: &CatalogBench, plan: &Plan) -> Result<Report> {
     crate::bench::run(opts, plan)
@@ -43,6 +48,10 @@ impl Bench for CatalogBench {
             "concurrency": self.concurrency,
             "seconds": self.seconds,
         })
+    }
+
+    fn ceiling(&self) -> Option<&'static str> {
+        Some(HEALTH)
     }
 
     fn round(&self, fleet: &BenchFleet) -> Result<Vec<Figures>> {
@@ -70,6 +79,7 @@ impl Bench for CatalogBench {
 /// Every scenario in the order measured, with the URLs its clients cycle through.
 fn scenarios(base: &str, ids: &[String]) -> Vec<(&'static str, Vec<String>)> {
     vec![
+        (HEALTH, vec![format!("{base}/health")]),
         (
             "product by id",
             ids.iter()
@@ -391,11 +401,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_scenario_targets_the_same_origin() {
+    fn the_ceiling_comes_first_and_every_scenario_targets_the_same_origin() {
         let ids = vec!["a".to_owned(), "b".to_owned()];
         let all = scenarios("http://127.0.0.1:8002", &ids);
         assert_eq!(
-            all[0].1,
+            all[0],
+            (HEALTH, vec!["http://127.0.0.1:8002/health".to_owned()])
+        );
+        assert_eq!(
+            all[1].1,
             [
                 "http://127.0.0.1:8002/api/v1/products/a",
                 "http://127.0.0.1:8002/api/v1/products/b"
