@@ -2,8 +2,8 @@
 //! (seeded in SQL, the same data on every side), driven by wrk (or client
 //! threads without it) at a fixed concurrency: `GET /health` first, the
 //! service's HTTP ceiling through its whole middleware stack, then product by
-//! id, searches (one word, two words, a typo) and a sorted listing, each
-//! reported as a fraction of that ceiling.
+//! id, searches (one word, two words, a typo, words every product has) and a
+//! sorted listing, each reported as a fraction of that ceiling.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -114,6 +114,20 @@ fn scenarios(base: &str, ids: &[String]) -> Vec<(&'static str, Vec<String>)> {
             search_urls(
                 base,
                 &["lamb", "chiar", "kettel", "speakr", "miror", "wallett"],
+            ),
+        ),
+        (
+            // Every generated description has each of these words, so every
+            // product matches: the catalog README's known slow case.
+            "search, dense words",
+            search_urls(
+                base,
+                &[
+                    "companion pairs",
+                    "pairs everyday",
+                    "companion materials",
+                    "everyday materials use",
+                ],
             ),
         ),
         (
@@ -420,6 +434,36 @@ mod tests {
             for url in urls {
                 assert_eq!(origin(url), Some("http://127.0.0.1:8002"), "{url}");
             }
+        }
+    }
+
+    #[test]
+    fn the_dense_search_asks_for_words_every_generated_description_has() {
+        let ids = vec!["a".to_owned()];
+        let all = scenarios("http://h:1", &ids);
+        let (_, dense) = all
+            .iter()
+            .find(|(name, _)| *name == "search, dense words")
+            .expect("a dense-words scenario");
+        assert!(
+            dense.contains(&"http://h:1/api/v1/products?q=companion+pairs&limit=20".to_owned())
+        );
+        let sql = generation_sql(10);
+        let description = sql
+            .lines()
+            .find(|l| l.contains("companion"))
+            .expect("the description template");
+        for url in dense {
+            let query = url
+                .split("q=")
+                .nth(1)
+                .and_then(|q| q.split('&').next())
+                .expect("a q parameter");
+            for word in query.split('+') {
+                // Each word is a fixed part of the template, not a chosen adjective or noun.
+                assert!(description.contains(word), "`{word}` in {description}");
+            }
+            assert!(query.contains('+'), "several words: {query}");
         }
     }
 
