@@ -447,7 +447,7 @@ rows = [r for r in data["summary"] if any(figures(r, s).get("ok", 0) > 0 for s i
 keys = [("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")]
 per_group = len(sides) * len(keys)
 width = 0.84 / per_group
-fig, ax = plt.subplots(figsize=(max(12, 1.6 * len(rows) * len(sides)), 6))
+fig, ax = plt.subplots(figsize=(min(20, max(12, len(rows) * len(sides))), 6))
 xs = range(len(rows))
 i = 0
 for side in sides:
