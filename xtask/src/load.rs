@@ -170,14 +170,6 @@ fn prepare(
     Ok((Arc::new(ids), sessions))
 }
 
-/// Many customers log in from 127.0.0.1 within a few seconds.
-fn login_rate_env() -> Vec<(String, String)> {
-    vec![(
-        "APP__RATE_LIMIT__PER_IP_PER_MINUTE".into(),
-        "1000000".into(),
-    )]
-}
-
 /// Runs `body` on one thread per session for warm-up + window; returns the
 /// merged record and the measured window.
 fn drive(
@@ -211,13 +203,12 @@ fn drive(
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(opts.warmup));
-    recording.store(true, Ordering::Relaxed);
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(opts.seconds));
-    recording.store(false, Ordering::Relaxed);
-    let window = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
+    let window = crate::bench::record_window(
+        Duration::from_secs(opts.warmup),
+        Duration::from_secs(opts.seconds),
+        &recording,
+        &stop,
+    );
     let mut merged = Record::default();
     for thread in threads {
         merged.merge(
@@ -270,54 +261,64 @@ fn measure(
     Ok(figures)
 }
 
-/// `bench checkout`.
+/// `bench checkout` or `bench fleet`: what each client does, again and again.
 #[derive(Debug, Clone)]
-pub struct CheckoutBench(pub LoadOptions);
-
-/// `bench fleet`.
-#[derive(Debug, Clone)]
-pub struct FleetBench(pub LoadOptions);
-
-fn settings(opts: &LoadOptions) -> Value {
-    json!({"concurrency": opts.concurrency, "seconds": opts.seconds, "warmup": opts.warmup})
+pub struct LoadBench {
+    name: &'static str,
+    opts: LoadOptions,
+    /// Products created before the round.
+    products: usize,
+    body: fn(&mut Client),
 }
 
-impl Bench for CheckoutBench {
+impl LoadBench {
+    /// Every client adds one item and checks out.
+    pub fn checkout(opts: LoadOptions) -> Self {
+        Self {
+            name: "checkout",
+            opts,
+            products: 50,
+            body: |client| {
+                client.add_to_cart();
+                client.checkout();
+            },
+        }
+    }
+
+    /// Every client acts like a shopper ([`mixed_action`]).
+    pub fn fleet(opts: LoadOptions) -> Self {
+        Self {
+            name: "fleet",
+            opts,
+            products: 200,
+            body: mixed_action,
+        }
+    }
+}
+
+impl Bench for LoadBench {
     fn name(&self) -> &'static str {
-        "checkout"
+        self.name
     }
 
     fn settings(&self) -> Value {
-        settings(&self.0)
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        login_rate_env()
-    }
-
-    fn round(&self, fleet: &BenchFleet) -> Result<Vec<EndpointFigures>> {
-        measure(fleet, &self.0, 50, |client| {
-            client.add_to_cart();
-            client.checkout();
+        json!({
+            "concurrency": self.opts.concurrency,
+            "seconds": self.opts.seconds,
+            "warmup": self.opts.warmup,
         })
     }
-}
-
-impl Bench for FleetBench {
-    fn name(&self) -> &'static str {
-        "fleet"
-    }
-
-    fn settings(&self) -> Value {
-        settings(&self.0)
-    }
 
     fn env(&self) -> Vec<(String, String)> {
-        login_rate_env()
+        // Many customers log in from 127.0.0.1 within a few seconds.
+        vec![(
+            "APP__RATE_LIMIT__PER_IP_PER_MINUTE".into(),
+            "1000000".into(),
+        )]
     }
 
     fn round(&self, fleet: &BenchFleet) -> Result<Vec<EndpointFigures>> {
-        measure(fleet, &self.0, 200, mixed_action)
+        measure(fleet, &self.opts, self.products, self.body)
     }
 }
 
@@ -325,7 +326,7 @@ impl Bench for FleetBench {
 /// again; the whole saga runs through catalog-service, the fake payment
 /// provider and Postgres.
 pub fn checkout(opts: &LoadOptions, plan: &Plan) -> Result<Report> {
-    let report = crate::bench::run(&CheckoutBench(opts.clone()), plan)?;
+    let report = crate::bench::run(&LoadBench::checkout(opts.clone()), plan)?;
     let summary = report.summary();
     let checkout = summary
         .iter()
@@ -352,7 +353,7 @@ const WORDS: &[&str] = &["bench", "item", "itme", "bench item", "1", "2"];
 /// 22 search, 20 product detail, 8 view cart, 10 add to cart, 4 checkout,
 /// 3 order history, 2 notification history, 1 login (the customer's own).
 pub fn fleet(opts: &LoadOptions, plan: &Plan) -> Result<Report> {
-    let report = crate::bench::run(&FleetBench(opts.clone()), plan)?;
+    let report = crate::bench::run(&LoadBench::fleet(opts.clone()), plan)?;
     let root = workspace::root();
     let json = workspace::scratch_dir(&root).join("bench/fleet.json");
     let png = json.with_file_name("fleet-latency.png");

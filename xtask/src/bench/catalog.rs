@@ -350,13 +350,12 @@ fn measure_with_threads(name: &str, urls: &[String], opts: &CatalogBench) -> Res
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(2));
-    recording.store(true, Ordering::Relaxed);
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(opts.seconds));
-    recording.store(false, Ordering::Relaxed);
-    let window = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
+    let window = crate::bench::record_window(
+        Duration::from_secs(2),
+        Duration::from_secs(opts.seconds),
+        &recording,
+        &stop,
+    );
     let mut latencies: Vec<Duration> = Vec::new();
     for worker in workers {
         latencies.extend(

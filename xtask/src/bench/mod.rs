@@ -14,6 +14,9 @@ pub mod report;
 pub mod revision;
 pub mod running;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
@@ -143,6 +146,25 @@ pub fn run(bench: &dyn Bench, plan: &Plan) -> Result<Report> {
     let path = report.write(&dir)?;
     println!("written to {}", path.display());
     Ok(report)
+}
+
+/// The measured window of client threads that record while `recording` is
+/// set and stop once `stop` is: `warmup` unrecorded, then `measured`
+/// recorded, then stop. Returns the window's real length.
+pub fn record_window(
+    warmup: Duration,
+    measured: Duration,
+    recording: &AtomicBool,
+    stop: &AtomicBool,
+) -> Duration {
+    std::thread::sleep(warmup);
+    recording.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    std::thread::sleep(measured);
+    recording.store(false, Ordering::Relaxed);
+    let window = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    window
 }
 
 #[cfg(test)]
