@@ -66,7 +66,9 @@ pub fn baseline(root: &Path, rev: &str, label: &str) -> Result<Side> {
     let specs = services::present(&dir)
         .with_context(|| format!("reading the services of {rev} in {}", dir.display()))?;
     let marker = target.join(BUILT_MARKER);
-    if marker.is_file() {
+    // Binaries deleted since (`cargo clean` of that directory) mean a rebuild.
+    let xtask_exe = target.join("release/xtask");
+    if marker.is_file() && check_binaries(&target, &specs).is_ok() && xtask_exe.is_file() {
         eprintln!(
             "xtask: reusing the build of {rev} ({}) in {}",
             short(&commit),
@@ -102,7 +104,7 @@ pub fn baseline(root: &Path, rev: &str, label: &str) -> Result<Side> {
             dirty: false,
         },
         root: dir,
-        xtask: target.join("release/xtask"),
+        xtask: xtask_exe,
         target,
     })
 }
