@@ -223,8 +223,28 @@ that does not match its documented schema or content type.")]
         #[arg(long)]
         only: Vec<String>,
     },
-    /// Benchmarks (release builds, private Postgres, fixed concurrency).
-    #[command(subcommand)]
+    /// Benchmarks (release builds, private Postgres, fixed concurrency), optionally against a git revision.
+    #[command(
+        subcommand,
+        long_about = "\
+Benchmarks: release builds, a private Postgres per fleet, real HTTP clients at a
+fixed concurrency. Each round starts the fleet with the workspace's own
+`xtask up --release --no-build` on a fresh Postgres (target/xtask/pg-bench-*),
+measures every scenario, and stops it. The table prints, per scenario, the
+median over the rounds of req/s and p50/p95/p99; the JSON report goes to
+target/xtask/bench/<bench>.json and the fleet's output to target/xtask/bench/logs.
+
+--against <git-rev> also measures that revision: it is checked out with
+`git worktree add` in target/xtask/against/<commit>/ and built there with its
+own target directory (once; later runs reuse it), then the two fleets run
+alternately (baseline, candidate, baseline, candidate, ...; --rounds, at least
+2 each) on the same data, and each row shows both sides and candidate/baseline.
+Each side runs with the configuration its own `xtask up` gives its services.
+
+Examples:
+  cargo xtask bench catalog --concurrency 64 --against main
+  cargo xtask bench checkout --against HEAD~3 --rounds 3"
+    )]
     Bench(BenchCmd),
     /// The gateway's merged OpenAPI document, and the checks of every document.
     #[command(subcommand)]
@@ -285,42 +305,63 @@ from the committed lockfile). Part of `cargo xtask test`.")]
 /// What `cargo xtask bench` can measure.
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
-    /// catalog-service: product by id and search over N generated products.
+    /// catalog-service: GET /health (the ceiling), product by id, searches and a listing over N generated products.
     Catalog {
         /// Products to generate.
         #[arg(long, default_value_t = 100_000)]
         products: u32,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
+        /// Concurrent clients, in every scenario.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
         /// Measured seconds per scenario.
-        #[arg(long, default_value_t = 15)]
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
         seconds: u64,
+        #[command(flatten)]
+        compare: CompareArgs,
     },
     /// The whole checkout path (cart + checkout saga) through the real services.
     Checkout {
         /// Concurrent customers.
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
         /// Measured seconds.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
         seconds: u64,
-        /// Run the binaries already in target/release.
-        #[arg(long)]
-        no_build: bool,
+        #[command(flatten)]
+        compare: CompareArgs,
     },
     /// A shop's mixed workload across the four services, with a latency chart.
     Fleet {
         /// Concurrent customers.
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
         /// Measured seconds.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
         seconds: u64,
-        /// Run the binaries already in target/release.
-        #[arg(long)]
-        no_build: bool,
+        #[command(flatten)]
+        compare: CompareArgs,
     },
+}
+
+/// What every benchmark shares: the baseline, the rounds, the build.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+struct CompareArgs {
+    /// Also measure this git revision (built once in target/xtask/against/<commit>/),
+    /// alternating with the working tree, and print both and their ratio.
+    #[arg(long, value_name = "GIT-REV")]
+    against: Option<String>,
+    /// Rounds per side [default: 2 with --against, else 1].
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Run the working tree's binaries already in target/release.
+    #[arg(long)]
+    no_build: bool,
+}
+
+impl CompareArgs {
+    fn plan(&self) -> Result<xtask::bench::Plan> {
+        xtask::bench::Plan::new(self.against.clone(), self.rounds, !self.no_build)
+    }
 }
 
 fn main() -> ExitCode {
@@ -350,12 +391,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_options(concurrency: usize, seconds: u64, no_build: bool) -> xtask::load::LoadOptions {
+fn load_options(concurrency: u16, seconds: u64) -> xtask::load::LoadOptions {
     xtask::load::LoadOptions {
-        concurrency,
+        concurrency: usize::from(concurrency),
         seconds,
         warmup: 3,
-        build: !no_build,
     }
 }
 
@@ -385,22 +425,28 @@ fn run(command: Cmd) -> Result<()> {
             products,
             concurrency,
             seconds,
-        }) => xtask::bench::catalog(&xtask::bench::CatalogBench {
-            products,
-            concurrency,
-            seconds,
-        })
+            compare,
+        }) => xtask::bench::catalog(
+            &xtask::bench::CatalogBench {
+                products,
+                concurrency: usize::from(concurrency),
+                seconds,
+            },
+            &compare.plan()?,
+        )
         .map(|_| ()),
         Cmd::Bench(BenchCmd::Checkout {
             concurrency,
             seconds,
-            no_build,
-        }) => xtask::load::checkout(&load_options(concurrency, seconds, no_build)).map(|_| ()),
+            compare,
+        }) => {
+            xtask::load::checkout(&load_options(concurrency, seconds), &compare.plan()?).map(|_| ())
+        }
         Cmd::Bench(BenchCmd::Fleet {
             concurrency,
             seconds,
-            no_build,
-        }) => xtask::load::fleet(&load_options(concurrency, seconds, no_build)).map(|_| ()),
+            compare,
+        }) => xtask::load::fleet(&load_options(concurrency, seconds), &compare.plan()?).map(|_| ()),
         Cmd::Seed {
             user_url,
             catalog_url,
@@ -444,5 +490,113 @@ fn run(command: Cmd) -> Result<()> {
             max_examples,
             only,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cmd, clap::Error> {
+        Cli::try_parse_from(["cargo xtask"].iter().chain(args)).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_bench_takes_against_rounds_concurrency_and_no_build() -> Result<()> {
+        let Cmd::Bench(BenchCmd::Catalog {
+            products,
+            concurrency,
+            seconds,
+            compare,
+        }) = parse(&[
+            "bench",
+            "catalog",
+            "--concurrency",
+            "64",
+            "--against",
+            "main",
+        ])?
+        else {
+            bail!("not bench catalog");
+        };
+        assert_eq!((products, concurrency, seconds), (100_000, 64, 15));
+        let plan = compare.plan()?;
+        assert_eq!(plan.against.as_deref(), Some("main"));
+        assert_eq!((plan.rounds, plan.build), (2, true));
+
+        for bench in ["checkout", "fleet"] {
+            let cmd = parse(&[
+                "bench",
+                bench,
+                "--against",
+                "HEAD~3",
+                "--rounds",
+                "3",
+                "--no-build",
+                "--concurrency",
+                "8",
+            ])?;
+            let (Cmd::Bench(BenchCmd::Checkout {
+                concurrency,
+                compare,
+                ..
+            })
+            | Cmd::Bench(BenchCmd::Fleet {
+                concurrency,
+                compare,
+                ..
+            })) = cmd
+            else {
+                bail!("not bench {bench}");
+            };
+            assert_eq!(concurrency, 8);
+            assert_eq!(
+                compare,
+                CompareArgs {
+                    against: Some("HEAD~3".into()),
+                    rounds: Some(3),
+                    no_build: true
+                }
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn without_against_a_bench_is_one_round_of_the_working_tree() -> Result<()> {
+        let Cmd::Bench(BenchCmd::Checkout {
+            concurrency,
+            seconds,
+            compare,
+        }) = parse(&["bench", "checkout"])?
+        else {
+            bail!("not bench checkout");
+        };
+        assert_eq!((concurrency, seconds), (32, 30));
+        let plan = compare.plan()?;
+        assert_eq!((plan.against, plan.rounds, plan.build), (None, 1, true));
+        Ok(())
+    }
+
+    #[test]
+    fn nonsense_bench_options_are_refused() -> Result<()> {
+        assert!(parse(&["bench", "catalog", "--concurrency", "0"]).is_err());
+        assert!(parse(&["bench", "catalog", "--concurrency", "-3"]).is_err());
+        assert!(parse(&["bench", "checkout", "--seconds", "0"]).is_err());
+        assert!(parse(&["bench", "fleet", "--rounds", "many"]).is_err());
+        assert!(parse(&["bench", "fleet", "--against"]).is_err());
+        let Cmd::Bench(BenchCmd::Fleet { compare, .. }) =
+            parse(&["bench", "fleet", "--against", "main", "--rounds", "1"])?
+        else {
+            bail!("not bench fleet");
+        };
+        assert!(compare.plan().is_err(), "one round cannot alternate");
+        Ok(())
     }
 }

@@ -146,6 +146,7 @@ fn print_table(fleet: &Fleet, elapsed: Duration) {
             cluster.data_dir().join("postgres.log").display()
         );
     }
+    // `bench` (bench/running.rs) waits for "services ready in": keep those words.
     println!(
         "\nAll {} services ready in {:.1} s. Ctrl-C stops everything.\n",
         rows.len(),
