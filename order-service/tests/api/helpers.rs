@@ -717,8 +717,8 @@ impl Fleet {
         AppState::new(settings, self.order.pool.clone()).expect("state")
     }
 
-    pub async fn reconcile(&self) -> order_service::features::orders::reconciler::Report {
-        order_service::features::orders::reconciler::reconcile_once(&self.reconciler_state())
+    pub async fn reconcile(&self) -> order_service::features::checkout::reconciler::Report {
+        order_service::features::checkout::reconciler::reconcile_once(&self.reconciler_state())
             .await
             .expect("a reconciler pass")
     }

@@ -1,6 +1,6 @@
 //! Order history, detail, cancellation and admin fulfilment.
 
-use crate::helpers::{Customer, Fleet, problem, spawn_fleet};
+use crate::helpers::{Customer, Fleet, FleetOptions, problem, spawn_fleet, spawn_fleet_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -324,4 +324,64 @@ async fn admins_list_all_orders_and_move_them_along_fulfilment() {
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let _ = problem(response).await;
+}
+
+#[tokio::test]
+async fn a_cancel_cut_off_from_catalog_blocks_shipping_and_a_retry_finishes_it() {
+    let fleet = spawn_fleet_with(
+        FleetOptions {
+            catalog_proxy: true,
+            ..FleetOptions::default()
+        },
+        |_, _| {},
+    )
+    .await;
+    let lamp = fleet.product("Lamp", 1_000, 10).await;
+    let ada = fleet.customer();
+    let order = confirmed_order(&fleet, &ada, &lamp, 2).await;
+    let id = order["id"].as_str().unwrap();
+    let cancel = format!("/api/v1/orders/{id}/cancel");
+    let proxy = fleet.catalog_proxy.as_ref().unwrap();
+
+    proxy.disable();
+    let response = fleet
+        .send(Method::POST, &cancel, Some(&ada.token), None, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // No lock was held meanwhile (an admin read is not blocked), but the
+    // order is marked: it cannot ship while the cancel is unfinished.
+    let admin = fleet.admin();
+    let ship = fleet
+        .send(
+            Method::POST,
+            &format!("/api/v1/admin/orders/{id}/status"),
+            Some(&admin),
+            Some(&json!({"status": "shipped"})),
+            None,
+        )
+        .await;
+    assert_eq!(ship.status(), StatusCode::CONFLICT);
+    assert!(
+        problem(ship).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("being cancelled")
+    );
+    let step: String = sqlx::query_scalar("select saga_step from orders where order_id = $1::uuid")
+        .bind(id)
+        .fetch_one(&fleet.order.pool)
+        .await
+        .unwrap();
+    assert_eq!(step, "cancelling");
+
+    proxy.enable();
+    let response = fleet
+        .send(Method::POST, &cancel, Some(&ada.token), None, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cancelled: Value = response.json().await.unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(fleet.inventory(&lamp).await["on_hand"], 10);
+    assert_eq!(fleet.live_charges().await, 0);
+    fleet.notifications.wait_for("order_cancelled", 1).await;
 }

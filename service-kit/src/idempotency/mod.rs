@@ -49,7 +49,9 @@
 mod repository;
 
 use aws_lc_rs::digest;
-use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::extract::{
+    FromRequest, FromRequestParts, OptionalFromRequestParts, OriginalUri, Request,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -154,7 +156,11 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestHash {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        Ok(Self::of(parts.method.as_str(), parts.uri.path(), b""))
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(parts.uri.path(), |uri| uri.path());
+        Ok(Self::of(parts.method.as_str(), path, b""))
     }
 }
 
@@ -178,7 +184,12 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
+        // The path as the client sent it (a nested router sees less of it).
+        let path = req
+            .extensions()
+            .get::<OriginalUri>()
+            .map_or(req.uri().path(), |uri| uri.path())
+            .to_owned();
         let bytes = json_bytes(req, state).await?;
         let body: T = parse_json(&bytes)?;
         body.validate()

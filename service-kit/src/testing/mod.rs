@@ -17,8 +17,9 @@ use axum::routing::{get, post};
 use secrecy::SecretString;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once, RwLock};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -300,10 +301,17 @@ fn issue_service_token(
 
 /// A TCP forwarder that can be switched off (severing every connection and
 /// refusing new ones) and on again: a database outage on demand.
+///
+/// In front of Postgres it also counts the round trips its clients make
+/// ([`TcpProxy::round_trips`]): every `Sync` or simple `Query` message a
+/// client sends is one exchange the client waits for. In front of an
+/// HTTP/1.1 server it counts the requests ([`TcpProxy::http_requests`]).
 pub struct TcpProxy {
     addr: SocketAddr,
     enabled: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
+    round_trips: Arc<AtomicU64>,
+    http_requests: Arc<AtomicU64>,
 }
 
 impl TcpProxy {
@@ -317,25 +325,72 @@ impl TcpProxy {
         let (cut, _) = watch::channel(0u64);
         let accepting = Arc::clone(&enabled);
         let cuts = cut.clone();
+        let round_trips = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&round_trips);
+        let http_requests = Arc::new(AtomicU64::new(0));
+        let requests = Arc::clone(&http_requests);
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if !accepting.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
                 let mut cut = cuts.subscribe();
+                let counter = Arc::clone(&counter);
+                let requests = Arc::clone(&requests);
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                    let Ok(outbound) = TcpStream::connect(target).await else {
                         return;
                     };
+                    let (mut from_client, mut to_server) = inbound.into_split();
+                    let (mut from_server, mut to_client) = outbound.into_split();
+                    let upstream = async {
+                        let mut frontend = PgFrontend::default();
+                        let mut http = HttpRequestLines::default();
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let n = match from_client.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            frontend.feed(&buf[..n], &counter);
+                            http.feed(&buf[..n], &requests);
+                            if to_server.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to_server.shutdown().await;
+                    };
+                    let downstream = async {
+                        let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                        let _ = to_client.shutdown().await;
+                    };
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = async { tokio::join!(upstream, downstream) } => {}
                         _ = cut.changed() => {}
                     }
                 });
             }
         });
-        Self { addr, enabled, cut }
+        Self {
+            addr,
+            enabled,
+            cut,
+            round_trips,
+            http_requests,
+        }
+    }
+
+    /// HTTP/1.1 requests sent through this proxy so far (request lines
+    /// seen; meaningless in front of anything else).
+    pub fn http_requests(&self) -> u64 {
+        self.http_requests.load(Ordering::SeqCst)
+    }
+
+    /// Round trips made to Postgres through this proxy so far (see the
+    /// type's documentation; meaningless in front of anything else).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::SeqCst)
     }
 
     /// The proxy's own address.
@@ -352,5 +407,132 @@ impl TcpProxy {
     /// Accepts connections again.
     pub fn enable(&self) {
         self.enabled.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Reads a Postgres client's byte stream just enough to count the
+/// messages that end an exchange (`Sync`, simple `Query`). Untyped
+/// start-up packets (SSL and GSS requests, the start-up message) come
+/// first; typed messages follow. Assumes a connection without TLS, as the
+/// test databases are.
+#[derive(Default)]
+struct PgFrontend {
+    started: bool,
+    pending: Vec<u8>,
+}
+
+impl PgFrontend {
+    const PROTOCOL_3: u32 = 196_608;
+
+    fn feed(&mut self, bytes: &[u8], round_trips: &AtomicU64) {
+        self.pending.extend_from_slice(bytes);
+        let mut at = 0;
+        loop {
+            let rest = &self.pending[at..];
+            if !self.started {
+                let (Some(len), Some(code)) = (be_u32(rest, 0), be_u32(rest, 4)) else {
+                    break;
+                };
+                let len = len as usize;
+                if len < 8 || rest.len() < len {
+                    break;
+                }
+                self.started = code == Self::PROTOCOL_3;
+                at += len;
+                continue;
+            }
+            let (Some(&tag), Some(len)) = (rest.first(), be_u32(rest, 1)) else {
+                break;
+            };
+            let len = len as usize;
+            if rest.len() < 1 + len {
+                break;
+            }
+            if tag == b'S' || tag == b'Q' {
+                round_trips.fetch_add(1, Ordering::SeqCst);
+            }
+            at += 1 + len;
+        }
+        self.pending.drain(..at);
+    }
+}
+
+/// Counts HTTP/1.1 request lines (` HTTP/1.1\r\n`) in a client's byte
+/// stream, also when one is split across reads.
+#[derive(Default)]
+struct HttpRequestLines {
+    tail: Vec<u8>,
+}
+
+impl HttpRequestLines {
+    const MARK: &'static [u8] = b" HTTP/1.1\r\n";
+
+    fn feed(&mut self, bytes: &[u8], requests: &AtomicU64) {
+        self.tail.extend_from_slice(bytes);
+        let found = self
+            .tail
+            .windows(Self::MARK.len())
+            .filter(|w| *w == Self::MARK)
+            .count();
+        requests.fetch_add(found as u64, Ordering::SeqCst);
+        let keep = Self::MARK.len() - 1;
+        if self.tail.len() > keep {
+            self.tail.drain(..self.tail.len() - keep);
+        }
+    }
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let slice: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+    Some(u32::from_be_bytes(slice))
+}
+
+#[cfg(test)]
+mod pg_frontend_tests {
+    use super::*;
+
+    fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        out.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn counts_syncs_and_queries_after_the_start_up_even_when_split() {
+        let mut stream = Vec::new();
+        // SSLRequest, then the start-up message.
+        stream.extend_from_slice(&8u32.to_be_bytes());
+        stream.extend_from_slice(&80_877_103u32.to_be_bytes());
+        stream.extend_from_slice(&12u32.to_be_bytes());
+        stream.extend_from_slice(&PgFrontend::PROTOCOL_3.to_be_bytes());
+        stream.extend_from_slice(b"\0\0\0\0");
+        for (tag, body) in [
+            (b'P', &b"select 1\0"[..]),
+            (b'B', b"xx"),
+            (b'E', b""),
+            (b'S', b""),
+        ] {
+            stream.extend(message(tag, body));
+        }
+        stream.extend(message(b'Q', b"begin\0"));
+        let counter = AtomicU64::new(0);
+        let mut frontend = PgFrontend::default();
+        for chunk in stream.chunks(3) {
+            frontend.feed(chunk, &counter);
+        }
+        assert_eq!(counter.load(Ordering::SeqCst), 2);
+        assert!(frontend.pending.is_empty());
+    }
+
+    #[test]
+    fn counts_http_request_lines_split_across_reads() {
+        let stream = b"POST /a HTTP/1.1\r\nhost: x\r\n\r\n{}GET /b HTTP/1.1\r\n\r\n";
+        let requests = AtomicU64::new(0);
+        let mut lines = HttpRequestLines::default();
+        for chunk in stream.chunks(4) {
+            lines.feed(chunk, &requests);
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
     }
 }
