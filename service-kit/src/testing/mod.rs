@@ -19,7 +19,6 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once, RwLock};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -303,8 +302,10 @@ fn issue_service_token(
 /// refusing new ones) and on again: a database outage on demand.
 ///
 /// In front of Postgres it also counts the round trips its clients make
-/// ([`TcpProxy::round_trips`]): every `Sync` or simple `Query` message a
-/// client sends is one exchange the client waits for. In front of an
+/// for statements ([`TcpProxy::round_trips`]): every simple `Query`, and
+/// every `Sync` that ends a batch of extended-protocol messages. A lone
+/// `Sync` is a ping (sqlx pings each connection as it goes back to the
+/// pool, after the caller has its answer) and is not counted. In front of an
 /// HTTP/1.1 server it counts the requests ([`TcpProxy::http_requests`]).
 pub struct TcpProxy {
     addr: SocketAddr,
@@ -339,34 +340,18 @@ impl TcpProxy {
                 let counter = Arc::clone(&counter);
                 let requests = Arc::clone(&requests);
                 tokio::spawn(async move {
-                    let Ok(outbound) = TcpStream::connect(target).await else {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
                         return;
                     };
-                    let (mut from_client, mut to_server) = inbound.into_split();
-                    let (mut from_server, mut to_client) = outbound.into_split();
-                    let upstream = async {
-                        let mut frontend = PgFrontend::default();
-                        let mut http = HttpRequestLines::default();
-                        let mut buf = vec![0u8; 16 * 1024];
-                        loop {
-                            let n = match from_client.read(&mut buf).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => n,
-                            };
-                            frontend.feed(&buf[..n], &counter);
-                            http.feed(&buf[..n], &requests);
-                            if to_server.write_all(&buf[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                        let _ = to_server.shutdown().await;
-                    };
-                    let downstream = async {
-                        let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
-                        let _ = to_client.shutdown().await;
+                    let mut inbound = Observed {
+                        inner: inbound,
+                        frontend: PgFrontend::default(),
+                        http: HttpRequestLines::default(),
+                        round_trips: counter,
+                        http_requests: requests,
                     };
                     tokio::select! {
-                        _ = async { tokio::join!(upstream, downstream) } => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = cut.changed() => {}
                     }
                 });
@@ -387,7 +372,7 @@ impl TcpProxy {
         self.http_requests.load(Ordering::SeqCst)
     }
 
-    /// Round trips made to Postgres through this proxy so far (see the
+    /// Statement round trips made to Postgres through this proxy so far (see the
     /// type's documentation; meaningless in front of anything else).
     pub fn round_trips(&self) -> u64 {
         self.round_trips.load(Ordering::SeqCst)
@@ -410,8 +395,61 @@ impl TcpProxy {
     }
 }
 
+/// A client's end of a proxied connection: what it sends is observed (and
+/// counted) on its way to the server.
+struct Observed {
+    inner: TcpStream,
+    frontend: PgFrontend,
+    http: HttpRequestLines,
+    round_trips: Arc<AtomicU64>,
+    http_requests: Arc<AtomicU64>,
+}
+
+impl tokio::io::AsyncRead for Observed {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled {
+            let read = &buf.filled()[before..];
+            this.frontend.feed(read, &this.round_trips);
+            this.http.feed(read, &this.http_requests);
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Observed {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 /// Reads a Postgres client's byte stream just enough to count the
-/// messages that end an exchange (`Sync`, simple `Query`). Untyped
+/// exchanges that run statements (a simple `Query`, a `Sync` ending a
+/// batch; a lone `Sync`, a ping, is not one). Untyped
 /// start-up packets (SSL and GSS requests, the start-up message) come
 /// first; typed messages follow. Assumes a connection without TLS, as the
 /// test databases are.
@@ -419,6 +457,8 @@ impl TcpProxy {
 struct PgFrontend {
     started: bool,
     pending: Vec<u8>,
+    /// Messages since the last `Sync`.
+    batch: usize,
 }
 
 impl PgFrontend {
@@ -448,8 +488,16 @@ impl PgFrontend {
             if rest.len() < 1 + len {
                 break;
             }
-            if tag == b'S' || tag == b'Q' {
-                round_trips.fetch_add(1, Ordering::SeqCst);
+            match tag {
+                b'S' if self.batch > 0 => {
+                    round_trips.fetch_add(1, Ordering::SeqCst);
+                    self.batch = 0;
+                }
+                b'S' => {}
+                b'Q' => {
+                    round_trips.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => self.batch += 1,
             }
             at += 1 + len;
         }
@@ -490,6 +538,7 @@ fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
 #[cfg(test)]
 mod pg_frontend_tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn message(tag: u8, body: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];
@@ -499,7 +548,7 @@ mod pg_frontend_tests {
     }
 
     #[test]
-    fn counts_syncs_and_queries_after_the_start_up_even_when_split() {
+    fn counts_statement_exchanges_not_pings_even_when_split() {
         let mut stream = Vec::new();
         // SSLRequest, then the start-up message.
         stream.extend_from_slice(&8u32.to_be_bytes());
@@ -515,6 +564,7 @@ mod pg_frontend_tests {
         ] {
             stream.extend(message(tag, body));
         }
+        stream.extend(message(b'S', b""));
         stream.extend(message(b'Q', b"begin\0"));
         let counter = AtomicU64::new(0);
         let mut frontend = PgFrontend::default();
@@ -523,6 +573,31 @@ mod pg_frontend_tests {
         }
         assert_eq!(counter.load(Ordering::SeqCst), 2);
         assert!(frontend.pending.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_proxy_forwards_both_ways_and_counts() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 64];
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                socket.write_all(&buf[..n]).await.unwrap();
+            }
+        });
+        let proxy = TcpProxy::start(target).await;
+        let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+        let request = b"GET / HTTP/1.1\r\n\r\n";
+        client.write_all(request).await.unwrap();
+        let mut echoed = vec![0u8; request.len()];
+        client.read_exact(&mut echoed).await.unwrap();
+        assert_eq!(&echoed, request);
+        assert_eq!(proxy.http_requests(), 1);
     }
 
     #[test]

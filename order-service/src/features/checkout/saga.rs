@@ -391,3 +391,80 @@ pub fn priced(reservation: &Reservation) -> Option<Reserved> {
         items,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ReservedLine;
+
+    fn line(currency: &str, unit_price_cents: i64, quantity: i32) -> ReservedLine {
+        ReservedLine {
+            product_id: Uuid::now_v7(),
+            quantity,
+            unit_price_cents,
+            currency: currency.to_owned(),
+            name: "Lamp".to_owned(),
+        }
+    }
+
+    fn reservation(items: Vec<ReservedLine>) -> Reservation {
+        Reservation {
+            expires_at: chrono::Utc::now(),
+            items,
+        }
+    }
+
+    #[test]
+    fn the_reservation_is_priced_with_catalogs_prices() {
+        let reserved = priced(&reservation(vec![
+            line("EUR", 1_250, 2),
+            line("EUR", 99, 3),
+        ]))
+        .expect("one currency");
+        assert_eq!(reserved.currency, "EUR");
+        assert_eq!(reserved.total_cents, 2_500 + 297);
+        assert_eq!(reserved.items[0].line_total_cents, 2_500);
+        assert_eq!(reserved.items[1].quantity, 3);
+    }
+
+    #[test]
+    fn a_reservation_in_two_currencies_cannot_be_priced() {
+        assert!(priced(&reservation(vec![line("EUR", 100, 1), line("USD", 100, 1)])).is_none());
+        assert!(
+            priced(&reservation(Vec::new())).is_none(),
+            "nothing to price"
+        );
+    }
+
+    #[test]
+    fn every_error_has_its_metric_label() {
+        let labels = [
+            CheckoutError::EmptyCart.outcome(),
+            CheckoutError::OutOfStock(Vec::new()).outcome(),
+            CheckoutError::MixedCurrencies.outcome(),
+            CheckoutError::Declined.outcome(),
+            CheckoutError::ReservationExpired { refunded: false }.outcome(),
+            CheckoutError::Unavailable(anyhow::anyhow!("down")).outcome(),
+            CheckoutError::Unsettled {
+                order_id: Uuid::now_v7(),
+                source: anyhow::anyhow!("halted"),
+            }
+            .outcome(),
+        ];
+        let distinct: std::collections::BTreeSet<_> = labels.iter().collect();
+        assert_eq!(distinct.len(), labels.len());
+    }
+
+    #[test]
+    fn an_unsettled_checkout_keeps_its_cause_chain() {
+        let err = CheckoutError::Unsettled {
+            order_id: Uuid::nil(),
+            source: anyhow::anyhow!("provider down").context("charging"),
+        };
+        let chain = format!("{:#}", anyhow::Error::from(err));
+        assert!(
+            chain.contains("charging") && chain.contains("provider down"),
+            "{chain}"
+        );
+    }
+}

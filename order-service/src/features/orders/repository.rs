@@ -35,20 +35,23 @@ pub async fn find(
     .await
 }
 
-/// Marks the user's confirmed order `cancelling` (or finds it already so:
-/// a cancel that failed halfway is finished by the next). `None` when the
-/// order is not the user's or not confirmed. No lock is held afterwards:
-/// the mark itself keeps a shipment from starting.
+/// Marks the user's confirmed order `cancelling`: the mark, not a lock,
+/// keeps a shipment or a second cancel from starting while catalog and
+/// the provider are called. A mark older than `lease_secs` belongs to a
+/// cancel whose process died, and is taken over. `None` when the order is
+/// not the user's, not confirmed, or being cancelled.
 #[tracing::instrument(skip_all)]
 pub async fn begin_cancel(
     pool: &PgPool,
     order_id: Uuid,
     user_id: Uuid,
+    lease_secs: f64,
 ) -> sqlx::Result<Option<OrderRow>> {
     sqlx::query_as(concat!(
         "update orders set saga_step = $3, updated_at = now()
          where order_id = $1 and user_id = $2 and status = 'confirmed'
-           and saga_step in ($3, $4)
+           and (saga_step = $4
+                or (saga_step = $3 and updated_at < now() - make_interval(secs => $5)))
          returning ",
         columns!(),
         ""
@@ -57,8 +60,25 @@ pub async fn begin_cancel(
     .bind(user_id)
     .bind(SagaStep::Cancelling)
     .bind(SagaStep::Completed)
+    .bind(lease_secs)
     .fetch_optional(pool)
     .await
+}
+
+/// Takes the `cancelling` mark off again (the cancel failed and can be
+/// retried).
+#[tracing::instrument(skip_all)]
+pub async fn abandon_cancel(pool: &PgPool, order_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "update orders set saga_step = $3, updated_at = now()
+         where order_id = $1 and status = 'confirmed' and saga_step = $2",
+    )
+    .bind(order_id)
+    .bind(SagaStep::Cancelling)
+    .bind(SagaStep::Completed)
+    .execute(pool)
+    .await
+    .map(|_| ())
 }
 
 /// `cancelling` -> `cancelled`, refunded in full, with the event: one

@@ -95,13 +95,34 @@ pub async fn get(
 
 /// Cancels a confirmed order: restock through catalog, refund, `cancelled`
 /// with the `order_cancelled` event. The order is marked `cancelling`
-/// first (no lock is held while catalog and the provider are called; the
-/// mark keeps a shipment from starting), and both calls are idempotent on
-/// the order id, so a cancel that fails halfway is finished by a retry.
+/// first; no lock is held while catalog and the provider are called (the
+/// mark keeps a shipment or a second cancel from starting). Both calls are
+/// idempotent on the order id: a cancel that fails takes the mark off and
+/// can be retried; one whose process died leaves the mark for the
+/// reconciler's lease, after which a retry takes it over.
 pub async fn cancel(state: &AppState, order_id: Uuid, user_id: Uuid) -> Result<Order, OrderError> {
-    let Some(row) = repository::begin_cancel(&state.pool, order_id, user_id).await? else {
+    let lease = state.settings.checkout.reconciler_stale_after_secs as f64;
+    let Some(row) = repository::begin_cancel(&state.pool, order_id, user_id, lease).await? else {
         return Err(refusal(state, order_id, Some(user_id), "cancelled").await);
     };
+    if let Err(err) = refund_and_restock(state, &row).await {
+        if let Err(undo) = repository::abandon_cancel(&state.pool, order_id).await {
+            tracing::warn!(%order_id, error = %undo, "taking the cancelling mark off failed; the lease frees it");
+        }
+        return Err(err);
+    }
+    let event = OutboxRow::of(&events::order_cancelled(
+        Summary::from(&row),
+        row.total_cents,
+    ))
+    .map_err(|e| OrderError::Database(sqlx::Error::Encode(Box::new(e))))?;
+    repository::finish_cancel(&state.pool, order_id, &event).await?;
+    get(state, order_id, None).await
+}
+
+/// Puts a cancelled order's units back and refunds its payment.
+async fn refund_and_restock(state: &AppState, row: &OrderRow) -> Result<(), OrderError> {
+    let order_id = row.order_id;
     let lines: Vec<StockLine> = repository::items(&state.pool, &[order_id])
         .await?
         .into_iter()
@@ -121,15 +142,7 @@ pub async fn cancel(state: &AppState, order_id: Uuid, user_id: Uuid) -> Result<O
         .payments
         .refund(order_id, row.total_cents)
         .await
-        .map_err(|e| OrderError::Unavailable(e.into()))?;
-    let event = OutboxRow::of(&events::order_cancelled(
-        Summary::from(&row),
-        row.total_cents,
-    ))
-    .map_err(|e| OrderError::Database(sqlx::Error::Encode(Box::new(e))))?;
-    // `None`: a concurrent cancel finished first; the answer is the same.
-    repository::finish_cancel(&state.pool, order_id, &event).await?;
-    get(state, order_id, None).await
+        .map_err(|e| OrderError::Unavailable(e.into()))
 }
 
 /// Moves an order along fulfilment: `confirmed` -> `shipped` -> `delivered`.
