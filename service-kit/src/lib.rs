@@ -26,6 +26,7 @@ pub mod pagination;
 pub mod request_id;
 pub mod server;
 pub mod service;
+pub mod startup;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

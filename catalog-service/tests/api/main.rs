@@ -1,6 +1,7 @@
 //! catalog-service's black-box tests: one binary, one module per feature.
 
 mod categories;
+mod config;
 mod helpers;
 mod inventory;
 mod ops;

@@ -216,7 +216,7 @@ async fn confirm_password_reset(
     request_body(content = ServiceTokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, body = ServiceToken),
-        (status = 400, description = "unsupported grant type", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "unsupported grant type, or an audience this client may not call (type `/problems/invalid_scope`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "client authentication failed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "unknown audience", body = Problem, content_type = "application/problem+json"),
     )
