@@ -1,7 +1,7 @@
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use service_kit::auth::{AdminUser, AuthUser, JwksVerifier, ServiceCaller};
+use service_kit::auth::{AdminUser, AllowedCallers, AuthUser, JwksVerifier, ServiceCaller};
 use service_kit::client::{ClientOptions, ServiceClient};
 use service_kit::config::{DatabaseSettings, ServerSettings};
 use service_kit::ops::Ops;
@@ -78,6 +78,12 @@ async fn internal(_caller: ServiceCaller) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// An internal route whose author forgot to say who may call it.
+#[utoipa::path(get, path = "/internal-undeclared", responses((status = 204)))]
+async fn internal_undeclared(_caller: ServiceCaller) -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
 /// Calls the downstream with the kit's client, returning what it answered.
 #[utoipa::path(get, path = "/relay", responses((status = 200)))]
 async fn relay(State(state): State<TestState>) -> Result<String, ApiError> {
@@ -146,7 +152,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .routes(routes!(slow))
         .routes(routes!(me))
         .routes(routes!(admin))
-        .routes(routes!(internal))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(internal))
+                .route_layer(AllowedCallers::only(&["order-service", "user-service"])),
+        )
+        .routes(routes!(internal_undeclared))
         .routes(routes!(relay))
         .with_state(state);
     let settings = ServerSettings {
