@@ -65,7 +65,10 @@ pub fn apply(router: Router, settings: &ServerSettings) -> Router {
 }
 
 /// One span per request (request id, method, matched route, status, latency),
-/// continuing the caller's trace; one access-log line; the HTTP metrics.
+/// continuing the caller's trace; one access-log line; the HTTP metrics,
+/// whose labels a client cannot multiply: the method is bounded
+/// ([`method_label`]), the route is the matched pattern or `unmatched`,
+/// never the raw path, and the status is a number.
 async fn observe(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let route = request
@@ -119,13 +122,31 @@ async fn observe(request: Request, next: Next) -> Response {
     });
 
     let labels = [
-        ("method", method.to_string()),
+        ("method", method_label(&method).to_owned()),
         ("route", route),
         ("status", status.to_string()),
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     response
+}
+
+/// The `method` label: the standard methods as they are, anything else
+/// `other`. A client chooses the method (`curl -X ANYTHING`): used raw, each
+/// new one would add a counter and a histogram to every scrape, forever.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// Errors produced below the handlers (axum's own 405 or 413, a timeout)
