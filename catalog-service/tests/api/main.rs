@@ -2,6 +2,7 @@
 
 mod categories;
 mod config;
+mod cursors;
 mod helpers;
 mod inventory;
 mod ops;

@@ -6,5 +6,6 @@ mod client;
 mod errors;
 mod helpers;
 mod observability;
+mod pagination;
 mod readiness;
 mod shutdown;
