@@ -18,6 +18,7 @@ host = "0.0.0.0"
 request_timeout_secs = 30
 shutdown_timeout_secs = 25
 cors_allowed_origins = []
+hsts_max_age_secs = 0
 
 [database]
 max_connections = 10
@@ -80,6 +81,9 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// Origins allowed by CORS; empty means no CORS headers at all.
     pub cors_allowed_origins: Vec<String>,
+    /// `Strict-Transport-Security: max-age=<this>; includeSubDomains` on
+    /// every response when > 0 (production, behind TLS); 0 sends none.
+    pub hsts_max_age_secs: u64,
 }
 
 /// The service's Postgres database and schema.

@@ -1,7 +1,8 @@
 //! The middleware stack every service runs, outermost first:
-//! sensitive headers -> request id -> span, access log and metrics ->
-//! compression -> CORS -> panic to 500 -> problem+json for bare errors ->
-//! timeout -> body limit -> the router (with problem+json 404 and 405).
+//! sensitive headers -> request id -> security headers -> span, access log
+//! and metrics -> compression -> CORS -> panic to 500 -> problem+json for
+//! bare errors -> timeout -> body limit -> the router (with problem+json 404
+//! and 405).
 
 use axum::Router;
 use axum::body::Body;
@@ -56,6 +57,10 @@ pub fn apply(router: Router, settings: &ServerSettings) -> Router {
         .layer(cors(&settings.cors_allowed_origins))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn_with_state(
+            SecurityHeaders::from_settings(settings),
+            security_headers,
+        ))
         .layer(middleware::from_fn(request_id::middleware))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
@@ -128,6 +133,51 @@ async fn observe(request: Request, next: Next) -> Response {
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    response
+}
+
+/// Response headers every service sends, whatever gateway is in front.
+#[derive(Clone)]
+struct SecurityHeaders {
+    /// `Strict-Transport-Security`, when `server.hsts_max_age_secs` > 0.
+    hsts: Option<HeaderValue>,
+}
+
+impl SecurityHeaders {
+    fn from_settings(settings: &ServerSettings) -> Self {
+        let hsts = (settings.hsts_max_age_secs > 0)
+            .then(|| format!("max-age={}; includeSubDomains", settings.hsts_max_age_secs))
+            .and_then(|value| HeaderValue::from_str(&value).ok());
+        Self { hsts }
+    }
+}
+
+/// `X-Content-Type-Options: nosniff` on every response; `Cache-Control:
+/// no-store` on the answer to any request that carried credentials
+/// (`Authorization`) unless the handler chose a cache policy itself, so no
+/// shared or browser cache keeps one user's data; HSTS when configured
+/// (browsers honour it only over HTTPS, i.e. behind the TLS gateway).
+async fn security_headers(
+    axum::extract::State(security): axum::extract::State<SecurityHeaders>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let authenticated = request.headers().contains_key(header::AUTHORIZATION);
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    if authenticated {
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
+    if let Some(hsts) = &security.hsts {
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(hsts.clone());
+    }
     response
 }
 

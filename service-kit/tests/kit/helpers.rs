@@ -68,6 +68,15 @@ async fn me(user: AuthUser) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "id": user.id }))
 }
 
+/// A handler with its own cache policy (the kit must keep it).
+#[utoipa::path(get, path = "/cached", responses((status = 200)))]
+async fn cached(_user: AuthUser) -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CACHE_CONTROL, "private, max-age=60")],
+        "mine",
+    )
+}
+
 #[utoipa::path(get, path = "/admin", responses((status = 204)))]
 async fn admin(_admin: AdminUser) -> StatusCode {
     StatusCode::NO_CONTENT
@@ -108,6 +117,7 @@ pub struct Options {
     pub database: Option<DatabaseSettings>,
     pub downstream: String,
     pub request_timeout_secs: u64,
+    pub hsts_max_age_secs: u64,
 }
 
 impl Default for Options {
@@ -116,6 +126,7 @@ impl Default for Options {
             database: None,
             downstream: "http://127.0.0.1:9".into(),
             request_timeout_secs: 30,
+            hsts_max_age_secs: 0,
         }
     }
 }
@@ -151,6 +162,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .routes(routes!(panics))
         .routes(routes!(slow))
         .routes(routes!(me))
+        .routes(routes!(cached))
         .routes(routes!(admin))
         .merge(
             OpenApiRouter::new()
@@ -166,6 +178,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         request_timeout_secs: options.request_timeout_secs,
         shutdown_timeout_secs: 10,
         cors_allowed_origins: vec!["https://shop.example".into()],
+        hsts_max_age_secs: options.hsts_max_age_secs,
     };
     let server = Server::bind(
         &settings,

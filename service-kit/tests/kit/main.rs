@@ -8,4 +8,5 @@ mod helpers;
 mod observability;
 mod pagination;
 mod readiness;
+mod security;
 mod shutdown;
