@@ -5,8 +5,9 @@
 //!   overlay: another environment than `production`, a fake or log
 //!   provider, a generated signing key, a local-only default, an empty SMTP
 //!   host, a secret written into a ConfigMap or a container's `env`, a Secret
-//!   with data rendered into the overlay, or a workload that does not take
-//!   every key of its service's documented Secret.
+//!   with data rendered into the overlay, a workload that does not take
+//!   every key of its service's documented Secret, or a server without
+//!   HSTS of a year at least.
 //! - [`start_check`]: each service workload (Deployment and migration Job)
 //!   gets exactly its container's environment (its ConfigMaps and literals,
 //!   every key of its documented Secret filled with a fresh random value)
@@ -63,6 +64,10 @@ const DEV_ONLY_VALUES: &[(&str, fn(&str, &str) -> bool)] = &[
         k == "APP__ENVIRONMENT" && v != "production"
     }),
 ];
+
+/// The kit's HSTS setting, and the least max-age production may send.
+const HSTS: &str = "APP__SERVER__HSTS_MAX_AGE_SECS";
+const MIN_HSTS_SECS: u64 = 31_536_000;
 
 /// Variable names that hold secrets even when no documented Secret lists
 /// them (so a new secret put into a ConfigMap is still caught).
@@ -342,6 +347,24 @@ pub fn production_findings(objects: &[Value], secrets: &DocumentedSecrets) -> Ve
             }),
             Some(_) => {}
         }
+        if workload.object.starts_with("Deployment ") {
+            let hsts = match workload.env.get(HSTS) {
+                Some(Source::ConfigMap { value, .. } | Source::Literal(value)) => {
+                    value.parse::<u64>().unwrap_or(0)
+                }
+                _ => 0,
+            };
+            if hsts < MIN_HSTS_SECS {
+                findings.push(Finding {
+                    object: workload.object.clone(),
+                    key: HSTS.into(),
+                    problem: format!(
+                        "Strict-Transport-Security needs a max-age of a year at least \
+                         ({MIN_HSTS_SECS})"
+                    ),
+                });
+            }
+        }
         for (key, source) in &workload.env {
             if let Source::Literal(value) = source {
                 if secrets.is_secret_key(key) && !value.is_empty() {
@@ -541,6 +564,7 @@ mod tests {
             [
                 "ConfigMap order-service-config-abc APP__PAYMENTS__PROVIDER",
                 "Deployment order-service APP__ENVIRONMENT",
+                "Deployment order-service APP__SERVER__HSTS_MAX_AGE_SECS",
                 "Job order-service-migrate APP__ENVIRONMENT",
                 "Job order-service-migrate APP__JWT__EXTRA_PRIVATE_KEY_PEM",
                 "Job order-service-migrate APP__PAYMENTS__WEBHOOK_SECRET",
@@ -551,7 +575,11 @@ mod tests {
     #[test]
     fn a_production_overlay_passes() {
         let objects = overlay(
-            json!({"APP__ENVIRONMENT": "production", "APP__PAYMENTS__PROVIDER": "http"}),
+            json!({
+                "APP__ENVIRONMENT": "production",
+                "APP__PAYMENTS__PROVIDER": "http",
+                "APP__SERVER__HSTS_MAX_AGE_SECS": "63072000",
+            }),
             json!([]),
         );
         let mut objects = objects;
