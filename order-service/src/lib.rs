@@ -60,7 +60,6 @@ impl service_kit::Service for Application {
     /// Checks the settings, connects (lazily), migrates when configured,
     /// and binds the port.
     async fn build(settings: Settings) -> anyhow::Result<Self> {
-        refuse_local_secrets(&settings)?;
         settings.validate()?;
         let pool = service_kit::db::connect(&settings.database, NAME)?;
         if settings.database.migrate_on_start {
@@ -115,29 +114,6 @@ impl service_kit::Service for Application {
         );
         tasks.while_serving(self.server.run(shutdown)).await
     }
-}
-
-/// With a real payment gateway (`payments.provider = "http"`), the
-/// repository's local-only API key and webhook secret are refused, so a
-/// forgotten variable cannot leave a published secret valid.
-pub(crate) fn refuse_local_secrets(settings: &Settings) -> anyhow::Result<()> {
-    use secrecy::ExposeSecret;
-    let payments = &settings.payments;
-    if payments.provider != config::ProviderKind::Http {
-        return Ok(());
-    }
-    for (name, secret) in [
-        ("api_key", &payments.api_key),
-        ("webhook_secret", &payments.webhook_secret),
-    ] {
-        if secret.expose_secret().ends_with("_local_only") {
-            anyhow::bail!(
-                "payments.{name} (APP__PAYMENTS__{}) still has its local-only default while payments.provider = \"http\"",
-                name.to_uppercase()
-            );
-        }
-    }
-    Ok(())
 }
 
 /// The relay delivering this service's outbox to notification-service with

@@ -27,6 +27,7 @@ pub mod pagination;
 pub mod request_id;
 pub mod server;
 pub mod service;
+pub mod startup;
 pub mod tasks;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -1,10 +1,11 @@
 //! user-service settings: the kit's sections plus this service's own.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use service_kit::ServiceSettings;
-use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
+use service_kit::config::{AuthSettings, DatabaseSettings, Environment, ServerSettings};
 pub use service_kit::outbox::OutboxSettings;
+use service_kit::startup::Rule;
 use std::collections::BTreeMap;
 
 /// Built-in defaults, layered over the kit's. Passwords and client secrets
@@ -29,10 +30,12 @@ refresh_ttl_days = 30
 audiences = "user-service,catalog-service,order-service,notification-service"
 
 [service_clients]
-catalog_service = "catalog_client_secret_local_only"
 order_service = "order_client_secret_local_only"
 notification_service = "notification_client_secret_local_only"
-user_service = "user_client_secret_local_only"
+
+[client_audiences]
+order_service = "catalog-service,notification-service"
+notification_service = "user-service"
 
 [services]
 notification_url = "http://127.0.0.1:8004"
@@ -57,6 +60,8 @@ max_concurrent_hashes = 0
 /// Everything user-service is configured with.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// Where the service runs (start-up rules).
+    pub environment: Environment,
     /// HTTP server.
     pub server: ServerSettings,
     /// Postgres database and schema.
@@ -70,6 +75,11 @@ pub struct Settings {
     /// Client-credentials clients: `APP__SERVICE_CLIENTS__ORDER_SERVICE=<secret>`
     /// declares client `order-service` (underscores become hyphens).
     pub service_clients: BTreeMap<String, SecretString>,
+    /// The audiences each client may ask a service token for:
+    /// `APP__CLIENT_AUDIENCES__ORDER_SERVICE=catalog-service,notification-service`.
+    /// A client without an entry gets no token (`invalid_scope`).
+    #[serde(default)]
+    pub client_audiences: BTreeMap<String, CommaList>,
     /// Peers.
     pub services: ServicesSettings,
     /// Outbox relay.
@@ -138,7 +148,47 @@ pub struct PasswordSettings {
     pub max_concurrent_hashes: usize,
 }
 
+/// A list given as a TOML array or one comma-separated string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommaList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for CommaList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        comma_list(deserializer).map(Self)
+    }
+}
+
 impl ServiceSettings for Settings {
+    fn environment(&self) -> Environment {
+        self.environment
+    }
+
+    /// A generated signing key is for development only; the configured keys
+    /// and every client secret must be real outside a developer's machine.
+    fn startup_rules(&self) -> Vec<Rule> {
+        let jwt = &self.jwt;
+        let mut rules = vec![Rule::dev_only(
+            "jwt.generate_dev_key",
+            jwt.generate_dev_key,
+            "a signing key generated into the database is managed by no one",
+        )];
+        if !jwt.generate_dev_key {
+            rules.push(Rule::secret("jwt.private_key_pem", &jwt.private_key_pem));
+        }
+        if !jwt.extra_private_key_pem.expose_secret().trim().is_empty() {
+            rules.push(Rule::secret(
+                "jwt.extra_private_key_pem",
+                &jwt.extra_private_key_pem,
+            ));
+        }
+        rules.extend(
+            self.service_clients
+                .iter()
+                .map(|(name, secret)| Rule::secret(format!("service_clients.{name}"), secret)),
+        );
+        rules
+    }
+
     fn server(&mut self) -> &mut ServerSettings {
         &mut self.server
     }
@@ -181,6 +231,10 @@ mod tests {
         let settings: Settings = service_kit::config::load(DEFAULTS).unwrap();
         assert_eq!(settings.jwt.audiences.len(), 4);
         assert!(settings.service_clients.contains_key("order_service"));
+        assert_eq!(
+            settings.client_audiences["notification_service"],
+            CommaList(vec!["user-service".into()])
+        );
         assert!(settings.rate_limit.trusted_proxies.is_empty());
     }
 }

@@ -11,7 +11,6 @@ pub mod rate_limit;
 pub mod state;
 pub mod tokens;
 
-use secrecy::ExposeSecret;
 use service_kit::CancellationToken;
 use service_kit::auth::JwksVerifier;
 use service_kit::client_ip::TrustedProxies;
@@ -55,7 +54,6 @@ impl Application {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
         }
         let keys = Arc::new(KeyRing::load(&settings.jwt, &settings.auth.issuer, &pool).await?);
-        refuse_local_defaults(&settings)?;
         let rate = &settings.rate_limit;
         let window = Duration::from_secs(rate.account_window_secs);
         let state = AppState {
@@ -68,7 +66,10 @@ impl Application {
             },
             trusted_proxies: TrustedProxies::parse(&rate.trusted_proxies)
                 .map_err(|e| anyhow::anyhow!("rate_limit.trusted_proxies: {e}"))?,
-            clients: Arc::new(ServiceClients::from_config(&settings.service_clients)),
+            clients: Arc::new(ServiceClients::from_config(
+                &settings.service_clients,
+                &settings.client_audiences,
+            )),
             keys: Arc::clone(&keys),
             pool: pool.clone(),
             settings: Arc::new(settings),
@@ -109,27 +110,6 @@ impl Application {
         }
         served
     }
-}
-
-/// `jwt.generate_dev_key = false` marks a real deployment: the local-only
-/// default client secrets are refused there, so a forgotten variable cannot
-/// leave a secret from this repository valid.
-fn refuse_local_defaults(settings: &Settings) -> anyhow::Result<()> {
-    if settings.jwt.generate_dev_key {
-        return Ok(());
-    }
-    if let Some(name) = settings
-        .service_clients
-        .iter()
-        .find(|(_, secret)| secret.expose_secret().ends_with("_local_only"))
-        .map(|(name, _)| name)
-    {
-        anyhow::bail!(
-            "service_clients.{name} (APP__SERVICE_CLIENTS__{}) still has its local-only default secret",
-            name.to_uppercase()
-        );
-    }
-    Ok(())
 }
 
 /// The relay delivering this service's outbox to notification-service,

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod db;
+pub mod deploy_env;
 pub mod e2e;
 pub mod fleet;
 pub mod frontend;

@@ -2,6 +2,7 @@
 
 mod cart;
 mod checkout;
+mod config;
 mod contracts;
 mod efficiency;
 mod fleet;

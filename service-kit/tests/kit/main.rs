@@ -6,5 +6,7 @@ mod client;
 mod errors;
 mod helpers;
 mod observability;
+mod pagination;
 mod readiness;
+mod security;
 mod shutdown;

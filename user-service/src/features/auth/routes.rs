@@ -28,9 +28,9 @@ fn status_code(err: &AuthFlowError) -> StatusCode {
         | AuthFlowError::InvalidRefreshToken
         | AuthFlowError::InvalidClient => StatusCode::UNAUTHORIZED,
         AuthFlowError::EmailTaken => StatusCode::CONFLICT,
-        AuthFlowError::InvalidResetToken | AuthFlowError::UnsupportedGrant => {
-            StatusCode::BAD_REQUEST
-        }
+        AuthFlowError::InvalidResetToken
+        | AuthFlowError::UnsupportedGrant
+        | AuthFlowError::InvalidScope => StatusCode::BAD_REQUEST,
         AuthFlowError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         AuthFlowError::NotFound => StatusCode::NOT_FOUND,
         AuthFlowError::Database(_) | AuthFlowError::Internal(_) => {
@@ -44,6 +44,9 @@ impl From<AuthFlowError> for ApiError {
     fn from(err: AuthFlowError) -> Self {
         match err {
             AuthFlowError::Invalid(errors) => ApiError::validation(errors),
+            AuthFlowError::InvalidScope => {
+                ApiError::new(StatusCode::BAD_REQUEST, err.to_string()).with_kind("invalid_scope")
+            }
             AuthFlowError::InvalidClient => {
                 ApiError::new(StatusCode::UNAUTHORIZED, err.to_string()).with_header(
                     header::WWW_AUTHENTICATE,
@@ -253,7 +256,7 @@ async fn confirm_password_reset(
     request_body(content = ServiceTokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, body = ServiceToken),
-        (status = 400, description = "unsupported grant type", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "unsupported grant type, or an audience this client may not call (type `/problems/invalid_scope`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "client authentication failed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "unknown audience", body = Problem, content_type = "application/problem+json"),
     )

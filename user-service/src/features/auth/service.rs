@@ -7,11 +7,12 @@ use secrecy::{ExposeSecret, SecretString};
 use service_kit::FieldError;
 use service_kit::auth::ROLE_CUSTOMER;
 use service_kit::outbox::{self, Notification};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::models::{NewAccount, ServiceToken, TokenPair};
 use super::repository;
+use crate::config::CommaList;
 use crate::features::users::models::{Email, Password, User};
 use crate::state::AppState;
 use crate::tokens::{opaque_token, token_digest};
@@ -43,6 +44,10 @@ pub enum AuthFlowError {
     /// Another grant than client credentials.
     #[error("Only the client_credentials grant is supported.")]
     UnsupportedGrant,
+    /// The client may not obtain tokens for the requested audience
+    /// (RFC 6749 5.2 `invalid_scope`).
+    #[error("This client may not obtain tokens for the requested audience.")]
+    InvalidScope,
     /// The account no longer exists.
     #[error("user not found")]
     NotFound,
@@ -272,24 +277,30 @@ pub async fn confirm_password_reset(
     Ok(())
 }
 
-/// The client-credentials clients: id and SHA-256 of the secret only.
+/// The client-credentials clients: id, SHA-256 of the secret, and the
+/// audiences each may ask a token for.
 pub struct ServiceClients {
     digests: HashMap<String, Vec<u8>>,
+    audiences: HashMap<String, Vec<String>>,
 }
 
 impl ServiceClients {
-    /// From configuration: `order_service = <secret>` declares client
-    /// `order-service`. The secrets themselves are not kept.
-    pub fn from_config<'a>(
-        clients: impl IntoIterator<Item = (&'a String, &'a SecretString)>,
+    /// From configuration: `service_clients.order_service = <secret>`
+    /// declares client `order-service`, `client_audiences.order_service` its
+    /// allowed audiences. The secrets themselves are not kept.
+    pub fn from_config(
+        clients: &BTreeMap<String, SecretString>,
+        audiences: &BTreeMap<String, CommaList>,
     ) -> Self {
         Self {
             digests: clients
-                .into_iter()
+                .iter()
                 .filter(|(_, secret)| !secret.expose_secret().is_empty())
-                .map(|(name, secret)| {
-                    (name.replace('_', "-"), token_digest(secret.expose_secret()))
-                })
+                .map(|(name, secret)| (client_id(name), token_digest(secret.expose_secret())))
+                .collect(),
+            audiences: audiences
+                .iter()
+                .map(|(name, list)| (client_id(name), list.0.clone()))
                 .collect(),
         }
     }
@@ -306,9 +317,22 @@ impl ServiceClients {
             }
         }
     }
+
+    /// Whether `client_id` may obtain a token for `audience`.
+    pub fn may_call(&self, client_id: &str, audience: &str) -> bool {
+        self.audiences
+            .get(client_id)
+            .is_some_and(|allowed| allowed.iter().any(|a| a == audience))
+    }
 }
 
-/// Issues a service token to an authenticated client for `audience`.
+/// `order_service` (a configuration key) -> `order-service`.
+fn client_id(key: &str) -> String {
+    key.replace('_', "-")
+}
+
+/// Issues a service token to an authenticated client for `audience`, if
+/// that audience is a fleet service on the client's allow-list.
 pub fn service_token(
     state: &AppState,
     grant_type: &str,
@@ -332,6 +356,14 @@ pub fn service_token(
                 state.keys.audiences().join(", ")
             ),
         )]));
+    }
+    if !state.clients.may_call(client_id, audience) {
+        tracing::warn!(
+            client_id,
+            audience,
+            "service token refused: audience not allowed"
+        );
+        return Err(AuthFlowError::InvalidScope);
     }
     let token = state.keys.service_token(client_id, audience)?;
     Ok(ServiceToken {

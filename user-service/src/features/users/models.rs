@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 use service_kit::FieldError;
+use service_kit::pagination::CursorTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -369,7 +370,7 @@ pub struct UserFilter {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct UserCursor {
     /// `created_at` of the last user of the previous page.
-    pub created_at: DateTime<Utc>,
+    pub created_at: CursorTime,
     /// Its id, breaking ties.
     pub id: Uuid,
 }
