@@ -6,5 +6,6 @@ mod client;
 mod errors;
 mod helpers;
 mod observability;
+mod rate_limit;
 mod readiness;
 mod shutdown;
