@@ -87,11 +87,13 @@ pub enum LimitError {
     Database(#[from] sqlx::Error),
 }
 
+/// 429 over the limit; 503 when the counters' database does not answer (a
+/// dependency is down: the request may be retried, nothing was done).
 impl From<LimitError> for ApiError {
     fn from(err: LimitError) -> Self {
         match err {
             LimitError::Limited(limited) => limited.into(),
-            LimitError::Database(err) => ApiError::internal(err),
+            LimitError::Database(err) => ApiError::unavailable(err),
         }
     }
 }
