@@ -27,7 +27,7 @@ struct ApiDoc;
 pub fn router(state: AppState) -> OpenApiRouter {
     let public = OpenApiRouter::new()
         .merge(features::cart::router())
-        .merge(features::orders::router())
+        .merge(features::orders::router(state.checkout_limits.clone()))
         .merge(features::payments::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", public)

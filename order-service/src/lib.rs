@@ -67,8 +67,9 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled, with the outbox relay, the
-    /// reconciler and the idempotency-key sweep alongside; then drains
-    /// in-flight requests and stops the background tasks.
+    /// reconciler, the idempotency-key sweep and the checkout limits'
+    /// housekeeping alongside; then drains in-flight requests and stops the
+    /// background tasks.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let stop = shutdown.child_token();
         let checkout = &self.state.settings.checkout;
@@ -83,12 +84,24 @@ impl Application {
             Duration::from_secs(checkout.idempotency_sweep_interval_secs.max(1)),
             stop.clone(),
         ));
+        let limits_housekeeping = service_kit::rate_limit::spawn_housekeeping(
+            Duration::from_secs(
+                self.state
+                    .settings
+                    .checkout_limits
+                    .housekeeping_interval_secs,
+            ),
+            vec![self.state.checkout_limits.per_address.clone()],
+            Some(self.state.pool.clone()),
+            stop.clone(),
+        );
         let served = self.server.run(shutdown).await;
         stop.cancel();
         for (name, task) in [
             ("outbox relay", relay),
             ("reconciler", reconciler),
             ("idempotency sweep", sweeper),
+            ("checkout limits housekeeping", limits_housekeeping),
         ] {
             if let Err(err) = task.await {
                 tracing::error!(error = %err, task = name, "a background task panicked");

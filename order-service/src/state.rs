@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::catalog::CatalogClient;
 use crate::config::Settings;
+use crate::features::checkout_limits::CheckoutLimits;
 use crate::features::payments::{PaymentProvider, provider};
 
 /// Application state, cloned into every handler.
@@ -23,6 +24,8 @@ pub struct AppState {
     pub catalog: CatalogClient,
     /// The payment provider.
     pub payments: Arc<dyn PaymentProvider>,
+    /// Limits of the checkout route (card testing, mail flooding).
+    pub checkout_limits: CheckoutLimits,
 }
 
 impl AppState {
@@ -35,8 +38,12 @@ impl AppState {
             Duration::from_millis(settings.checkout.catalog_timeout_ms),
         )?;
         let payments = provider::from_settings(&settings.payments, &pool)?;
+        let verifier = JwksVerifier::new(&settings.auth)?;
+        let checkout_limits =
+            CheckoutLimits::new(&settings.checkout_limits, verifier.clone(), &pool)?;
         Ok(Self {
-            verifier: JwksVerifier::new(&settings.auth)?,
+            verifier,
+            checkout_limits,
             catalog,
             payments,
             pool,

@@ -2,6 +2,7 @@
 
 mod cart;
 mod checkout;
+mod checkout_limits;
 mod contracts;
 mod fleet;
 mod helpers;

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use garde::Validate;
 use service_kit::auth::{AdminUser, AuthUser};
@@ -17,15 +18,22 @@ use uuid::Uuid;
 use super::checkout::{self, KeyFate};
 use super::models::{AdminOrderQuery, CheckoutRequest, Order, OrderPage, OrderQuery, StatusChange};
 use super::service;
+use crate::features::checkout_limits::{self, CheckoutLimits};
 use crate::features::idempotency::service::{self as idempotency, request_hash};
 use crate::features::idempotency::{Begin, IdempotencyKey, StoredResponse};
 use crate::metrics;
 use crate::state::AppState;
 
-/// Checkout, order and admin order routes.
-pub fn router() -> OpenApiRouter<AppState> {
+/// Checkout, order and admin order routes; `checkout_limits` guard the
+/// checkout route (card testing, mail flooding).
+pub fn router(checkout_limits: CheckoutLimits) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(checkout_cart))
+        // A route layer covers the routes above it only.
+        .route_layer(from_fn_with_state(
+            checkout_limits,
+            checkout_limits::enforce,
+        ))
         .routes(routes!(list_orders))
         .routes(routes!(get_order))
         .routes(routes!(cancel_order))
@@ -121,6 +129,7 @@ async fn settle_key(
         (status = 402, description = "Payment declined (stock released, order payment_failed)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Out of stock (`product_ids` listed, nothing reserved), or the same key still in progress", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty cart, invalid body, or the key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or user, or too many declined payments of this user (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "catalog or payment provider down (nothing charged, nothing reserved)", body = Problem, content_type = "application/problem+json"),
     )
 )]
