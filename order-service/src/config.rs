@@ -51,6 +51,15 @@ idempotency_sweep_interval_secs = 300
 reconciler_interval_secs = 30
 reconciler_stale_after_secs = 120
 
+[checkout_limits]
+trusted_proxies = ""
+attempts_per_address_per_minute = 20
+attempts_per_user = 20
+attempts_window_secs = 3600
+declines_per_user = 5
+declines_window_secs = 3600
+housekeeping_interval_secs = 60
+
 [outbox]
 poll_interval_ms = 1000
 backoff_base_ms = 1000
@@ -77,6 +86,8 @@ pub struct Settings {
     pub payments: PaymentSettings,
     /// Checkout saga, idempotency keys and the reconciler.
     pub checkout: CheckoutSettings,
+    /// Limits against card testing and mail flooding through checkout.
+    pub checkout_limits: CheckoutLimitSettings,
     /// Outbox relay.
     pub outbox: OutboxSettings,
     /// Test-only fault injection: not deserialized, so no configuration file
@@ -141,6 +152,33 @@ pub struct CheckoutSettings {
     pub reconciler_interval_secs: u64,
     /// A `pending` order untouched this long is considered abandoned.
     pub reconciler_stale_after_secs: u64,
+}
+
+/// Limits of `POST /checkout` (429 with `Retry-After`): card testing needs
+/// many attempts and many declines, and every decline mails the customer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutLimitSettings {
+    /// Addresses or CIDR ranges of proxies whose `X-Forwarded-For` is
+    /// trusted (the gateway, the ingress).
+    #[serde(deserialize_with = "service_kit::config::comma_list")]
+    pub trusted_proxies: Vec<String>,
+    /// Checkout attempts per minute from one client address (an IPv6 client:
+    /// its /64), a burst of the same size; counted in each replica's memory.
+    pub attempts_per_address_per_minute: u32,
+    /// Checkout attempts per user within `attempts_window_secs`, counted in
+    /// Postgres (shared by every replica).
+    pub attempts_per_user: u32,
+    /// The per-user attempts window.
+    pub attempts_window_secs: u64,
+    /// Declined payments per user within `declines_window_secs` (shared by
+    /// every replica); after that every checkout of the user is 429 until
+    /// the window ends.
+    pub declines_per_user: u32,
+    /// The declines window.
+    pub declines_window_secs: u64,
+    /// How often stale per-address entries and ended windows are deleted.
+    pub housekeeping_interval_secs: u64,
 }
 
 /// The saga's steps; the fault-injection hook is called with each point

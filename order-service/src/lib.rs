@@ -90,8 +90,9 @@ impl service_kit::Service for Application {
     }
 
     /// Serves until `shutdown` is cancelled, with the outbox relay, the
-    /// reconciler and the idempotency-key sweep alongside; then drains
-    /// in-flight requests and stops the background tasks.
+    /// reconciler, the idempotency-key sweep and the checkout limits'
+    /// housekeeping alongside; then drains in-flight requests and stops the
+    /// background tasks.
     async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let checkout = &self.state.settings.checkout;
         let mut tasks = BackgroundTasks::new(&shutdown);
@@ -112,6 +113,25 @@ impl service_kit::Service for Application {
                 async move { keys.sweep_expired().await }
             },
         );
+        let housekeeping_every = Duration::from_secs(
+            self.state
+                .settings
+                .checkout_limits
+                .housekeeping_interval_secs,
+        );
+        let per_address = self.state.checkout_limits.per_address.clone();
+        let pool = self.state.pool.clone();
+        tasks.spawn("checkout limits housekeeping", move |stop| async move {
+            let housekeeping = service_kit::rate_limit::spawn_housekeeping(
+                housekeeping_every,
+                vec![per_address],
+                Some(pool),
+                stop,
+            );
+            if let Err(err) = housekeeping.await {
+                tracing::error!(error = %err, "checkout limits housekeeping panicked");
+            }
+        });
         tasks.while_serving(self.server.run(shutdown)).await
     }
 }

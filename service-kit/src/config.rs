@@ -122,6 +122,29 @@ pub struct AuthSettings {
     pub jwks_refresh_secs: u64,
 }
 
+/// For `#[serde(deserialize_with = ...)]`: a list given as a TOML array or
+/// as one comma-separated string (what an environment variable can hold);
+/// items are trimmed and empty ones dropped.
+pub fn comma_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(deserializer)? {
+        Raw::One(s) => s.split(',').map(str::to_owned).collect(),
+        Raw::Many(v) => v,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
 /// Loads `T` from the layers, `service_defaults` being the service's TOML.
 pub fn load<T: DeserializeOwned>(service_defaults: &str) -> Result<T, config::ConfigError> {
     let file = std::env::var("APP_CONFIG_FILE").ok();

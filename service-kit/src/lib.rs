@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod ops;
 pub mod outbox;
 pub mod pagination;
+pub mod rate_limit;
 pub mod request_id;
 pub mod server;
 pub mod service;

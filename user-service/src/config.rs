@@ -49,9 +49,12 @@ max_attempts = 25
 [rate_limit]
 trusted_proxies = ""
 per_ip_per_minute = 30
-login_failures_per_account = 5
+login_failures_per_account_and_address = 5
+login_failures_per_account = 50
 password_resets_per_account = 3
+password_change_failures_per_user = 5
 account_window_secs = 900
+housekeeping_interval_secs = 60
 
 [passwords]
 max_concurrent_hashes = 0
@@ -109,7 +112,7 @@ pub struct JwtSettings {
     pub refresh_ttl_days: u32,
     /// The fleet's services: user tokens carry them all as `aud`; service
     /// tokens may be requested for any one of them.
-    #[serde(deserialize_with = "comma_list")]
+    #[serde(deserialize_with = "service_kit::config::comma_list")]
     pub audiences: Vec<String>,
 }
 
@@ -126,17 +129,30 @@ pub struct ServicesSettings {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Addresses or CIDR ranges of proxies whose `X-Forwarded-For` is trusted.
-    #[serde(deserialize_with = "comma_list")]
+    #[serde(deserialize_with = "service_kit::config::comma_list")]
     pub trusted_proxies: Vec<String>,
-    /// Requests per minute from one client address to login, register,
-    /// password reset and the token endpoint (burst of the same size).
+    /// Requests per minute from one client address (an IPv6 client: its
+    /// /64) to register, login, refresh, password change, both password-reset
+    /// endpoints and the token endpoint (burst of the same size). Counted in
+    /// each replica's memory.
     pub per_ip_per_minute: u32,
-    /// Failed logins per account within the window before 429.
+    /// Failed logins per account from one client address within the window:
+    /// a stranger exhausts only their own allowance, not the owner's.
+    pub login_failures_per_account_and_address: u32,
+    /// Failed logins per account from all addresses together within the
+    /// window (higher: only many addresses together lock an account, and
+    /// only until the window ends).
     pub login_failures_per_account: u32,
     /// Password-reset requests per e-mail address within the window.
     pub password_resets_per_account: u32,
-    /// The per-account window.
+    /// Wrong current passwords per user within the window (password change).
+    pub password_change_failures_per_user: u32,
+    /// The per-account window. Per-account counts live in Postgres, shared by
+    /// every replica.
     pub account_window_secs: u64,
+    /// How often stale per-address entries and ended per-account windows are
+    /// deleted.
+    pub housekeeping_interval_secs: u64,
 }
 
 /// Password hashing.
@@ -154,7 +170,7 @@ pub struct CommaList(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for CommaList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        comma_list(deserializer).map(Self)
+        service_kit::config::comma_list(deserializer).map(Self)
     }
 }
 
@@ -200,26 +216,6 @@ impl ServiceSettings for Settings {
     fn auth(&mut self) -> &mut AuthSettings {
         &mut self.auth
     }
-}
-
-/// A list given as a TOML array or as one comma-separated string (what an
-/// environment variable can hold).
-fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        One(String),
-        Many(Vec<String>),
-    }
-    let items = match Raw::deserialize(deserializer)? {
-        Raw::One(s) => s.split(',').map(str::to_owned).collect(),
-        Raw::Many(v) => v,
-    };
-    Ok(items
-        .into_iter()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod http;
 pub mod lint_deploy;
 pub mod load;
 pub mod local_extras;
+pub mod memory;
 pub mod new_service;
 pub mod openapi;
 pub mod pg;

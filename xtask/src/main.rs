@@ -356,6 +356,22 @@ enum BenchCmd {
         #[command(flatten)]
         compare: CompareArgs,
     },
+    /// user-service's memory under password resets with distinct 1 MiB
+    /// e-mails: resident set before and after (fails above the allowance).
+    ResetFlood {
+        /// Requests sent.
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Largest accepted growth of the resident set, in MiB.
+        #[arg(long, default_value_t = 10.0)]
+        allowance_mib: f64,
+        /// Run the binary already in target/release.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// A shop's mixed workload across the four services, with a latency chart.
     Fleet {
         /// Concurrent customers.
@@ -479,6 +495,18 @@ fn run(command: Cmd) -> Result<()> {
             seconds,
             compare,
         }) => xtask::load::fleet(&load_options(concurrency, seconds), &compare.plan()?).map(|_| ()),
+        Cmd::Bench(BenchCmd::ResetFlood {
+            requests,
+            concurrency,
+            allowance_mib,
+            no_build,
+        }) => xtask::memory::reset_flood(&xtask::memory::ResetFlood {
+            requests,
+            concurrency,
+            allowance_mib,
+            build: !no_build,
+        })
+        .map(|_| ()),
         Cmd::Seed {
             user_url,
             catalog_url,

@@ -3,5 +3,6 @@
 
 pub mod cart;
 pub mod checkout;
+pub mod checkout_limits;
 pub mod orders;
 pub mod payments;

@@ -2,6 +2,7 @@
 
 mod cart;
 mod checkout;
+mod checkout_limits;
 mod config;
 mod contracts;
 mod efficiency;

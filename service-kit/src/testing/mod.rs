@@ -9,7 +9,8 @@ mod repository;
 pub mod smtp;
 
 pub use harness::{
-    TestApp, problem, spawn, spawn_behind_proxy, spawn_configured, spawn_with_issuer,
+    TestApp, problem, spawn, spawn_behind_proxy, spawn_configured, spawn_replicas,
+    spawn_with_issuer,
 };
 
 use axum::Router;

@@ -7,6 +7,7 @@ mod errors;
 mod helpers;
 mod observability;
 mod pagination;
+mod rate_limit;
 mod readiness;
 mod security;
 mod shutdown;
