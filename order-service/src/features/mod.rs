@@ -2,6 +2,7 @@
 //! models).
 
 pub mod cart;
-pub mod idempotency;
+pub mod checkout;
+pub mod checkout_limits;
 pub mod orders;
 pub mod payments;

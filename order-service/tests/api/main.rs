@@ -2,7 +2,10 @@
 
 mod cart;
 mod checkout;
+mod checkout_limits;
+mod config;
 mod contracts;
+mod efficiency;
 mod fleet;
 mod helpers;
 mod idempotency;
