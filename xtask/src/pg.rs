@@ -924,10 +924,10 @@ mod cluster_tests {
             eprintln!("skipped: no PostgreSQL binaries on this machine");
             return Ok(());
         }
-        // A checkout only its owner may enter (tempdir makes 0700): as root,
-        // the `postgres` user running the server cannot pass through it.
+        // A checkout only its owner may enter (what `mktemp -d` makes): as
+        // root, the `postgres` user running the server cannot pass through it.
         let private = tempfile::tempdir()?;
-        assert_eq!(mode(private.path())?, 0o700);
+        std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700))?;
         let root = private.path().join("checkout");
         std::fs::create_dir(&root)?;
         let mut cluster = PgCluster::start(&root, "unit")?;
