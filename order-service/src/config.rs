@@ -53,6 +53,12 @@ poll_interval_ms = 1000
 backoff_base_ms = 1000
 backoff_max_secs = 300
 max_attempts = 25
+failed_retention_days = 7
+sweep_interval_secs = 60
+
+[erasure]
+sweep_interval_secs = 300
+reapply_window_secs = 3600
 "#;
 
 /// Everything order-service is configured with.
@@ -74,6 +80,8 @@ pub struct Settings {
     pub checkout: CheckoutSettings,
     /// Outbox relay.
     pub outbox: OutboxSettings,
+    /// Erasure of deleted accounts.
+    pub erasure: ErasureSettings,
     /// Test-only fault injection: not deserialized, so no configuration file
     /// or environment variable can set it; only code (the tests) can.
     #[serde(skip)]
@@ -136,6 +144,17 @@ pub struct CheckoutSettings {
     pub reconciler_interval_secs: u64,
     /// A `pending` order untouched this long is considered abandoned.
     pub reconciler_stale_after_secs: u64,
+}
+
+/// Erasure of deleted accounts (`user_deleted`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureSettings {
+    /// How often recent erasures are re-applied.
+    pub sweep_interval_secs: u64,
+    /// How long after an erasure it is re-applied: longer than an access
+    /// token lives (15 minutes) plus the longest checkout.
+    pub reapply_window_secs: u64,
 }
 
 /// A step of the checkout saga, as seen by the fault-injection hook.

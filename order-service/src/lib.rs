@@ -67,8 +67,9 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled, with the outbox relay, the
-    /// reconciler and the idempotency-key sweep alongside; then drains
-    /// in-flight requests and stops the background tasks.
+    /// reconciler, the idempotency-key sweep and the erasure sweep
+    /// alongside; then drains in-flight requests and stops the background
+    /// tasks.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let stop = shutdown.child_token();
         let checkout = &self.state.settings.checkout;
@@ -83,12 +84,20 @@ impl Application {
             Duration::from_secs(checkout.idempotency_sweep_interval_secs.max(1)),
             stop.clone(),
         ));
+        let erasure = &self.state.settings.erasure;
+        let erasure_sweep = tokio::spawn(features::erasure::service::sweep(
+            self.state.pool.clone(),
+            Duration::from_secs(erasure.sweep_interval_secs.max(1)),
+            Duration::from_secs(erasure.reapply_window_secs),
+            stop.clone(),
+        ));
         let served = self.server.run(shutdown).await;
         stop.cancel();
         for (name, task) in [
             ("outbox relay", relay),
             ("reconciler", reconciler),
             ("idempotency sweep", sweeper),
+            ("erasure sweep", erasure_sweep),
         ] {
             if let Err(err) = task.await {
                 tracing::error!(error = %err, task = name, "a background task panicked");

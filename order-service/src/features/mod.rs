@@ -2,6 +2,7 @@
 //! models).
 
 pub mod cart;
+pub mod erasure;
 pub mod idempotency;
 pub mod orders;
 pub mod payments;
