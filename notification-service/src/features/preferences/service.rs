@@ -26,7 +26,12 @@ pub async fn set_preferences(
         .map_err(ApiError::internal)
 }
 
-/// Registers a device (idempotent on the token).
+/// Devices a user may have subscribed at once: registering one more
+/// replaces the oldest (one event never fans out to more pushes).
+pub const MAX_PUSH_SUBSCRIPTIONS: i64 = 20;
+
+/// Registers a device (idempotent on the token); beyond
+/// [`MAX_PUSH_SUBSCRIPTIONS`], the user's oldest device is removed.
 pub async fn subscribe(
     pool: &PgPool,
     user_id: Uuid,
@@ -38,9 +43,20 @@ pub async fn subscribe(
         user_id,
         request.platform,
         &request.token,
+        MAX_PUSH_SUBSCRIPTIONS,
     )
     .await
     .map_err(ApiError::internal)
+}
+
+/// The user's devices, newest first.
+pub async fn subscriptions(
+    pool: &PgPool,
+    user_id: Uuid,
+) -> Result<Vec<PushSubscription>, ApiError> {
+    repository::subscriptions(pool, user_id, MAX_PUSH_SUBSCRIPTIONS)
+        .await
+        .map_err(ApiError::internal)
 }
 
 /// Removes one of the user's devices; another user's is 404.
