@@ -15,6 +15,7 @@ use service_kit::server::Server;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use config::Settings;
 use delivery::Worker;
@@ -37,6 +38,11 @@ impl Application {
     /// Connects (lazily), migrates when configured, compiles the templates
     /// (a broken one fails here), configures the channels, binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if settings.retention.days == 0 {
+            anyhow::bail!(
+                "retention.days (APP__RETENTION__DAYS) must be at least 1: a notification deduplicates its producer's redeliveries"
+            );
+        }
         let pool = service_kit::db::connect(&settings.database, env!("CARGO_PKG_NAME"))?;
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
@@ -76,17 +82,30 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests;
-    /// `delivery.workers` delivery workers run alongside and stop with it.
+    /// `delivery.workers` delivery workers, the retention sweep and the
+    /// erasure sweep run alongside and stop with it.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let stop_workers = shutdown.child_token();
-        let workers: Vec<_> = (0..self.state.settings.delivery.workers)
+        let settings = &self.state.settings;
+        let mut tasks: Vec<_> = (0..settings.delivery.workers)
             .map(|_| tokio::spawn(self.worker.clone().run(stop_workers.clone())))
             .collect();
+        tasks.push(tokio::spawn(delivery::retention::sweep(
+            self.state.pool.clone(),
+            settings.retention.clone(),
+            stop_workers.clone(),
+        )));
+        tasks.push(tokio::spawn(features::erasure::service::sweep(
+            self.state.pool.clone(),
+            Duration::from_secs(settings.erasure.sweep_interval_secs.max(1)),
+            Duration::from_secs(settings.erasure.reapply_window_secs),
+            stop_workers.clone(),
+        )));
         let served = self.server.run(shutdown).await;
         stop_workers.cancel();
-        for worker in workers {
-            if let Err(err) = worker.await {
-                tracing::warn!(error = %err, "a delivery worker ended abnormally");
+        for task in tasks {
+            if let Err(err) = task.await {
+                tracing::warn!(error = %err, "a background task ended abnormally");
             }
         }
         served
