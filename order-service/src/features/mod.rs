@@ -4,5 +4,6 @@
 pub mod cart;
 pub mod checkout;
 pub mod checkout_limits;
+pub mod erasure;
 pub mod orders;
 pub mod payments;

@@ -179,8 +179,8 @@ pub async fn confirm(
              where c.user_id = o.user_id and c.product_id = o.product_id
                and c.quantity > o.quantity
          ), event as (
-             insert into outbox (event_id, payload, request_id)
-             select $8, $9, $10 from confirmed
+             insert into outbox (event_id, destination, path, payload, request_id)
+             select $8, $11, $12, $9, $10 from confirmed
          )
          select ",
         columns!(),
@@ -196,6 +196,8 @@ pub async fn confirm(
     .bind(event.event_id)
     .bind(&event.payload)
     .bind(event.request_id.as_deref())
+    .bind(event.destination)
+    .bind(event.path)
     .fetch_optional(pool)
     .await
 }
@@ -245,8 +247,8 @@ pub async fn mark_payment_failed(
         columns!(),
         "
          ), event as (
-             insert into outbox (event_id, payload, request_id)
-             select $3, $4, $5 from failed
+             insert into outbox (event_id, destination, path, payload, request_id)
+             select $3, $6, $7, $4, $5 from failed
          )
          select ",
         columns!(),
@@ -257,6 +259,8 @@ pub async fn mark_payment_failed(
     .bind(event.event_id)
     .bind(&event.payload)
     .bind(event.request_id.as_deref())
+    .bind(event.destination)
+    .bind(event.path)
     .fetch_optional(pool)
     .await
 }
