@@ -20,6 +20,10 @@ use super::{Caches, Invalidation, repository};
 /// The channel the triggers of migration 0005 notify.
 pub const CHANNEL: &str = "catalog_cache";
 
+/// The listening connection's `application_name` (how an operator, or a
+/// test, tells it apart in `pg_stat_activity`).
+pub const APPLICATION_NAME: &str = "catalog-service-cache-listener";
+
 /// How long a ping of the listening connection may take.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -38,7 +42,11 @@ pub async fn run(pool: PgPool, caches: Caches, shutdown: CancellationToken) {
         let connections = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with((*pool.connect_options()).clone());
+            .connect_lazy_with(
+                (*pool.connect_options())
+                    .clone()
+                    .application_name(APPLICATION_NAME),
+            );
         let listening = tokio::select! {
             () = shutdown.cancelled() => break,
             listening = listen(&connections) => listening,

@@ -1,5 +1,6 @@
 //! catalog-service's black-box tests: one binary, one module per feature.
 
+mod cache;
 mod categories;
 mod helpers;
 mod inventory;
