@@ -99,6 +99,17 @@ pub struct ReservationSettings {
     pub sweep_batch_size: u32,
 }
 
+impl SearchSettings {
+    /// Refuses bounds that would make searches miss everything.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.probe_rows >= 1 && self.max_candidates >= 1 && self.max_walk_rows >= 1,
+            "search.probe_rows, search.max_candidates and search.max_walk_rows must be at least 1"
+        );
+        Ok(())
+    }
+}
+
 impl ServiceSettings for Settings {
     fn server(&mut self) -> &mut ServerSettings {
         &mut self.server

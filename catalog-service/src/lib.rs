@@ -29,6 +29,7 @@ pub struct Application {
 impl Application {
     /// Connects (lazily), migrates when configured, and binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.search.check()?;
         let pool = service_kit::db::connect(&settings.database, env!("CARGO_PKG_NAME"))?;
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;

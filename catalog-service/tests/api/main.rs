@@ -8,4 +8,5 @@ mod ops;
 mod products;
 mod reservations;
 mod search;
+mod search_bounds;
 mod seed;

@@ -100,10 +100,11 @@ fn order(sort: Sort, text: TextMatch) -> &'static str {
 
 /// Runs one listing statement.
 ///
-/// Statements whose plan the query itself fixes (windows, candidates) stay
-/// prepared on their connection; a `Planned` one is planned with its
-/// values every time, since a generic plan cannot see how selective they
-/// are.
+/// A window's plan is fixed by the statement itself (its order's index,
+/// a limit): it stays prepared on its connection. The others are planned
+/// with their values every time, since a generic plan cannot see how
+/// selective they are (for candidates: a bitmap of the text index for
+/// rare words, a scan that stops at the cap for words every product has).
 #[tracing::instrument(skip_all, fields(sort = ?listing.filter.sort, text = ?listing.text, scan = ?scan))]
 pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Result<Hits> {
     let filter = listing.filter;
@@ -200,7 +201,7 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
     }
     let hits: Vec<Hit> = query
         .build_query_as()
-        .persistent(scan != Scan::Planned)
+        .persistent(matches!(scan, Scan::Window(_)))
         .fetch_all(pool)
         .await?;
     let candidates = hits

@@ -217,18 +217,24 @@ async fn text_rows(
 }
 
 /// `fetch` full-text matches in the filter's order, looked for with
-/// bounded work; exact except in the case the README's "Search" states.
+/// bounded work; exact except in the one case the README's "Search"
+/// states. Three ways to look, each bounded:
 ///
-/// 1. Newest-first orders first walk the newest products (at most
-///    `probe_rows`, from the cursor): a common word or a dense conjunction
-///    (`companion pairs`) fills a page there at once, whatever the number
-///    of its matches.
-/// 2. Otherwise the matches come from the text indexes, at most
-///    `max_candidates` of them, and are sorted: exact when that is all.
-/// 3. More matches than that are dense enough for a walk of the order's
-///    own index (newest, price or name) from the cursor, keeping the
-///    matches, at most `max_walk_rows` products: a page that walk does not
-///    fill is the listing's last.
+/// - **probe** (newest-first orders): walk the newest products from the
+///   cursor, at most `probe_rows`, keeping the matches: a common word or a
+///   dense conjunction (`companion pairs`) fills a page there at once,
+///   whatever the number of its matches; exact when it fills the page.
+/// - **candidates**: read the matches from the text indexes, at most
+///   `max_candidates` (plus one, to tell "more"), and sort them: exact
+///   when that is all of them.
+/// - **walk**: more matches than that are dense enough to walk the order's
+///   own index (newest, price or name) from the cursor, keeping the
+///   matches, at most `max_walk_rows` products: a page that walk does not
+///   fill is the listing's last.
+///
+/// One word probes first (it usually fills a page at once); several
+/// required words usually match few products, so they read candidates
+/// first, and probe only when there are more than the cap.
 ///
 /// (The planner cannot be left to choose: it assumes several words
 /// independent and guesses the frequency of a word missing from its
@@ -248,8 +254,10 @@ async fn bounded_page(
         limit: fetch,
     };
     let settings = catalog.settings;
-    if matches!(filter.sort, Sort::Relevance | Sort::Newest) {
-        let probe = Scan::Window(settings.probe_rows);
+    let newest_first = matches!(filter.sort, Sort::Relevance | Sort::Newest);
+    let several = filter.q.as_deref().is_some_and(text::several_words);
+    let probe = Scan::Window(settings.probe_rows);
+    if newest_first && !several {
         let rows = query::list(catalog.pool, &listing, probe).await?.rows;
         if rows.len() as i64 >= fetch {
             return Ok(rows);
@@ -259,6 +267,12 @@ async fn bounded_page(
     let hits = query::list(catalog.pool, &listing, Scan::Candidates(cap)).await?;
     if hits.candidates <= cap {
         return Ok(hits.rows);
+    }
+    if newest_first && several {
+        let rows = query::list(catalog.pool, &listing, probe).await?.rows;
+        if rows.len() as i64 >= fetch {
+            return Ok(rows);
+        }
     }
     let walk = Scan::Window(settings.max_walk_rows);
     Ok(query::list(catalog.pool, &listing, walk).await?.rows)
