@@ -21,10 +21,11 @@
 pub mod listener;
 mod repository;
 
+use metrics::Counter;
 use moka::future::Cache;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -48,6 +49,10 @@ struct Coherence {
 /// database row they represent changes.
 pub struct Coherent<K, V> {
     name: &'static str,
+    /// Hit, miss and bypass counters, registered at first use (after the
+    /// metrics recorder is installed) and kept: a lookup costs no registry
+    /// search.
+    counters: OnceLock<[Counter; 3]>,
     entries: Cache<K, V>,
     stripes: Box<[AtomicU64]>,
     hasher: RandomState,
@@ -86,6 +91,7 @@ where
             .build();
         Self {
             name,
+            counters: OnceLock::new(),
             entries,
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
             hasher: RandomState::new(),
@@ -102,12 +108,17 @@ where
     /// The cached value of `key`, counting a hit, a miss, or a bypass (the
     /// cache is disabled or not known to be coherent).
     pub async fn get(&self, key: &K) -> Option<V> {
+        let [hits, misses, bypasses] = self.counters.get_or_init(|| {
+            ["hit", "miss", "bypass"].map(|outcome| {
+                metrics::counter!("catalog_cache_requests_total", "cache" => self.name, "outcome" => outcome)
+            })
+        });
         if !self.is_live() {
-            self.count("bypass");
+            bypasses.increment(1);
             return None;
         }
         let found = self.entries.get(key).await;
-        self.count(if found.is_some() { "hit" } else { "miss" });
+        if found.is_some() { hits } else { misses }.increment(1);
         found
     }
 
@@ -166,11 +177,6 @@ where
 
     fn stripe(&self, key: &K) -> usize {
         (self.hasher.hash_one(key) % STRIPES as u64) as usize
-    }
-
-    fn count(&self, outcome: &'static str) {
-        metrics::counter!("catalog_cache_requests_total", "cache" => self.name, "outcome" => outcome)
-            .increment(1);
     }
 
     fn count_invalidation(&self, scope: &'static str) {

@@ -18,6 +18,10 @@ const P_COLUMNS: &str = "p.product_id, p.sku, p.name, p.slug, p.description, p.p
      p.currency, p.category_id, p.attributes, p.active, p.on_hand - p.reserved as available, \
      p.created_at, p.updated_at, p.version";
 
+/// The relevance tier of a full-text match, as a rank: 1 when its name
+/// matches too.
+const TIER_RANK: &str = "case when name_search @@ tsq then 1::float8 else 0::float8 end";
+
 /// How `q` selects products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextMatch {
@@ -25,6 +29,9 @@ pub enum TextMatch {
     Everything,
     /// Full text over name and description.
     FullText,
+    /// Full text over name and description, ranked by tier: 1 when the
+    /// name matches too, else 0 (both relevance tiers in one pass).
+    Ranked,
     /// Full-text matches whose name matches too (the first relevance tier).
     NameTier,
     /// Full-text matches whose name does not (the second relevance tier).
@@ -90,6 +97,9 @@ fn key_columns(sort: Sort) -> &'static str {
 fn order(sort: Sort, text: TextMatch) -> &'static str {
     match (sort, text) {
         (Sort::Relevance, TextMatch::Typo) => " order by rank desc, product_id desc",
+        (Sort::Relevance, TextMatch::Ranked) => {
+            " order by rank desc, created_at desc, product_id desc"
+        }
         // A relevance tier is listed newest first.
         (Sort::Relevance | Sort::Newest, _) => " order by created_at desc, product_id desc",
         (Sort::PriceAsc, _) => " order by price_cents, product_id",
@@ -100,11 +110,10 @@ fn order(sort: Sort, text: TextMatch) -> &'static str {
 
 /// Runs one listing statement.
 ///
-/// A window's plan is fixed by the statement itself (its order's index,
-/// a limit): it stays prepared on its connection. The others are planned
-/// with their values every time, since a generic plan cannot see how
-/// selective they are (for candidates: a bitmap of the text index for
-/// rare words, a scan that stops at the cap for words every product has).
+/// Statements whose plan their shape fixes (a window walks its order's
+/// index; candidates are capped whatever the plan) stay prepared on their
+/// connection; a `Planned` one is planned with its values every time,
+/// since a generic plan cannot see how selective they are.
 #[tracing::instrument(skip_all, fields(sort = ?listing.filter.sort, text = ?listing.text, scan = ?scan))]
 pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Result<Hits> {
     let filter = listing.filter;
@@ -142,6 +151,9 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
             query.push(", ");
             rank(&mut query);
             query.push(" as rank");
+        }
+        TextMatch::Ranked => {
+            query.push(", ").push(TIER_RANK).push(" as rank");
         }
         TextMatch::NameTier => {
             query.push(", 1::float8 as rank");
@@ -182,10 +194,24 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
     });
     push_match(&mut query, text, q, scan);
     push_filters(&mut query, filter);
-    if !matches!(scan, Scan::Window(_))
-        && let Some(after) = listing.after
-    {
-        after.push_after(&mut query, rank);
+    match listing.after {
+        _ if matches!(scan, Scan::Window(_)) => {}
+        // Both tiers at once: the tier is part of the key.
+        Some(CursorKey::Tier { tier, t, id }) if text == TextMatch::Ranked => {
+            let rank = if *tier == 1 { 1.0_f64 } else { 0.0 };
+            query
+                .push(" and (")
+                .push(TIER_RANK)
+                .push(", created_at, product_id) < (")
+                .push_bind(rank)
+                .push(", ")
+                .push_bind(*t)
+                .push(", ")
+                .push_bind(*id)
+                .push(")");
+        }
+        Some(after) => after.push_after(&mut query, rank),
+        None => {}
     }
     if let Scan::Candidates(cap) = scan {
         query
@@ -201,7 +227,7 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
     }
     let hits: Vec<Hit> = query
         .build_query_as()
-        .persistent(matches!(scan, Scan::Window(_)))
+        .persistent(scan != Scan::Planned)
         .fetch_all(pool)
         .await?;
     let candidates = hits
@@ -222,7 +248,7 @@ fn push_match(query: &mut QueryBuilder<Postgres>, text: TextMatch, q: &str, scan
         TextMatch::Typo => {
             query.push(" and ").push_bind(q).push(" <% name");
         }
-        TextMatch::FullText => push_full_text(query, q, scan),
+        TextMatch::FullText | TextMatch::Ranked => push_full_text(query, q, scan),
         // GIN index on the name tsvector. A name match is a full match
         // too, unless the query excludes words the description holds.
         TextMatch::NameTier if has_exclusion(q) => {

@@ -199,19 +199,38 @@ async fn text_rows(
     fetch: i64,
 ) -> Result<Vec<Product>, SearchError> {
     let after = filter.after.as_ref().map(|a| &a.key);
+    let several = filter.q.as_deref().is_some_and(text::several_words);
     if filter.sort != Sort::Relevance {
-        return Ok(bounded_page(catalog, filter, TextMatch::FullText, after, fetch).await?);
+        let text = TextMatch::FullText;
+        return Ok(bounded_page(catalog, filter, text, after, fetch, !several).await?);
+    }
+    if several {
+        // Several required words usually match few products: one capped
+        // read of the index ranks both tiers at once.
+        let listing = Listing {
+            filter,
+            text: TextMatch::Ranked,
+            after,
+            limit: fetch,
+        };
+        let cap = catalog.settings.max_candidates;
+        let hits = query::list(catalog.pool, &listing, Scan::Candidates(cap)).await?;
+        if hits.candidates <= cap {
+            return Ok(hits.rows);
+        }
+        // Dense: tier by tier, each probing the newest products first.
     }
     let in_second_tier = after.and_then(CursorKey::tier) == Some(2);
     let mut rows = Vec::new();
     if !in_second_tier {
-        rows = bounded_page(catalog, filter, TextMatch::NameTier, after, fetch).await?;
+        let text = TextMatch::NameTier;
+        rows = bounded_page(catalog, filter, text, after, fetch, true).await?;
     }
     if (rows.len() as i64) < fetch {
         let tier_after = after.filter(|_| in_second_tier);
         let rest = fetch - rows.len() as i64;
         let text = TextMatch::DescriptionTier;
-        rows.extend(bounded_page(catalog, filter, text, tier_after, rest).await?);
+        rows.extend(bounded_page(catalog, filter, text, tier_after, rest, true).await?);
     }
     Ok(rows)
 }
@@ -232,9 +251,10 @@ async fn text_rows(
 ///   matches, at most `max_walk_rows` products: a page that walk does not
 ///   fill is the listing's last.
 ///
-/// One word probes first (it usually fills a page at once); several
-/// required words usually match few products, so they read candidates
-/// first, and probe only when there are more than the cap.
+/// `probe_first`: a common word (or a conjunction known to be dense) fills
+/// a page among the newest products at once; several words not known to
+/// be dense usually match few products, so they read candidates first, and
+/// probe only when there are more than the cap.
 ///
 /// (The planner cannot be left to choose: it assumes several words
 /// independent and guesses the frequency of a word missing from its
@@ -246,6 +266,7 @@ async fn bounded_page(
     text: TextMatch,
     after: Option<&CursorKey>,
     fetch: i64,
+    probe_first: bool,
 ) -> Result<Vec<Product>, sqlx::Error> {
     let listing = Listing {
         filter,
@@ -255,9 +276,8 @@ async fn bounded_page(
     };
     let settings = catalog.settings;
     let newest_first = matches!(filter.sort, Sort::Relevance | Sort::Newest);
-    let several = filter.q.as_deref().is_some_and(text::several_words);
     let probe = Scan::Window(settings.probe_rows);
-    if newest_first && !several {
+    if newest_first && probe_first {
         let rows = query::list(catalog.pool, &listing, probe).await?.rows;
         if rows.len() as i64 >= fetch {
             return Ok(rows);
@@ -268,7 +288,7 @@ async fn bounded_page(
     if hits.candidates <= cap {
         return Ok(hits.rows);
     }
-    if newest_first && several {
+    if newest_first && !probe_first {
         let rows = query::list(catalog.pool, &listing, probe).await?.rows;
         if rows.len() as i64 >= fetch {
             return Ok(rows);
