@@ -110,10 +110,14 @@ fn order(sort: Sort, text: TextMatch) -> &'static str {
 
 /// Runs one listing statement.
 ///
-/// Statements whose plan their shape fixes (a window walks its order's
-/// index; candidates are capped whatever the plan) stay prepared on their
-/// connection; a `Planned` one is planned with its values every time,
-/// since a generic plan cannot see how selective they are.
+/// A window's plan is fixed by its shape (it walks its order's index): it
+/// stays prepared on its connection. The others are planned with their
+/// values every time, since a generic plan cannot see how selective they
+/// are: measured, a prepared candidates statement fell back to a generic
+/// plan that scanned the table for words few products hold, and built
+/// whole bitmaps for words every product holds; planned with its values,
+/// it reads the text index for rare words and stops at the cap for common
+/// ones.
 #[tracing::instrument(skip_all, fields(sort = ?listing.filter.sort, text = ?listing.text, scan = ?scan))]
 pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Result<Hits> {
     let filter = listing.filter;
@@ -227,7 +231,7 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
     }
     let hits: Vec<Hit> = query
         .build_query_as()
-        .persistent(scan != Scan::Planned)
+        .persistent(matches!(scan, Scan::Window(_)))
         .fetch_all(pool)
         .await?;
     let candidates = hits
