@@ -51,6 +51,9 @@ base_url = ""
 server_key = ""
 timeout_secs = 10
 
+[links]
+storefront_url = "http://127.0.0.1:8080"
+
 [delivery]
 workers = 1
 max_attempts = 8
@@ -80,8 +83,20 @@ pub struct Settings {
     pub sms: SmsSettings,
     /// The push channel.
     pub push: PushSettings,
+    /// Links put in messages.
+    pub links: LinkSettings,
     /// The delivery queue and its workers.
     pub delivery: DeliverySettings,
+}
+
+/// Where the links in messages point (`APP__LINKS__STOREFRONT_URL`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSettings {
+    /// The storefront's public base URL: the password-reset mail links to
+    /// `<storefront_url>/reset-password?token=...`. The local default is the
+    /// gateway of `cargo xtask up`; deployments set their public origin.
+    pub storefront_url: String,
 }
 
 /// Where the peers live.

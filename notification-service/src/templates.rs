@@ -22,7 +22,8 @@ pub enum TemplateName {
     /// A new account (user-service): `{full_name}`.
     Welcome,
     /// A password reset code (user-service), transactional security mail:
-    /// `{token, expires_at, full_name}`.
+    /// `{token, expires_at, full_name}`; it links to the storefront's reset
+    /// page (the global `storefront_url`).
     PasswordReset,
     /// An order was placed and paid (order-service):
     /// `{order_id, total_cents, currency, items:[{name, quantity, unit_price_cents, line_total_cents}]}`.
@@ -275,14 +276,31 @@ pub struct Templates {
 impl Templates {
     /// Compiles the embedded templates and renders each with sample data:
     /// any error (syntax, unknown variable or filter) fails start-up.
-    pub fn load() -> anyhow::Result<Self> {
-        Self::compile(embedded_sources())
+    /// `storefront_url` (the storefront's public base URL) is the global
+    /// `storefront_url` of every template, without a trailing slash.
+    pub fn load(storefront_url: &str) -> anyhow::Result<Self> {
+        Self::compile(embedded_sources(), storefront_url)
     }
 
     /// Compiles `sources` (`<template>/<part>` -> source) and checks that
     /// every part of every template exists and renders its sample data.
-    pub fn compile(sources: Vec<(String, &'static str)>) -> anyhow::Result<Self> {
+    pub fn compile(
+        sources: Vec<(String, &'static str)>,
+        storefront_url: &str,
+    ) -> anyhow::Result<Self> {
+        let storefront_url = storefront_url.trim().trim_end_matches('/');
+        let is_http = |url: &str| {
+            url.strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace))
+        };
+        if !is_http(storefront_url) {
+            anyhow::bail!(
+                "links.storefront_url (APP__LINKS__STOREFRONT_URL) must be an http(s) URL, not `{storefront_url}`"
+            );
+        }
         let mut env = Environment::new();
+        env.add_global("storefront_url", storefront_url.to_owned());
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
@@ -368,6 +386,44 @@ pub fn format_money(minor: i64, currency: &str) -> String {
 mod tests {
     use super::*;
 
+    const LOCAL: &str = "http://127.0.0.1:8080";
+
+    #[test]
+    fn the_reset_mail_links_to_the_configured_storefront() {
+        let templates = Templates::load("https://shop.example.com/").unwrap();
+        let data =
+            json!({"token": "a+b/c d", "expires_at": "2026-01-01T00:30:00Z", "full_name": "Ada"});
+        let rendered = templates
+            .render(TemplateName::PasswordReset, &data)
+            .unwrap();
+        let link = "https://shop.example.com/reset-password?token=a%2Bb/c%20d";
+        assert!(rendered.text.contains(link), "{}", rendered.text);
+        // HTML-escaped like every value (`/` is `&#x2f;`), which a mail
+        // client decodes back to the same link.
+        assert!(
+            rendered.html.contains(
+                r#"href="https:&#x2f;&#x2f;shop.example.com/reset-password?token=a%2Bb&#x2f;c%20d""#
+            ),
+            "{}",
+            rendered.html
+        );
+        assert!(rendered.text.contains("a+b/c d"), "the code is shown too");
+    }
+
+    #[test]
+    fn a_storefront_url_that_is_not_http_stops_start_up() {
+        for bad in [
+            "",
+            "shop.example.com",
+            "ftp://shop.example.com",
+            "https://",
+            "http://a b",
+        ] {
+            assert!(Templates::load(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(Templates::load("http://localhost:5173").is_ok());
+    }
+
     #[test]
     fn money_uses_the_currencys_minor_units() {
         assert_eq!(format_money(1999, "EUR"), "19.99 EUR");
@@ -379,7 +435,7 @@ mod tests {
 
     #[test]
     fn the_embedded_templates_load() {
-        let templates = Templates::load().unwrap();
+        let templates = Templates::load(LOCAL).unwrap();
         let rendered = templates
             .render(
                 TemplateName::OrderConfirmed,
@@ -392,7 +448,7 @@ mod tests {
 
     #[test]
     fn html_is_escaped_and_text_is_not() {
-        let templates = Templates::load().unwrap();
+        let templates = Templates::load(LOCAL).unwrap();
         let data = json!({"full_name": "<b>Eve</b> & \"Co\"\r\nBcc: x@evil.test"});
         let rendered = templates.render(TemplateName::Welcome, &data).unwrap();
         assert!(
@@ -409,13 +465,13 @@ mod tests {
     fn a_broken_template_fails_to_load() {
         let mut sources = embedded_sources();
         sources[0].1 = "Welcome {{ full_name ";
-        assert!(Templates::compile(sources).is_err());
+        assert!(Templates::compile(sources, LOCAL).is_err());
         let mut sources = embedded_sources();
         sources[1].1 = "Hello {{ no_such_variable }}";
-        assert!(Templates::compile(sources).is_err());
+        assert!(Templates::compile(sources, LOCAL).is_err());
         let mut sources = embedded_sources();
         sources.retain(|(name, _)| name != "payment_failed/body.html");
-        assert!(Templates::compile(sources).is_err());
+        assert!(Templates::compile(sources, LOCAL).is_err());
     }
 
     #[test]

@@ -27,6 +27,7 @@ struct ApiDoc;
 pub fn router(state: AppState) -> OpenApiRouter {
     let public = OpenApiRouter::new()
         .merge(features::cart::router())
+        .merge(features::checkout::router())
         .merge(features::orders::router())
         .merge(features::payments::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())

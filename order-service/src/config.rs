@@ -4,10 +4,12 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use service_kit::ServiceSettings;
 use service_kit::auth::client_credentials::ClientCredentialsSettings;
+use service_kit::client::ClientOptions;
 use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
 pub use service_kit::outbox::OutboxSettings;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Built-in defaults, layered over the kit's. Passwords, secrets and keys
 /// here are local-only defaults; deployments set them (README, Configuration).
@@ -138,14 +140,10 @@ pub struct CheckoutSettings {
     pub reconciler_stale_after_secs: u64,
 }
 
-/// A step of the checkout saga, as seen by the fault-injection hook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SagaStep {
-    /// Stock reserved in catalog.
-    Reserved,
-    /// Payment charged.
-    Charged,
-}
+/// The saga's steps; the fault-injection hook is called with each point
+/// the saga passes (`Reserving`: the order is written; `Reserved`: the
+/// stock is reserved and recorded; `Charged`: the provider charged).
+pub use crate::features::checkout::SagaStep;
 
 /// What the saga does after a hooked step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +181,45 @@ impl fmt::Debug for Faults {
     }
 }
 
+impl Settings {
+    /// Checks what no single setting can: a live saga must never look
+    /// abandoned. With the HTTP gateway,
+    /// `checkout.reconciler_stale_after_secs` must exceed the
+    /// longest a charge can take with its retries (every attempt timing out
+    /// at `payments.timeout_ms`, plus the backoff between them), or the
+    /// reconciler would settle an order whose charge is still running.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        // Only the HTTP gateway is called with timeouts and retries; the
+        // `fake` provider charges in one statement of our own database.
+        if self.payments.provider != ProviderKind::Http {
+            return Ok(());
+        }
+        let longest = longest_charge(&self.payments);
+        let stale = Duration::from_secs(self.checkout.reconciler_stale_after_secs);
+        if stale <= longest {
+            anyhow::bail!(
+                "checkout.reconciler_stale_after_secs (APP__CHECKOUT__RECONCILER_STALE_AFTER_SECS = {}) \
+                 must exceed the longest charge with its retries ({} s from payments.timeout_ms \
+                 (APP__PAYMENTS__TIMEOUT_MS = {}) x {} attempts + backoff)",
+                self.checkout.reconciler_stale_after_secs,
+                longest.as_secs_f64().ceil(),
+                self.payments.timeout_ms,
+                ClientOptions::default().max_retries + 1,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// How long a charge can take at most: every attempt of the kit's client
+/// times out, with the longest backoff between attempts.
+pub fn longest_charge(payments: &PaymentSettings) -> Duration {
+    let options = ClientOptions::default();
+    let attempts = options.max_retries + 1;
+    Duration::from_millis(payments.timeout_ms) * attempts
+        + options.backoff_max * options.max_retries
+}
+
 impl ServiceSettings for Settings {
     fn server(&mut self) -> &mut ServerSettings {
         &mut self.server
@@ -207,6 +244,35 @@ mod tests {
         assert_eq!(settings.payments.provider, ProviderKind::Fake);
         assert_eq!(settings.service_auth.client_id, "order-service");
         assert!(settings.faults.after_step.is_none());
+    }
+
+    #[test]
+    fn the_reconciler_lease_must_outlast_the_longest_charge() {
+        let mut settings: Settings = service_kit::config::load(DEFAULTS).unwrap();
+        settings.checkout.reconciler_stale_after_secs = 20;
+        assert!(
+            settings.validate().is_ok(),
+            "the fake provider has no timeouts"
+        );
+        settings.checkout.reconciler_stale_after_secs = 120;
+        settings.payments.provider = ProviderKind::Http;
+        assert!(settings.validate().is_ok(), "the defaults are consistent");
+        // 3 attempts of 10 s plus 2 backoffs of at most 1 s: 32 s.
+        assert_eq!(longest_charge(&settings.payments), Duration::from_secs(32));
+        settings.checkout.reconciler_stale_after_secs = 32;
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("checkout.reconciler_stale_after_secs"),
+            "{err}"
+        );
+        assert!(err.contains("payments.timeout_ms"), "{err}");
+        settings.checkout.reconciler_stale_after_secs = 33;
+        assert!(settings.validate().is_ok());
+        settings.payments.timeout_ms = 60_000;
+        assert!(
+            settings.validate().is_err(),
+            "a slower gateway needs a longer lease"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use service_kit::auth::client_credentials::ClientCredentials;
 use service_kit::ops::Ops;
 use service_kit::outbox::Relay;
 use service_kit::server::Server;
+use service_kit::tasks::BackgroundTasks;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
@@ -38,9 +39,29 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects (lazily), migrates when configured, and binds the port.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    /// The state handlers see.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+}
+
+impl service_kit::Service for Application {
+    const NAME: &'static str = NAME;
+    type Settings = Settings;
+
+    fn default_config() -> &'static str {
+        config::DEFAULTS
+    }
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    /// Checks the settings, connects (lazily), migrates when configured,
+    /// and binds the port.
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
         refuse_local_secrets(&settings)?;
+        settings.validate()?;
         let pool = service_kit::db::connect(&settings.database, NAME)?;
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
@@ -61,40 +82,38 @@ impl Application {
         })
     }
 
-    /// The state handlers see.
-    pub fn state(&self) -> &AppState {
-        &self.state
+    fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.state.pool
     }
 
     /// Serves until `shutdown` is cancelled, with the outbox relay, the
     /// reconciler and the idempotency-key sweep alongside; then drains
     /// in-flight requests and stops the background tasks.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let stop = shutdown.child_token();
+    async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let checkout = &self.state.settings.checkout;
-        let relay = self.relay.spawn(stop.clone());
-        let reconciler = tokio::spawn(features::orders::reconciler::run(
-            self.state.clone(),
-            stop.clone(),
-        ));
-        let sweeper = tokio::spawn(features::idempotency::service::sweep(
-            self.state.pool.clone(),
-            Duration::from_secs(checkout.idempotency_ttl_secs),
+        let mut tasks = BackgroundTasks::new(&shutdown);
+        let relay = self.relay;
+        tasks.spawn("outbox relay", |stop| relay.run(stop));
+        let state = self.state.clone();
+        tasks.every(
+            "reconciler",
+            Duration::from_secs(checkout.reconciler_interval_secs.max(1)),
+            move || features::checkout::reconciler::pass(state.clone()),
+        );
+        let keys = self.state.idempotency.clone();
+        tasks.every(
+            "idempotency sweep",
             Duration::from_secs(checkout.idempotency_sweep_interval_secs.max(1)),
-            stop.clone(),
-        ));
-        let served = self.server.run(shutdown).await;
-        stop.cancel();
-        for (name, task) in [
-            ("outbox relay", relay),
-            ("reconciler", reconciler),
-            ("idempotency sweep", sweeper),
-        ] {
-            if let Err(err) = task.await {
-                tracing::error!(error = %err, task = name, "a background task panicked");
-            }
-        }
-        served
+            move || {
+                let keys = keys.clone();
+                async move { keys.sweep_expired().await }
+            },
+        );
+        tasks.while_serving(self.server.run(shutdown)).await
     }
 }
 
@@ -133,33 +152,4 @@ fn outbox_relay(state: &AppState) -> anyhow::Result<Relay> {
         Arc::new(tokens),
         &settings.outbox,
     )
-}
-
-impl service_kit::Service for Application {
-    const NAME: &'static str = NAME;
-    type Settings = Settings;
-
-    fn default_config() -> &'static str {
-        config::DEFAULTS
-    }
-
-    fn migrator() -> &'static Migrator {
-        &MIGRATOR
-    }
-
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Application::build(settings).await
-    }
-
-    fn port(&self) -> u16 {
-        self.server.port()
-    }
-
-    fn pool(&self) -> &PgPool {
-        &self.state.pool
-    }
-
-    async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        Application::run(self, shutdown).await
-    }
 }

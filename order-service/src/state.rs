@@ -2,6 +2,7 @@
 
 use axum::extract::FromRef;
 use service_kit::auth::JwksVerifier;
+use service_kit::idempotency::{Idempotency, IdempotencyOptions};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,9 @@ pub struct AppState {
     pub catalog: CatalogClient,
     /// The payment provider.
     pub payments: Arc<dyn PaymentProvider>,
+    /// Idempotency keys (checkout, cancel), leased like the reconciler's
+    /// orders.
+    pub idempotency: Idempotency,
 }
 
 impl AppState {
@@ -35,7 +39,17 @@ impl AppState {
             Duration::from_millis(settings.checkout.catalog_timeout_ms),
         )?;
         let payments = provider::from_settings(&settings.payments, &pool)?;
+        let checkout = &settings.checkout;
+        let idempotency = Idempotency::new(
+            pool.clone(),
+            IdempotencyOptions {
+                ttl: Duration::from_secs(checkout.idempotency_ttl_secs),
+                wait: Duration::from_millis(checkout.idempotency_wait_ms),
+                lease: Duration::from_secs(checkout.reconciler_stale_after_secs),
+            },
+        );
         Ok(Self {
+            idempotency,
             verifier: JwksVerifier::new(&settings.auth)?,
             catalog,
             payments,

@@ -23,7 +23,8 @@ pub struct Server {
 
 impl Server {
     /// Binds `settings.host:port` (port 0 picks one) and assembles the app:
-    /// the service's `api`, the ops endpoints, `/openapi.json`, `/docs`, and
+    /// the service's `api`, the ops endpoints, `/openapi.json` (finished by
+    /// [`crate::openapi::finish`]), `/docs`, and
     /// the middleware stack around all of it.
     pub async fn bind(
         settings: &ServerSettings,
@@ -34,6 +35,7 @@ impl Server {
         let (api, mut openapi) = api.split_for_parts();
         let (ops_routes, ops_openapi) = ops::router(ops).split_for_parts();
         openapi.merge(ops_openapi);
+        crate::openapi::finish(&mut openapi);
         let router = api
             .merge(ops_routes)
             .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));

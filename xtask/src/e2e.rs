@@ -31,7 +31,8 @@ pub fn run(opts: &E2eOptions) -> Result<()> {
             name: "e2e".into(),
             smtp: true,
             gateway: true,
-            env: Vec::new(),
+            // As `cargo xtask up` runs it: dev-server origins allowed.
+            env: crate::frontend::dev_cors_env(),
         },
     )?;
     println!(
@@ -93,6 +94,10 @@ impl<'a> Journey<'a> {
 
     fn run(&mut self) -> Result<()> {
         let steps: Vec<(&str, Step<'a>)> = vec![
+            (
+                "API document, docs UI and CORS for dev servers",
+                Self::frontend_surface,
+            ),
             ("admin stocks the catalog", Self::stock_catalog),
             ("register and welcome mail", Self::register),
             ("login", Self::login),
@@ -126,6 +131,36 @@ impl<'a> Journey<'a> {
 
     fn token(&self) -> Result<&str> {
         Ok(&self.session.as_ref().context("logged in")?.access)
+    }
+
+    /// What a frontend developer's browser meets first: the merged document
+    /// and the docs UI at the gateway, and CORS preflights from a dev server
+    /// answered by every service, directly and through the gateway.
+    fn frontend_surface(&mut self) -> Result<()> {
+        let root = workspace::root();
+        // One public path per service (each runs its own CORS layer).
+        let paths = [
+            ("user-service", "/api/v1/auth/login"),
+            ("catalog-service", "/api/v1/products"),
+            ("order-service", "/api/v1/checkout"),
+            ("notification-service", "/api/v1/notification-preferences"),
+        ];
+        for (service, path) in paths {
+            let direct = self.stack.fleet.base_url(service)?;
+            crate::frontend::check_cors(&direct, path)?;
+        }
+        if !self.stack.through_gateway {
+            println!(
+                "      (nginx is not installed: the gateway's document and docs UI are not checked)"
+            );
+            return Ok(());
+        }
+        let gateway = format!("http://127.0.0.1:{}", crate::local_extras::GATEWAY_PORT);
+        crate::frontend::check_api_docs(&root, &gateway)?;
+        for (_, path) in paths {
+            crate::frontend::check_cors(&gateway, path)?;
+        }
+        Ok(())
     }
 
     fn stock_catalog(&mut self) -> Result<()> {

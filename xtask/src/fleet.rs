@@ -501,6 +501,14 @@ pub fn sqlx_offline_default(cmd: &mut Command) {
 
 /// `cargo build [--release] --bins -p <each service>`.
 pub fn build(root: &Path, specs: &[ServiceSpec], release: bool) -> Result<()> {
+    let mut cmd = build_command(root, specs, release);
+    eprintln!("xtask: {}", process::describe(&cmd));
+    process::run_ok(&mut cmd)
+}
+
+/// The command [`build`] runs, for callers that adjust it (`bench --against`
+/// builds another revision with its own target directory).
+pub fn build_command(root: &Path, specs: &[ServiceSpec], release: bool) -> Command {
     let mut cmd = Command::new(cargo());
     cmd.current_dir(root).arg("build");
     if release {
@@ -511,8 +519,7 @@ pub fn build(root: &Path, specs: &[ServiceSpec], release: bool) -> Result<()> {
         cmd.args(["-p", &spec.package]);
     }
     sqlx_offline_default(&mut cmd);
-    eprintln!("xtask: {}", process::describe(&cmd));
-    process::run_ok(&mut cmd)
+    cmd
 }
 
 /// The cargo that runs us (`$CARGO`), so toolchain overrides carry over.

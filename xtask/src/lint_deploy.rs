@@ -58,6 +58,9 @@ const SERVICES: &[&str] = &[
     "notification-service",
 ];
 
+/// Images that are not services (so not rendered from the template).
+const OTHER_DOCKERFILES: &[&str] = &["deploy/openapi/Dockerfile"];
+
 /// Template values of each service: (project-name, crate_name, port).
 const TEMPLATE_VALUES: &[(&str, &str, u16)] = &[
     ("user-service", "user_service", 8001),
@@ -122,6 +125,11 @@ pub fn run(root: &Path) -> Result<()> {
         let name = display(root, &dockerfile);
         report.check(&format!("hadolint {name}"), || {
             hadolint(&tools, &dockerfile)
+        });
+    }
+    for dockerfile in OTHER_DOCKERFILES {
+        report.check(&format!("hadolint {dockerfile}"), || {
+            hadolint(&tools, &root.join(dockerfile))
         });
     }
     report.check(
@@ -648,10 +656,19 @@ fn nginx_compose(root: &Path, tools: &Tools, scratch: &Scratch) -> Result<String
         .to_str()
         .ok_or_else(|| anyhow!("non-UTF-8 path {}", prefix.display()))?;
 
-    let mut upstreams = read("upstreams.compose.conf")?;
-    for service in SERVICES {
-        upstreams = upstreams.replace(&format!("{service}:"), "127.0.0.1:");
-    }
+    // Every `server <compose host>:<port>;` of an upstream (the services,
+    // api-docs, ...) points at 127.0.0.1 instead.
+    let upstreams = read("upstreams.compose.conf")?
+        .lines()
+        .map(|line| match line.trim_start().strip_prefix("server ") {
+            Some(address) => match address.split_once(':') {
+                Some((_, port)) => format!("    server 127.0.0.1:{port}"),
+                None => line.to_owned(),
+            },
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     fs::write(prefix.join("upstreams.compose.conf"), upstreams)?;
     fs::write(prefix.join("gateway.conf"), read("gateway.conf")?)?;
 

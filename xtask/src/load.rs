@@ -1,11 +1,11 @@
-//! `cargo xtask bench checkout` and `cargo xtask bench fleet`: the release
-//! binaries, their own Postgres and real HTTP clients at a fixed
-//! concurrency. Figures are per endpoint (successful requests only; errors
-//! are counted apart), written to `target/xtask/bench/<name>.json`; the fleet
-//! benchmark also draws `latency.png` next to it.
+//! `cargo xtask bench checkout` and `cargo xtask bench fleet`: one customer
+//! per client thread, each with its own session, against the whole fleet.
+//! Figures are per endpoint (successful requests only; errors are counted
+//! apart) and go into the shared report ([`crate::bench::run`]); the fleet
+//! benchmark also draws `target/xtask/bench/fleet-latency.png`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use crate::bench::{Bench, BenchFleet, Plan, Report};
 use crate::shop::{Api, Bases, Session, create_products, uuid_like};
-use crate::stack::{Stack, StackOptions};
 use crate::{pytools, workspace};
 
 /// Options of both benchmarks.
@@ -27,8 +27,6 @@ pub struct LoadOptions {
     pub seconds: u64,
     /// Unmeasured seconds first.
     pub warmup: u64,
-    /// Build the release binaries first.
-    pub build: bool,
 }
 
 pub use crate::bench::Figures as EndpointFigures;
@@ -148,31 +146,16 @@ const PASSWORD: &str = "bench password 1234";
 /// A customer's e-mail and session.
 type Customer = (String, Session);
 
-/// Starts the stack, creates products and one customer per client.
+/// Creates products and one customer per client on a ready fleet.
 fn prepare(
-    name: &str,
+    fleet: &BenchFleet,
     opts: &LoadOptions,
     products: usize,
-) -> Result<(Stack, Arc<Vec<String>>, Vec<Customer>)> {
-    let root = workspace::root();
-    let stack = Stack::start(
-        &root,
-        StackOptions {
-            release: true,
-            build: opts.build,
-            name: format!("bench-{name}"),
-            smtp: false,
-            gateway: false,
-            // Many customers log in from 127.0.0.1 in a few seconds.
-            env: vec![(
-                "APP__RATE_LIMIT__PER_IP_PER_MINUTE".into(),
-                "1000000".into(),
-            )],
-        },
-    )?;
+) -> Result<(Arc<Vec<String>>, Vec<Customer>)> {
+    let api = Api::new(fleet.bases(), Duration::from_secs(30));
     let ids = create_products(
-        &stack.api,
-        &stack.admin_token,
+        &api,
+        fleet.admin_token(),
         &format!("Bench {}", uuid_like()),
         products,
         1_000_000,
@@ -181,10 +164,10 @@ fn prepare(
     let mut sessions = Vec::with_capacity(opts.concurrency);
     for i in 0..opts.concurrency {
         let email = format!("bench-{i}-{}@example.com", uuid_like());
-        let session = stack.api.new_customer(&email, PASSWORD)?;
+        let session = api.new_customer(&email, PASSWORD)?;
         sessions.push((email, session));
     }
-    Ok((stack, Arc::new(ids), sessions))
+    Ok((Arc::new(ids), sessions))
 }
 
 /// Runs `body` on one thread per session for warm-up + window; returns the
@@ -220,13 +203,12 @@ fn drive(
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(opts.warmup));
-    recording.store(true, Ordering::Relaxed);
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(opts.seconds));
-    recording.store(false, Ordering::Relaxed);
-    let window = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
+    let window = crate::bench::record_window(
+        Duration::from_secs(opts.warmup),
+        Duration::from_secs(opts.seconds),
+        &recording,
+        &stop,
+    );
     let mut merged = Record::default();
     for thread in threads {
         merged.merge(
@@ -255,80 +237,113 @@ fn summarize(record: &mut Record, window: Duration) -> Vec<EndpointFigures> {
         .collect()
 }
 
-fn print_table(figures: &[EndpointFigures]) {
-    println!(
-        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
-    );
-    for f in figures {
-        println!(
-            "{:<28} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>8}",
-            f.name, f.throughput, f.p50, f.p95, f.p99, f.errors
-        );
-    }
-}
-
-fn write_json(name: &str, opts: &LoadOptions, figures: &[EndpointFigures]) -> Result<PathBuf> {
-    let dir = workspace::scratch_dir(&workspace::root()).join("bench");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{name}.json"));
-    let body = json!({
-        "benchmark": name,
-        "concurrency": opts.concurrency,
-        "seconds": opts.seconds,
-        "endpoints": figures.iter().map(|f| json!({
-            "endpoint": f.name, "ok": f.ok, "errors": f.errors, "throughput_rps": f.throughput,
-            "p50_ms": f.p50, "p95_ms": f.p95, "p99_ms": f.p99,
-        })).collect::<Vec<Value>>(),
-    });
-    std::fs::write(&path, serde_json::to_vec_pretty(&body)?)?;
-    Ok(path)
-}
-
-fn finish(
-    name: &str,
+/// Prepares the customers, drives `body` for warm-up + window, prints and
+/// returns the figures per endpoint.
+fn measure(
+    fleet: &BenchFleet,
     opts: &LoadOptions,
-    mut record: Record,
-    window: Duration,
+    products: usize,
+    body: fn(&mut Client),
 ) -> Result<Vec<EndpointFigures>> {
+    let (products, sessions) = prepare(fleet, opts, products)?;
+    println!(
+        "{} clients, {} s warm-up, {} s measured",
+        opts.concurrency, opts.warmup, opts.seconds
+    );
+    let (mut record, window) = drive(opts, &fleet.bases(), &products, sessions, body)?;
     let figures = summarize(&mut record, window);
-    print_table(&figures);
+    for f in &figures {
+        println!("{}", f.line());
+    }
     for sample in record.error_samples.iter().take(5) {
         println!("  error sample: {sample}");
     }
-    let path = write_json(name, opts, &figures)?;
-    println!("written to {}", path.display());
     Ok(figures)
+}
+
+/// `bench checkout` or `bench fleet`: what each client does, again and again.
+#[derive(Debug, Clone)]
+pub struct LoadBench {
+    name: &'static str,
+    opts: LoadOptions,
+    /// Products created before the round.
+    products: usize,
+    body: fn(&mut Client),
+}
+
+impl LoadBench {
+    /// Every client adds one item and checks out.
+    pub fn checkout(opts: LoadOptions) -> Self {
+        Self {
+            name: "checkout",
+            opts,
+            products: 50,
+            body: |client| {
+                client.add_to_cart();
+                client.checkout();
+            },
+        }
+    }
+
+    /// Every client acts like a shopper ([`mixed_action`]).
+    pub fn fleet(opts: LoadOptions) -> Self {
+        Self {
+            name: "fleet",
+            opts,
+            products: 200,
+            body: mixed_action,
+        }
+    }
+}
+
+impl Bench for LoadBench {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn settings(&self) -> Value {
+        json!({
+            "concurrency": self.opts.concurrency,
+            "seconds": self.opts.seconds,
+            "warmup": self.opts.warmup,
+        })
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        // Many customers log in from 127.0.0.1 within a few seconds.
+        vec![(
+            "APP__RATE_LIMIT__PER_IP_PER_MINUTE".into(),
+            "1000000".into(),
+        )]
+    }
+
+    fn round(&self, fleet: &BenchFleet) -> Result<Vec<EndpointFigures>> {
+        measure(fleet, &self.opts, self.products, self.body)
+    }
 }
 
 /// `bench checkout`: every client adds one item and checks out, again and
 /// again; the whole saga runs through catalog-service, the fake payment
 /// provider and Postgres.
-pub fn checkout(opts: &LoadOptions) -> Result<Vec<EndpointFigures>> {
-    let (stack, products, sessions) = prepare("checkout", opts, 50)?;
-    println!(
-        "bench checkout: {} clients, {} s warm-up, {} s measured",
-        opts.concurrency, opts.warmup, opts.seconds
-    );
-    let bases = stack.api.bases.clone();
-    let result = drive(opts, &bases, &products, sessions, |client| {
-        client.add_to_cart();
-        client.checkout();
-    });
-    stack.stop()?;
-    let (record, window) = result?;
-    let figures = finish("checkout", opts, record, window)?;
-    let checkout = figures
+pub fn checkout(opts: &LoadOptions, plan: &Plan) -> Result<Report> {
+    let report = crate::bench::run(&LoadBench::checkout(opts.clone()), plan)?;
+    let summary = report.summary();
+    let checkout = summary
         .iter()
-        .find(|f| f.name == "POST /checkout")
+        .find(|s| s.name == "POST /checkout")
         .context("no checkout succeeded")?;
-    println!(
-        "checkout: {:.1} checkouts/s, p95 {:.1} ms against a 200 ms objective ({:.0}% of it)",
-        checkout.throughput,
-        checkout.p95,
-        checkout.p95 / 2.0
-    );
-    Ok(figures)
+    for (side, figures) in report.sides.iter().zip(&checkout.sides) {
+        if let Some(f) = figures {
+            println!(
+                "{}: {:.1} checkouts/s, p95 {:.1} ms against a 200 ms objective ({:.0}% of it)",
+                side.label,
+                f.throughput,
+                f.p95,
+                f.p95 / 2.0
+            );
+        }
+    }
+    Ok(report)
 }
 
 /// Search words for the mixed workload (all in the generated names).
@@ -337,22 +352,14 @@ const WORDS: &[&str] = &["bench", "item", "itme", "bench item", "1", "2"];
 /// `bench fleet`: a shop's mix. Per action, out of 100: 30 product listing,
 /// 22 search, 20 product detail, 8 view cart, 10 add to cart, 4 checkout,
 /// 3 order history, 2 notification history, 1 login (the customer's own).
-pub fn fleet(opts: &LoadOptions) -> Result<Vec<EndpointFigures>> {
-    let (stack, products, sessions) = prepare("fleet", opts, 200)?;
-    println!(
-        "bench fleet: {} clients, {} s warm-up, {} s measured",
-        opts.concurrency, opts.warmup, opts.seconds
-    );
-    let bases = stack.api.bases.clone();
-    let result = drive(opts, &bases, &products, sessions, mixed_action);
-    stack.stop()?;
-    let (record, window) = result?;
-    let figures = finish("fleet", opts, record, window)?;
-    let json = workspace::scratch_dir(&workspace::root()).join("bench/fleet.json");
+pub fn fleet(opts: &LoadOptions, plan: &Plan) -> Result<Report> {
+    let report = crate::bench::run(&LoadBench::fleet(opts.clone()), plan)?;
+    let root = workspace::root();
+    let json = workspace::scratch_dir(&root).join("bench/fleet.json");
     let png = json.with_file_name("fleet-latency.png");
-    draw_chart(&workspace::root(), &json, &png)?;
+    draw_chart(&root, &json, &png)?;
     println!("chart: {}", png.display());
-    Ok(figures)
+    Ok(report)
 }
 
 fn mixed_action(client: &mut Client) {
@@ -434,19 +441,35 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 data = json.load(open(sys.argv[1]))
-rows = [e for e in data["endpoints"] if e["ok"] > 0]
-names = [e["endpoint"] for e in rows]
-fig, ax = plt.subplots(figsize=(12, 6))
-width = 0.27
+sides = [s["label"] for s in data["sides"]]
+def figures(row, side):
+    return row["sides"].get(side) or {}
+rows = [r for r in data["summary"] if any(figures(r, s).get("ok", 0) > 0 for s in sides)]
+keys = [("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")]
+per_group = len(sides) * len(keys)
+width = 0.84 / per_group
+fig, ax = plt.subplots(figsize=(min(20, max(12, len(rows) * len(sides))), 6))
 xs = range(len(rows))
-for i, (key, label) in enumerate([("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")]):
-    bars = ax.bar([x + (i - 1) * width for x in xs], [e[key] for e in rows], width, label=label)
-    ax.bar_label(bars, fmt="%.0f", fontsize=7)
+i = 0
+for side in sides:
+    for key, label in keys:
+        offset = (i - (per_group - 1) / 2) * width
+        values = [figures(r, side).get(key) or 0 for r in rows]
+        name = f"{side} {label}" if len(sides) > 1 else label
+        hatch = "//" if side != sides[-1] else None
+        bars = ax.bar([x + offset for x in xs], values, width, label=name, hatch=hatch)
+        ax.bar_label(bars, fmt="%.0f", fontsize=6)
+        i += 1
+def tick(row):
+    rates = " / ".join(f"{figures(row, s).get('throughput_rps') or 0:.0f}" for s in sides)
+    return f"{row['scenario']}\n{rates} req/s"
 ax.set_xticks(list(xs))
-ax.set_xticklabels([f"{n}\n{e['throughput_rps']:.0f} req/s" for n, e in zip(names, rows)], fontsize=8)
+ax.set_xticklabels([tick(r) for r in rows], fontsize=8)
 ax.set_ylabel("latency (ms)")
-ax.set_title(f"bench fleet: {data['concurrency']} clients, {data['seconds']} s, latency per endpoint")
-ax.legend()
+settings = data["settings"]
+ax.set_title(f"bench fleet: {settings['concurrency']} clients, {settings['seconds']} s, "
+             f"latency per endpoint ({' / '.join(sides)})")
+ax.legend(fontsize=7, ncol=len(sides))
 ax.grid(axis="y", alpha=0.3)
 fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=120)

@@ -1,5 +1,6 @@
 //! What `cargo xtask up` adds around the fleet for local use: the nginx
-//! gateway on :8080 (when nginx is installed) and a local admin account.
+//! gateway on :8080 (when nginx is installed), with the merged API document
+//! and its docs UI and the storefront at `/`, and a local admin account.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -39,6 +40,11 @@ impl Gateway {
         let prefix = workspace::scratch_dir(root).join("nginx");
         std::fs::create_dir_all(&prefix)
             .with_context(|| format!("creating {}", prefix.display()))?;
+        // The api-docs site the config's second server block serves.
+        for note in crate::frontend::assemble_api_docs_site(root, &prefix.join("api-docs"))? {
+            println!("note: {note}");
+        }
+        link_storefront(root, &prefix)?;
         let config = root.join("deploy/nginx/nginx.local.conf");
         let mut command = Command::new(nginx);
         command
@@ -72,6 +78,17 @@ impl Gateway {
     pub fn stop(mut self) -> Result<()> {
         self.child.terminate(Duration::from_secs(5)).map(|_| ())
     }
+}
+
+/// `<prefix>/storefront` -> `storefront/dist`: the `root` of the storefront
+/// server in deploy/nginx/storefront.local.conf (relative to nginx's prefix).
+fn link_storefront(root: &Path, prefix: &Path) -> Result<()> {
+    let link = prefix.join("storefront");
+    if link.symlink_metadata().is_ok() {
+        std::fs::remove_file(&link).with_context(|| format!("removing {}", link.display()))?;
+    }
+    std::os::unix::fs::symlink(crate::storefront::dist_dir(root), &link)
+        .with_context(|| format!("linking {}", link.display()))
 }
 
 fn find_nginx() -> Option<PathBuf> {

@@ -60,7 +60,7 @@ the exit code is non-zero.")]
         #[arg(long)]
         no_build: bool,
     },
-    /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, deploy lint, e2e, fuzz.
+    /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, OpenAPI check, deploy lint, e2e, browser, fuzz.
     #[command(long_about = "\
 Run what CI runs, stopping at the first failure, then print each step's duration:
 
@@ -69,9 +69,12 @@ Run what CI runs, stopping at the first failure, then print each step's duration
   3. cargo nextest run --workspace --all-features --no-fail-fast
      (or cargo test ... when cargo-nextest is not installed)
   4. cargo xtask template-check
-  5. the deploy lint (deploy/, Dockerfiles, workflows)
-  6. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
-  7. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
+  5. cargo xtask openapi check: the merged document is current and routed, every
+     document passes openapi-spec-validator and openapi-typescript   (skipped by -p)
+  6. the deploy lint (deploy/, Dockerfiles, workflows)
+  7. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
+  8. cargo xtask browser: the SDK's tests and the storefront in Chromium (skipped by --quick or -p)
+  9. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
 
 A private Postgres is started first (or DATABASE_URL is used if set) and the
 children get DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres, a
@@ -141,7 +144,9 @@ Build the release binaries and start them with their own Postgres
 target/tools/venv on first use) and the nginx gateway when nginx is installed,
 then drive one customer's journey over HTTP, through the gateway when it runs:
 
-  register (welcome mail) -> login -> browse, search (also with a typo), ETag
+  the gateway serves the merged API document and the docs UI; CORS preflights
+  from a dev-server origin pass (each service, and the gateway)
+  -> register (welcome mail) -> login -> browse, search (also with a typo), ETag
   -> cart -> checkout with Idempotency-Key and X-Request-ID (and its replay)
   -> order history -> order_confirmed notification sent and mailed
   -> cancel: refund, restock, order_cancelled -> password reset with the token
@@ -152,6 +157,27 @@ then drive one customer's journey over HTTP, through the gateway when it runs:
 Each step prints a line; the first failure stops the run, names the step and
 leaves the service logs in target/xtask/e2e/logs.")]
     E2e {
+        /// Run the binaries already in target/release.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// The TypeScript SDK's tests and the storefront's journeys in Chromium, against the release fleet.
+    #[command(long_about = "\
+Check, build and test the frontend side against the release fleet behind the gateway:
+
+  1. clients/typescript: npm ci, check:generated (src/schema.ts matches the merged
+     OpenAPI document), typecheck (strict), build; storefront: npm ci, build.
+  2. Start the release fleet (private Postgres target/xtask/pg-browser, an SMTP
+     server, the nginx gateway serving the storefront at /) with access tokens
+     that expire after 1 s (plus the verifiers' 30 s leeway), and seed the demo catalog.
+  3. The SDK's tests (node --test) through the gateway, including ten parallel
+     calls that meet an expired token and cause exactly one refresh request at
+     user-service (counted on its /metrics).
+  4. The storefront's Playwright tests in Debian's Chromium (installed when
+     missing), headless: a shopper's whole journey, a token that expires
+     mid-session, out-of-stock/declined/outage at checkout, a password reset from
+     the mailed link. A screenshot of every page in target/storefront/screenshots/.")]
+    Browser {
         /// Run the binaries already in target/release.
         #[arg(long)]
         no_build: bool,
@@ -197,9 +223,32 @@ that does not match its documented schema or content type.")]
         #[arg(long)]
         only: Vec<String>,
     },
-    /// Benchmarks (release builds, private Postgres, fixed concurrency).
-    #[command(subcommand)]
+    /// Benchmarks (release builds, private Postgres, fixed concurrency), optionally against a git revision.
+    #[command(
+        subcommand,
+        long_about = "\
+Benchmarks: release builds, a private Postgres per fleet, real HTTP clients at a
+fixed concurrency. Each round starts the fleet with the workspace's own
+`xtask up --release --no-build` on a fresh Postgres (target/xtask/pg-bench-*),
+measures every scenario, and stops it. The table prints, per scenario, the
+median over the rounds of req/s and p50/p95/p99; the JSON report goes to
+target/xtask/bench/<bench>.json and the fleet's output to target/xtask/bench/logs.
+
+--against <git-rev> also measures that revision: it is checked out with
+`git worktree add` in target/xtask/against/<commit>/ and built there with its
+own target directory (once; later runs reuse it), then the two fleets run
+alternately (baseline, candidate, baseline, candidate, ...; --rounds, at least
+2 each) on the same data, and each row shows both sides and candidate/baseline.
+Each side runs with the configuration its own `xtask up` gives its services.
+
+Examples:
+  cargo xtask bench catalog --concurrency 64 --against main
+  cargo xtask bench checkout --against HEAD~3 --rounds 3"
+    )]
     Bench(BenchCmd),
+    /// The gateway's merged OpenAPI document, and the checks of every document.
+    #[command(subcommand)]
+    Openapi(OpenapiCmd),
     /// Load the demo catalog into a running fleet (idempotent).
     #[command(long_about = "\
 Load catalog-service/seed/catalog.json (a category tree and a few dozen products
@@ -217,45 +266,102 @@ are matched by slug and products by SKU, so running it twice adds nothing.
     },
 }
 
+/// What `cargo xtask openapi` can do.
+#[derive(Debug, Subcommand)]
+enum OpenapiCmd {
+    /// Write deploy/openapi/openapi.json: the public API merged from the services' documents.
+    #[command(long_about = "\
+Merge the services' committed openapi.json files into deploy/openapi/openapi.json,
+the one document the gateway serves at /api/v1/openapi.json (docs UI at /api/docs):
+
+  - every public operation: /internal/... and the ops endpoints are left out;
+  - one tag per service (its package name);
+  - components reachable from those operations only; a schema defined identically
+    by several services appears once, one whose definitions differ is prefixed
+    with each service's name (`Page` -> `CatalogPage`, `OrderPage`), and so is
+    every schema that refers to a renamed one;
+  - an operationId used by several services is prefixed (`catalog_list`);
+  - servers: `/` (the gateway).
+
+Regenerate a service's own document first when its API changed:
+  UPDATE_OPENAPI=1 cargo test -p <service> --test api ops")]
+    Merge,
+    /// Check every document: merged one up to date, routed by the gateway, valid, generates types.
+    #[command(long_about = "\
+Fail unless:
+  1. deploy/openapi/openapi.json is exactly what `cargo xtask openapi merge` writes;
+  2. every public path is routed to its own service by deploy/nginx/gateway.conf
+     and by deploy/k8s/base/ingress.yaml (same matching rules as nginx/Ingress);
+  3. openapi-spec-validator accepts each service's openapi.json and the merged one;
+  4. openapi-typescript generates types from each, and tsc --strict accepts them
+     (written to target/xtask/openapi-types/).
+
+Tools are installed on first use: openapi-spec-validator into target/tools/venv
+(pip), openapi-typescript and TypeScript into tools/openapi/node_modules (npm ci
+from the committed lockfile). Part of `cargo xtask test`.")]
+    Check,
+}
+
 /// What `cargo xtask bench` can measure.
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
-    /// catalog-service: product by id and search over N generated products.
+    /// catalog-service: GET /health (the ceiling), product by id, searches and a listing over N generated products.
     Catalog {
         /// Products to generate.
         #[arg(long, default_value_t = 100_000)]
         products: u32,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
+        /// Concurrent clients, in every scenario.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
         /// Measured seconds per scenario.
-        #[arg(long, default_value_t = 15)]
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
         seconds: u64,
+        #[command(flatten)]
+        compare: CompareArgs,
     },
     /// The whole checkout path (cart + checkout saga) through the real services.
     Checkout {
         /// Concurrent customers.
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
         /// Measured seconds.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
         seconds: u64,
-        /// Run the binaries already in target/release.
-        #[arg(long)]
-        no_build: bool,
+        #[command(flatten)]
+        compare: CompareArgs,
     },
     /// A shop's mixed workload across the four services, with a latency chart.
     Fleet {
         /// Concurrent customers.
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
         /// Measured seconds.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
         seconds: u64,
-        /// Run the binaries already in target/release.
-        #[arg(long)]
-        no_build: bool,
+        #[command(flatten)]
+        compare: CompareArgs,
     },
+}
+
+/// What every benchmark shares: the baseline, the rounds, the build.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+struct CompareArgs {
+    /// Also measure this git revision (built once in target/xtask/against/<commit>/),
+    /// alternating with the working tree, and print both and their ratio.
+    #[arg(long, value_name = "GIT-REV")]
+    against: Option<String>,
+    /// Rounds per side [default: 2 with --against, else 1].
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Run the working tree's binaries already in target/release.
+    #[arg(long)]
+    no_build: bool,
+}
+
+impl CompareArgs {
+    fn plan(&self) -> Result<xtask::bench::Plan> {
+        xtask::bench::Plan::new(self.against.clone(), self.rounds, !self.no_build)
+    }
 }
 
 fn main() -> ExitCode {
@@ -285,12 +391,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_options(concurrency: usize, seconds: u64, no_build: bool) -> xtask::load::LoadOptions {
+fn load_options(concurrency: u16, seconds: u64) -> xtask::load::LoadOptions {
     xtask::load::LoadOptions {
-        concurrency,
+        concurrency: usize::from(concurrency),
         seconds,
         warmup: 3,
-        build: !no_build,
     }
 }
 
@@ -320,22 +425,28 @@ fn run(command: Cmd) -> Result<()> {
             products,
             concurrency,
             seconds,
-        }) => xtask::bench::catalog(&xtask::bench::CatalogBench {
-            products,
-            concurrency,
-            seconds,
-        })
+            compare,
+        }) => xtask::bench::catalog(
+            &xtask::bench::CatalogBench {
+                products,
+                concurrency: usize::from(concurrency),
+                seconds,
+            },
+            &compare.plan()?,
+        )
         .map(|_| ()),
         Cmd::Bench(BenchCmd::Checkout {
             concurrency,
             seconds,
-            no_build,
-        }) => xtask::load::checkout(&load_options(concurrency, seconds, no_build)).map(|_| ()),
+            compare,
+        }) => {
+            xtask::load::checkout(&load_options(concurrency, seconds), &compare.plan()?).map(|_| ())
+        }
         Cmd::Bench(BenchCmd::Fleet {
             concurrency,
             seconds,
-            no_build,
-        }) => xtask::load::fleet(&load_options(concurrency, seconds, no_build)).map(|_| ()),
+            compare,
+        }) => xtask::load::fleet(&load_options(concurrency, seconds), &compare.plan()?).map(|_| ()),
         Cmd::Seed {
             user_url,
             catalog_url,
@@ -353,11 +464,21 @@ fn run(command: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Db => db::run(),
+        Cmd::Openapi(OpenapiCmd::Merge) => {
+            let root = workspace::root();
+            let path = xtask::openapi::write_merged(&root)?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        Cmd::Openapi(OpenapiCmd::Check) => xtask::openapi::check(&workspace::root()),
         Cmd::Chaos { clients, no_build } => xtask::chaos::run(&xtask::chaos::ChaosOptions {
             clients,
             build: !no_build,
         }),
         Cmd::E2e { no_build } => xtask::e2e::run(&xtask::e2e::E2eOptions { build: !no_build }),
+        Cmd::Browser { no_build } => {
+            xtask::storefront::run(&xtask::storefront::BrowserOptions { build: !no_build })
+        }
         Cmd::Fuzz {
             no_build,
             debug,
@@ -369,5 +490,113 @@ fn run(command: Cmd) -> Result<()> {
             max_examples,
             only,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cmd, clap::Error> {
+        Cli::try_parse_from(["cargo xtask"].iter().chain(args)).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_bench_takes_against_rounds_concurrency_and_no_build() -> Result<()> {
+        let Cmd::Bench(BenchCmd::Catalog {
+            products,
+            concurrency,
+            seconds,
+            compare,
+        }) = parse(&[
+            "bench",
+            "catalog",
+            "--concurrency",
+            "64",
+            "--against",
+            "main",
+        ])?
+        else {
+            bail!("not bench catalog");
+        };
+        assert_eq!((products, concurrency, seconds), (100_000, 64, 15));
+        let plan = compare.plan()?;
+        assert_eq!(plan.against.as_deref(), Some("main"));
+        assert_eq!((plan.rounds, plan.build), (2, true));
+
+        for bench in ["checkout", "fleet"] {
+            let cmd = parse(&[
+                "bench",
+                bench,
+                "--against",
+                "HEAD~3",
+                "--rounds",
+                "3",
+                "--no-build",
+                "--concurrency",
+                "8",
+            ])?;
+            let (Cmd::Bench(BenchCmd::Checkout {
+                concurrency,
+                compare,
+                ..
+            })
+            | Cmd::Bench(BenchCmd::Fleet {
+                concurrency,
+                compare,
+                ..
+            })) = cmd
+            else {
+                bail!("not bench {bench}");
+            };
+            assert_eq!(concurrency, 8);
+            assert_eq!(
+                compare,
+                CompareArgs {
+                    against: Some("HEAD~3".into()),
+                    rounds: Some(3),
+                    no_build: true
+                }
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn without_against_a_bench_is_one_round_of_the_working_tree() -> Result<()> {
+        let Cmd::Bench(BenchCmd::Checkout {
+            concurrency,
+            seconds,
+            compare,
+        }) = parse(&["bench", "checkout"])?
+        else {
+            bail!("not bench checkout");
+        };
+        assert_eq!((concurrency, seconds), (32, 30));
+        let plan = compare.plan()?;
+        assert_eq!((plan.against, plan.rounds, plan.build), (None, 1, true));
+        Ok(())
+    }
+
+    #[test]
+    fn nonsense_bench_options_are_refused() -> Result<()> {
+        assert!(parse(&["bench", "catalog", "--concurrency", "0"]).is_err());
+        assert!(parse(&["bench", "catalog", "--concurrency", "-3"]).is_err());
+        assert!(parse(&["bench", "checkout", "--seconds", "0"]).is_err());
+        assert!(parse(&["bench", "fleet", "--rounds", "many"]).is_err());
+        assert!(parse(&["bench", "fleet", "--against"]).is_err());
+        let Cmd::Bench(BenchCmd::Fleet { compare, .. }) =
+            parse(&["bench", "fleet", "--against", "main", "--rounds", "1"])?
+        else {
+            bail!("not bench fleet");
+        };
+        assert!(compare.plan().is_err(), "one round cannot alternate");
+        Ok(())
     }
 }

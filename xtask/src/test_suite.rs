@@ -34,7 +34,7 @@ struct StepResult {
     outcome: Outcome,
 }
 
-/// Runs fmt, clippy, the tests, the template check and the deploy lint (if
+/// Runs fmt, clippy, the tests, the template check, the OpenAPI check and the deploy lint (if
 /// any), stopping at the first failure; always stops Postgres.
 pub fn run(opts: TestOptions) -> Result<()> {
     let root = workspace::root();
@@ -109,6 +109,15 @@ pub fn run(opts: TestOptions) -> Result<()> {
             n => bail!("{n} template-owned file(s) drifted"),
         }),
     ));
+    // The whole API's documents: not when the run is scoped to packages
+    // (a service just made by `new-service` is in no merged document yet).
+    if scope.is_some() {
+        let openapi_root = root.clone();
+        steps.push((
+            "openapi (merged document, validator, openapi-typescript)".into(),
+            Box::new(move || crate::openapi::check(&openapi_root)),
+        ));
+    }
     let lint_root = root.clone();
     steps.push((
         "deploy-lint".into(),
@@ -121,6 +130,15 @@ pub fn run(opts: TestOptions) -> Result<()> {
         steps.push((
             "e2e (release fleet)".into(),
             Box::new(|| crate::e2e::run(&crate::e2e::E2eOptions { build: true })),
+        ));
+        // Its own fleet rather than e2e's: short-lived access tokens (the
+        // refresh tests need them to expire) would break e2e's journey, and
+        // the storefront is served by the gateway from a fresh build.
+        steps.push((
+            "browser (SDK + storefront in Chromium)".into(),
+            Box::new(|| {
+                crate::storefront::run(&crate::storefront::BrowserOptions { build: false })
+            }),
         ));
         steps.push((
             "fuzz (schemathesis)".into(),

@@ -25,17 +25,24 @@ pub fn run(opts: UpOptions) -> Result<()> {
     let root = workspace::root();
     let smtp_url = std::env::var("SMTP_URL").ok();
     let smtp = smtp_env(smtp_url.as_deref())?;
+    // Dev servers (Vite on 5173, ...) may call the fleet, directly or
+    // through the gateway, unless APP__SERVER__CORS_ALLOWED_ORIGINS says otherwise.
+    let mut env = smtp.clone();
+    env.extend(crate::frontend::dev_cors_env());
     let fleet = Fleet::start(
         &root,
         FleetOptions {
             release: opts.release,
             build: !opts.no_build,
             cluster_name: "up".into(),
-            env: smtp.clone(),
+            env,
             ..FleetOptions::default()
         },
     )?;
     let admin = ensure_admin(&root, &fleet, opts.release)?;
+    if crate::lint_deploy::find_on_path("nginx").is_some() {
+        crate::storefront::build_for_up(&root);
+    }
     let gateway = Gateway::start(&root)?;
     if opts.seed {
         seed_fleet(&root, &fleet)?;
@@ -73,7 +80,12 @@ fn print_extras(admin: Option<&LocalAdmin>, gateway: bool) {
         println!(
             "Gateway: http://127.0.0.1:{GATEWAY_PORT}/api/v1  (nginx, deploy/nginx/nginx.local.conf)"
         );
+        println!(
+            "API document: http://127.0.0.1:{GATEWAY_PORT}/api/v1/openapi.json  docs: http://127.0.0.1:{GATEWAY_PORT}/api/docs/"
+        );
+        println!("Storefront: http://127.0.0.1:{GATEWAY_PORT}/");
     }
+    println!("CORS: {}", crate::frontend::allowed_origins());
     if let Some(admin) = admin {
         match &admin.generated_password {
             Some(password) => println!(
@@ -134,6 +146,7 @@ fn print_table(fleet: &Fleet, elapsed: Duration) {
             cluster.data_dir().join("postgres.log").display()
         );
     }
+    // `bench` (bench/running.rs) waits for "services ready in": keep those words.
     println!(
         "\nAll {} services ready in {:.1} s. Ctrl-C stops everything.\n",
         rows.len(),

@@ -2,6 +2,6 @@
 //! models).
 
 pub mod cart;
-pub mod idempotency;
+pub mod checkout;
 pub mod orders;
 pub mod payments;

@@ -709,6 +709,15 @@ impl Fleet {
         assert_eq!(unpaid, 0, "a confirmed order without a charge");
     }
 
+    /// An order's stored status and saga step.
+    pub async fn order_step(&self, order_id: &str) -> (String, String) {
+        sqlx::query_as("select status, saga_step from orders where order_id = $1::uuid")
+            .bind(order_id)
+            .fetch_one(&self.order.pool)
+            .await
+            .unwrap()
+    }
+
     /// The app state for running the reconciler once (every pending order stale).
     pub fn reconciler_state(&self) -> AppState {
         let mut settings = self.settings.clone();
@@ -717,8 +726,8 @@ impl Fleet {
         AppState::new(settings, self.order.pool.clone()).expect("state")
     }
 
-    pub async fn reconcile(&self) -> order_service::features::orders::reconciler::Report {
-        order_service::features::orders::reconciler::reconcile_once(&self.reconciler_state())
+    pub async fn reconcile(&self) -> order_service::features::checkout::reconciler::Report {
+        order_service::features::checkout::reconciler::reconcile_once(&self.reconciler_state())
             .await
             .expect("a reconciler pass")
     }

@@ -3,6 +3,7 @@
 mod cart;
 mod checkout;
 mod contracts;
+mod efficiency;
 mod fleet;
 mod helpers;
 mod idempotency;

@@ -124,9 +124,33 @@ pub async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     event: &Notification,
 ) -> Result<(), sqlx::Error> {
-    let payload = serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let request_id = crate::request_id::current();
-    repository::insert(tx, event.event_id, &payload, request_id.as_deref()).await
+    let row = OutboxRow::of(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    repository::insert(tx, row.event_id, &row.payload, row.request_id.as_deref()).await
+}
+
+/// An event as its outbox row, for a service that writes the row in the
+/// same statement as the state change (one round trip instead of a
+/// transaction): `insert into outbox (event_id, payload, request_id)`.
+/// [`enqueue`] is the same insert on its own.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    /// The event's id.
+    pub event_id: Uuid,
+    /// The whole notification, as delivered.
+    pub payload: serde_json::Value,
+    /// The current request's id, which the relay sends on.
+    pub request_id: Option<String>,
+}
+
+impl OutboxRow {
+    /// The row of `event`, with the current request id.
+    pub fn of(event: &Notification) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            event_id: event.event_id,
+            payload: serde_json::to_value(event)?,
+            request_id: crate::request_id::current(),
+        })
+    }
 }
 
 /// The `[outbox]` section a service with an outbox is configured with

@@ -48,12 +48,20 @@ pub async fn metrics_are_exposed<S: Service>() {
     assert!(text.contains("db_pool_connections"));
 }
 
-/// `/openapi.json` documents the service and `/docs` serves Swagger UI.
+/// `/openapi.json` documents the service, every `$ref` in it resolves
+/// (client generators fail on the first that does not), and `/docs` serves
+/// Swagger UI.
 pub async fn openapi_and_docs<S: Service>() {
     let app = spawn::<S>().await;
     let doc: serde_json::Value = app.get("/openapi.json").await.json().await.expect("JSON");
     assert_eq!(doc["info"]["title"], S::NAME);
     assert!(doc["paths"]["/health"].is_object());
+    let unresolved = crate::openapi::unresolved_refs(&doc);
+    assert!(
+        unresolved.is_empty(),
+        "$refs to nothing in {}'s document (register the schema, e.g. `components(schemas(...))`): {unresolved:?}",
+        S::NAME
+    );
     assert_eq!(app.get("/docs/").await.status(), StatusCode::OK);
 }
 

@@ -186,6 +186,70 @@ async fn cors_allows_configured_origins_only() {
 }
 
 #[tokio::test]
+async fn cors_preflight_allows_what_a_browser_frontend_sends_and_exposes_what_it_reads() {
+    let app = spawn_app().await;
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/orders"))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,idempotency-key,if-none-match,if-match,x-request-id",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let listed = |response: &reqwest::Response, name: &str| -> Vec<String> {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let methods = listed(&preflight, "access-control-allow-methods");
+    for method in ["get", "post", "put", "patch", "delete"] {
+        assert!(methods.contains(&method.to_owned()), "{methods:?}");
+    }
+    let headers = listed(&preflight, "access-control-allow-headers");
+    for header in [
+        "authorization",
+        "content-type",
+        "idempotency-key",
+        "if-none-match",
+        "if-match",
+        "x-request-id",
+    ] {
+        assert!(
+            headers.contains(&header.to_owned()),
+            "{header} in {headers:?}"
+        );
+    }
+    let simple = app
+        .http
+        .get(app.url("/health"))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    let exposed = listed(&simple, "access-control-expose-headers");
+    for header in ["etag", "retry-after", "x-request-id", "location"] {
+        assert!(
+            exposed.contains(&header.to_owned()),
+            "{header} in {exposed:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn responses_are_gzip_compressed_when_asked() {
     let app = spawn_app().await;
     let response = reqwest::Client::builder()

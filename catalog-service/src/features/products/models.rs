@@ -286,7 +286,7 @@ pub struct ProductQuery {
     /// Comma-separated product ids (at most 100): a batch lookup.
     pub ids: Option<String>,
     /// `relevance` (default with `q`), `price_asc`, `price_desc`, `newest` (default otherwise), `name`.
-    #[param(value_type = Option<Sort>)]
+    #[param(value_type = Option<Sort>, inline)]
     pub sort: Option<Sort>,
     /// Page size, 1-100 (default 20).
     pub limit: Option<u32>,

@@ -9,8 +9,20 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::models::{NewPushSubscription, Preferences, PushSubscription};
-use super::service;
+use super::service::{self, PreferenceError};
 use crate::state::AppState;
+
+/// The HTTP meaning of each [`PreferenceError`], in one place.
+impl From<PreferenceError> for ApiError {
+    fn from(err: PreferenceError) -> Self {
+        match err {
+            PreferenceError::SubscriptionNotFound => {
+                ApiError::not_found("No push subscription with this id.")
+            }
+            PreferenceError::Database(_) => ApiError::internal(err),
+        }
+    }
+}
 
 /// The routes (mounted under `/api/v1`).
 pub fn router() -> OpenApiRouter<AppState> {

@@ -1,6 +1,6 @@
 //! Cart SQL.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::models::CartLine;
@@ -17,8 +17,12 @@ pub async fn list(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<CartLine>> {
     .await
 }
 
+/// The trigger that keeps a cart at 100 lines at most (migration 0004).
+pub const MAX_LINES_CONSTRAINT: &str = "cart_items_max_lines";
+
 /// Adds `quantity` to the line (creating it); `None` when the line would
-/// exceed 99 units.
+/// exceed 99 units. A new line beyond the 100th fails with
+/// [`MAX_LINES_CONSTRAINT`], atomically even under concurrent adds.
 #[tracing::instrument(skip_all)]
 pub async fn add(
     pool: &PgPool,
@@ -72,42 +76,12 @@ pub async fn remove(pool: &PgPool, user_id: Uuid, product_id: Uuid) -> sqlx::Res
         .map(|_| ())
 }
 
-/// Empties the cart (inside the caller's transaction, e.g. the checkout's
-/// confirmation).
+/// Empties the cart.
 #[tracing::instrument(skip_all)]
-/// Takes what an order bought out of the cart: a line ordered in full goes,
-/// a line raised while the checkout ran keeps the difference, and a line
-/// added meanwhile stays.
-#[tracing::instrument(skip_all)]
-pub async fn remove_ordered(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    product_ids: &[Uuid],
-    quantities: &[i32],
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "with ordered as (
-             select * from unnest($2::uuid[], $3::int[]) as o(product_id, quantity)
-         ), gone as (
-             delete from cart_items c using ordered o
-             where c.user_id = $1 and c.product_id = o.product_id and c.quantity <= o.quantity
-         )
-         update cart_items c set quantity = c.quantity - o.quantity, updated_at = now()
-         from ordered o
-         where c.user_id = $1 and c.product_id = o.product_id and c.quantity > o.quantity",
-    )
-    .bind(user_id)
-    .bind(product_ids)
-    .bind(quantities)
-    .execute(conn)
-    .await
-    .map(|_| ())
-}
-
-pub async fn clear(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {
+pub async fn clear(pool: &PgPool, user_id: Uuid) -> sqlx::Result<()> {
     sqlx::query("delete from cart_items where user_id = $1")
         .bind(user_id)
-        .execute(conn)
+        .execute(pool)
         .await
         .map(|_| ())
 }

@@ -3,14 +3,32 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use service_kit::auth::AuthUser;
-use service_kit::{ApiError, Json, Path, Problem, ValidJson};
+use service_kit::{ApiError, FieldError, Json, Path, Problem, ValidJson};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::models::{AddItem, Cart, SetQuantity};
-use super::service;
+use super::service::{self, CartError};
 use crate::state::AppState;
+
+/// The HTTP meaning of each [`CartError`], in one place: what the client
+/// sent wrong is a 422 naming the field.
+impl From<CartError> for ApiError {
+    fn from(err: CartError) -> Self {
+        match err {
+            CartError::NotSellable | CartError::TooManyLines | CartError::OtherCurrency => {
+                ApiError::invalid_field("product_id", err.to_string())
+            }
+            CartError::TooManyUnits => {
+                ApiError::validation(vec![FieldError::new("quantity", err.to_string())])
+            }
+            CartError::NotInCart => ApiError::not_found("This product is not in the cart."),
+            CartError::CatalogUnavailable(cause) => ApiError::unavailable(cause),
+            CartError::Database(_) => ApiError::internal(err),
+        }
+    }
+}
 
 /// `/cart` routes.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -1,7 +1,6 @@
-//! Order types: the checkout request, orders as returned, list queries.
+//! Order types: orders as stored and returned, list queries.
 
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -76,40 +75,6 @@ pub struct ShippingAddress {
     pub country: String,
 }
 
-/// The payment method: only cards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentMethodKind {
-    /// A tokenized card.
-    Card,
-}
-
-/// How the order is paid.
-#[derive(Debug, Deserialize, ToSchema, garde::Validate)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentMethod {
-    /// `card`.
-    #[garde(skip)]
-    pub method: PaymentMethodKind,
-    /// The provider's card token (`tok_visa`, `tok_declined`, `tok_error` with
-    /// the fake provider), 1-255 characters. Never logged or echoed.
-    #[garde(custom(valid_token))]
-    #[schema(value_type = String)]
-    pub token: SecretString,
-}
-
-/// Body of `POST /checkout`.
-#[derive(Debug, Deserialize, ToSchema, garde::Validate)]
-#[serde(deny_unknown_fields)]
-pub struct CheckoutRequest {
-    /// Where to ship.
-    #[garde(dive)]
-    pub shipping_address: ShippingAddress,
-    /// How to pay.
-    #[garde(dive)]
-    pub payment: PaymentMethod,
-}
-
 fn not_blank(value: &str, _ctx: &()) -> garde::Result {
     if value.trim().is_empty() {
         Err(garde::Error::new("must not be blank"))
@@ -125,15 +90,6 @@ fn country_code(value: &str, _ctx: &()) -> garde::Result {
         Err(garde::Error::new(
             "must be an ISO 3166-1 alpha-2 code (two upper-case letters)",
         ))
-    }
-}
-
-fn valid_token(value: &SecretString, _ctx: &()) -> garde::Result {
-    let token = value.expose_secret();
-    if (1..=255).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(())
-    } else {
-        Err(garde::Error::new("must be 1-255 printable characters"))
     }
 }
 
@@ -213,7 +169,7 @@ pub struct OrderRow {
     /// Status.
     pub status: String,
     /// Saga step.
-    pub saga_step: String,
+    pub saga_step: crate::features::checkout::SagaStep,
     /// Subtotal.
     pub subtotal_cents: i64,
     /// Total.

@@ -21,6 +21,43 @@ use super::service::{self, AuthFlowError};
 use crate::features::users::models::{Password, User};
 use crate::state::AppState;
 
+/// The status of each [`AuthFlowError`].
+fn status_code(err: &AuthFlowError) -> StatusCode {
+    match err {
+        AuthFlowError::InvalidCredentials
+        | AuthFlowError::InvalidRefreshToken
+        | AuthFlowError::InvalidClient => StatusCode::UNAUTHORIZED,
+        AuthFlowError::EmailTaken => StatusCode::CONFLICT,
+        AuthFlowError::InvalidResetToken | AuthFlowError::UnsupportedGrant => {
+            StatusCode::BAD_REQUEST
+        }
+        AuthFlowError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        AuthFlowError::NotFound => StatusCode::NOT_FOUND,
+        AuthFlowError::Database(_) | AuthFlowError::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+/// The HTTP meaning of each [`AuthFlowError`], in one place.
+impl From<AuthFlowError> for ApiError {
+    fn from(err: AuthFlowError) -> Self {
+        match err {
+            AuthFlowError::Invalid(errors) => ApiError::validation(errors),
+            AuthFlowError::InvalidClient => {
+                ApiError::new(StatusCode::UNAUTHORIZED, err.to_string()).with_header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"user-service\""),
+                )
+            }
+            err => match status_code(&err) {
+                StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
+                status => ApiError::new(status, err.to_string()),
+            },
+        }
+    }
+}
+
 /// `/auth` routes (under `/api/v1`).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -2,12 +2,11 @@
 //! (rotation with reuse detection), password resets, service tokens.
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use service_kit::FieldError;
 use service_kit::auth::ROLE_CUSTOMER;
 use service_kit::outbox::{self, Notification};
-use service_kit::{ApiError, FieldError};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -53,39 +52,6 @@ pub enum AuthFlowError {
     /// Hashing or signing failed.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
-}
-
-impl AuthFlowError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::InvalidCredentials | Self::InvalidRefreshToken | Self::InvalidClient => {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::EmailTaken => StatusCode::CONFLICT,
-            Self::InvalidResetToken | Self::UnsupportedGrant => StatusCode::BAD_REQUEST,
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-impl From<AuthFlowError> for ApiError {
-    fn from(err: AuthFlowError) -> Self {
-        match err {
-            AuthFlowError::Invalid(errors) => ApiError::validation(errors),
-            AuthFlowError::InvalidClient => {
-                ApiError::new(StatusCode::UNAUTHORIZED, err.to_string()).with_header(
-                    axum::http::header::WWW_AUTHENTICATE,
-                    axum::http::HeaderValue::from_static("Basic realm=\"user-service\""),
-                )
-            }
-            err => match err.status_code() {
-                StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
-                status => ApiError::new(status, err.to_string()),
-            },
-        }
-    }
 }
 
 fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {

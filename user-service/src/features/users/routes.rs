@@ -14,6 +14,28 @@ use super::models::{Contact, Preferences, SetRoles, UpdateProfile, User, UserFil
 use super::service::{self, UserError};
 use crate::state::AppState;
 
+/// The status of each [`UserError`].
+fn status_code(err: &UserError) -> StatusCode {
+    match err {
+        UserError::NotFound => StatusCode::NOT_FOUND,
+        UserError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        UserError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The HTTP meaning of each [`UserError`], in one place.
+impl From<UserError> for ApiError {
+    fn from(err: UserError) -> Self {
+        match err {
+            UserError::Invalid(errors) => ApiError::validation(errors),
+            err => match status_code(&err) {
+                StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
+                status => ApiError::new(status, err.to_string()),
+            },
+        }
+    }
+}
+
 /// `/users` routes (under `/api/v1`).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -1,9 +1,8 @@
 //! Account rules: a user reads and changes their own profile and
 //! preferences; administrators list users and set roles.
 
-use axum::http::StatusCode;
+use service_kit::FieldError;
 use service_kit::pagination::Page;
-use service_kit::{ApiError, FieldError};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -22,28 +21,6 @@ pub enum UserError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
-}
-
-impl UserError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-impl From<UserError> for ApiError {
-    fn from(err: UserError) -> Self {
-        match err {
-            UserError::Invalid(errors) => ApiError::validation(errors),
-            err => match err.status_code() {
-                StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
-                status => ApiError::new(status, err.to_string()),
-            },
-        }
-    }
 }
 
 /// The user's own account.

@@ -1,8 +1,9 @@
-//! `cargo xtask bench catalog`: catalog-service (release build) on a private
-//! Postgres, seeded with N generated products, then product-by-id and search
-//! requests at a fixed concurrency (wrk, or client threads without it);
-//! prints throughput and p50/p95/p99 per scenario and writes them to
-//! `target/xtask/bench/catalog.json`.
+//! `cargo xtask bench catalog`: catalog-service over N generated products
+//! (seeded in SQL, the same data on every side), driven by wrk (or client
+//! threads without it) at a fixed concurrency: `GET /health` first, the
+//! service's HTTP ceiling through its whole middleware stack, then product by
+//! id, searches (one word, two words, a typo, words every product has) and a
+//! sorted listing, each reported as a fraction of that ceiling.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use ureq::Agent;
 
-use crate::fleet::{Fleet, FleetOptions, Output};
+use crate::bench::{Bench, BenchFleet, Figures, Plan, Report};
 use crate::pg::{PgBin, psql};
 use crate::workspace;
 
@@ -28,53 +29,57 @@ pub struct CatalogBench {
     pub seconds: u64,
 }
 
-/// One scenario's figures.
-#[derive(Debug, Clone)]
-pub struct Figures {
-    /// Scenario name.
-    pub name: String,
-    /// Requests answered 200.
-    pub ok: usize,
-    /// Other answers or transport errors.
-    pub errors: usize,
-    /// Successful requests per second.
-    pub throughput: f64,
-    /// Latency percentiles in milliseconds.
-    pub p50: f64,
-    /// 95th percentile (ms).
-    pub p95: f64,
-    /// 99th percentile (ms).
-    pub p99: f64,
+/// The ceiling scenario.
+pub const HEALTH: &str = "GET /health";
+
+/// Runs the benchmark as `plan` says and prints its report.
+pub fn catalog(opts: &CatalogBench, plan: &Plan) -> Result<Report> {
+    crate::bench::run(opts, plan)
 }
 
-/// Runs the benchmark and prints its report.
-pub fn catalog(opts: &CatalogBench) -> Result<Vec<Figures>> {
-    let root = workspace::root();
-    let logs = workspace::scratch_dir(&root).join("bench/logs");
-    let fleet = Fleet::start(
-        &root,
-        FleetOptions {
-            release: true,
-            build: true,
-            output: Output::LogDir(logs),
-            cluster_name: "bench".into(),
-            only: vec!["catalog".into()],
-            ..FleetOptions::default()
-        },
-    )?;
-    let base = fleet.base_url("catalog")?;
-    println!("seeding {} products ...", opts.products);
-    let seeded = Instant::now();
-    psql(
-        &PgBin::locate()?,
-        fleet.database_url("catalog")?,
-        &generation_sql(opts.products),
-    )?;
-    println!("seeded in {:.1} s", seeded.elapsed().as_secs_f64());
+impl Bench for CatalogBench {
+    fn name(&self) -> &'static str {
+        "catalog"
+    }
 
-    let agent = agent();
-    let ids = sample_ids(&agent, &base)?;
-    let scenarios: Vec<(&str, Vec<String>)> = vec![
+    fn settings(&self) -> Value {
+        json!({
+            "products": self.products,
+            "concurrency": self.concurrency,
+            "seconds": self.seconds,
+        })
+    }
+
+    fn ceiling(&self) -> Option<&'static str> {
+        Some(HEALTH)
+    }
+
+    fn round(&self, fleet: &BenchFleet) -> Result<Vec<Figures>> {
+        let base = fleet.bases().catalog;
+        println!("seeding {} products ...", self.products);
+        let seeded = Instant::now();
+        psql(
+            &PgBin::locate()?,
+            &fleet.database_url("catalog")?,
+            &generation_sql(self.products),
+        )?;
+        println!("seeded in {:.1} s", seeded.elapsed().as_secs_f64());
+
+        let ids = sample_ids(&agent(), &base)?;
+        let mut figures = Vec::new();
+        for (name, urls) in scenarios(&base, &ids) {
+            let measured = measure(name, &urls, self)?;
+            println!("{}", measured.line());
+            figures.push(measured);
+        }
+        Ok(figures)
+    }
+}
+
+/// Every scenario in the order measured, with the URLs its clients cycle through.
+fn scenarios(base: &str, ids: &[String]) -> Vec<(&'static str, Vec<String>)> {
+    vec![
+        (HEALTH, vec![format!("{base}/health")]),
         (
             "product by id",
             ids.iter()
@@ -84,7 +89,7 @@ pub fn catalog(opts: &CatalogBench) -> Result<Vec<Figures>> {
         (
             "search, one word",
             search_urls(
-                &base,
+                base,
                 &[
                     "lamp", "chair", "kettle", "walnut", "speaker", "rug", "mirror", "tent",
                 ],
@@ -93,7 +98,7 @@ pub fn catalog(opts: &CatalogBench) -> Result<Vec<Figures>> {
         (
             "search, two words",
             search_urls(
-                &base,
+                base,
                 &[
                     "oak table",
                     "brass lamp",
@@ -107,27 +112,29 @@ pub fn catalog(opts: &CatalogBench) -> Result<Vec<Figures>> {
         (
             "search, typo",
             search_urls(
-                &base,
+                base,
                 &["lamb", "chiar", "kettel", "speakr", "miror", "wallett"],
+            ),
+        ),
+        (
+            // Every generated description has each of these words, so every
+            // product matches: the catalog README's known slow case.
+            "search, dense words",
+            search_urls(
+                base,
+                &[
+                    "companion pairs",
+                    "pairs everyday",
+                    "companion materials",
+                    "everyday materials use",
+                ],
             ),
         ),
         (
             "list, category + price sort",
             vec![format!("{base}/api/v1/products?sort=price_asc&limit=20")],
         ),
-    ];
-    let mut report = Vec::new();
-    for (name, urls) in scenarios {
-        let figures = measure(name, &urls, opts)?;
-        println!(
-            "{:<30} {:>8.0} req/s  p50 {:>6.1} ms  p95 {:>6.1} ms  p99 {:>6.1} ms  errors {}",
-            figures.name, figures.throughput, figures.p50, figures.p95, figures.p99, figures.errors
-        );
-        report.push(figures);
-    }
-    write_report(&root, opts, &report)?;
-    fleet.stop()?;
-    Ok(report)
+    ]
 }
 
 fn agent() -> Agent {
@@ -227,16 +234,23 @@ fn measure_with_wrk(
 ) -> Result<Figures> {
     let base = urls
         .first()
-        .and_then(|u| u.find("/api/").map(|i| &u[..i]))
+        .and_then(|u| origin(u))
         .context("no URL to measure")?;
     let paths: Vec<&str> = urls.iter().map(|u| &u[base.len()..]).collect();
     let dir = workspace::scratch_dir(&workspace::root()).join("bench");
     std::fs::create_dir_all(&dir)?;
     let script = dir.join("cycle.lua");
     std::fs::write(&script, WRK_SCRIPT)?;
+    // wrk refuses fewer connections than threads.
+    let threads = opts.concurrency.clamp(1, 2);
     let run = |seconds: u64| -> Result<String> {
         let output = std::process::Command::new(wrk)
-            .args(["-t", "2", "-c", &opts.concurrency.to_string()])
+            .args([
+                "-t",
+                &threads.to_string(),
+                "-c",
+                &opts.concurrency.to_string(),
+            ])
             .args(["-d", &format!("{seconds}s"), "--timeout", "10s", "-s"])
             .arg(&script)
             .arg(base)
@@ -253,11 +267,25 @@ fn measure_with_wrk(
         Ok(text)
     };
     run(2)?;
-    let text = run(opts.seconds)?;
-    let line = text
+    parse_wrk_result(name, &run(opts.seconds)?)
+}
+
+/// `http://127.0.0.1:8002` of `http://127.0.0.1:8002/api/v1/...`.
+fn origin(url: &str) -> Option<&str> {
+    let after_scheme = url.find("://")? + 3;
+    let end = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |i| after_scheme + i);
+    Some(&url[..end])
+}
+
+/// Figures from the `RESULT requests errors micros p50 p95 p99` line the
+/// script prints (latencies in ms).
+fn parse_wrk_result(name: &str, output: &str) -> Result<Figures> {
+    let line = output
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
-        .with_context(|| format!("no RESULT line in wrk's output:\n{text}"))?;
+        .with_context(|| format!("no RESULT line in wrk's output:\n{output}"))?;
     let fields: Vec<f64> = line
         .split_whitespace()
         .map(|f| f.parse::<f64>())
@@ -266,6 +294,9 @@ fn measure_with_wrk(
     let [requests, errors, micros, p50, p95, p99] = fields[..] else {
         bail!("unexpected wrk result `{line}`");
     };
+    if micros <= 0.0 {
+        bail!("wrk measured for no time: `{line}`");
+    }
     let ok = (requests - errors).max(0.0);
     Ok(Figures {
         name: name.to_owned(),
@@ -319,13 +350,12 @@ fn measure_with_threads(name: &str, urls: &[String], opts: &CatalogBench) -> Res
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(2));
-    recording.store(true, Ordering::Relaxed);
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(opts.seconds));
-    recording.store(false, Ordering::Relaxed);
-    let window = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
+    let window = crate::bench::record_window(
+        Duration::from_secs(2),
+        Duration::from_secs(opts.seconds),
+        &recording,
+        &stop,
+    );
     let mut latencies: Vec<Duration> = Vec::new();
     for worker in workers {
         latencies.extend(
@@ -342,57 +372,10 @@ fn measure_with_threads(name: &str, urls: &[String], opts: &CatalogBench) -> Res
     ))
 }
 
-impl Figures {
-    /// Figures of `latencies` (the successful requests) over `window`.
-    pub fn from_latencies(
-        name: &str,
-        mut latencies: Vec<Duration>,
-        errors: usize,
-        window: Duration,
-    ) -> Self {
-        latencies.sort_unstable();
-        let pct = |p: f64| -> f64 {
-            if latencies.is_empty() {
-                return f64::NAN;
-            }
-            let index =
-                ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-            latencies[index].as_secs_f64() * 1000.0
-        };
-        Self {
-            name: name.to_owned(),
-            ok: latencies.len(),
-            errors,
-            throughput: latencies.len() as f64 / window.as_secs_f64(),
-            p50: pct(0.50),
-            p95: pct(0.95),
-            p99: pct(0.99),
-        }
-    }
-}
-
 /// Workers walk the URL list with different strides so they do not ask the
 /// same thing in lock-step.
 fn opts_stride(worker: usize) -> usize {
     [1, 3, 5, 7, 11, 13][worker % 6]
-}
-
-fn write_report(root: &Path, opts: &CatalogBench, report: &[Figures]) -> Result<()> {
-    let dir = workspace::scratch_dir(root).join("bench");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("catalog.json");
-    let body = json!({
-        "products": opts.products,
-        "concurrency": opts.concurrency,
-        "seconds": opts.seconds,
-        "scenarios": report.iter().map(|f| json!({
-            "name": f.name, "ok": f.ok, "errors": f.errors, "throughput_rps": f.throughput,
-            "p50_ms": f.p50, "p95_ms": f.p95, "p99_ms": f.p99,
-        })).collect::<Vec<_>>(),
-    });
-    std::fs::write(&path, serde_json::to_vec_pretty(&body)?)?;
-    println!("written to {}", path.display());
-    Ok(())
 }
 
 /// `products` generated products over a 40-category tree: 30 adjectives x 40
@@ -424,4 +407,91 @@ join bench_categories bc on bc.position = i % 40;
 vacuum analyze;
 "#
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ceiling_comes_first_and_every_scenario_targets_the_same_origin() {
+        let ids = vec!["a".to_owned(), "b".to_owned()];
+        let all = scenarios("http://127.0.0.1:8002", &ids);
+        assert_eq!(
+            all[0],
+            (HEALTH, vec!["http://127.0.0.1:8002/health".to_owned()])
+        );
+        assert_eq!(
+            all[1].1,
+            [
+                "http://127.0.0.1:8002/api/v1/products/a",
+                "http://127.0.0.1:8002/api/v1/products/b"
+            ]
+        );
+        for (name, urls) in &all {
+            assert!(!urls.is_empty(), "{name}");
+            for url in urls {
+                assert_eq!(origin(url), Some("http://127.0.0.1:8002"), "{url}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_dense_search_asks_for_words_every_generated_description_has() {
+        let ids = vec!["a".to_owned()];
+        let all = scenarios("http://h:1", &ids);
+        let (_, dense) = all
+            .iter()
+            .find(|(name, _)| *name == "search, dense words")
+            .expect("a dense-words scenario");
+        assert!(
+            dense.contains(&"http://h:1/api/v1/products?q=companion+pairs&limit=20".to_owned())
+        );
+        let sql = generation_sql(10);
+        let description = sql
+            .lines()
+            .find(|l| l.contains("companion"))
+            .expect("the description template");
+        for url in dense {
+            let query = url
+                .split("q=")
+                .nth(1)
+                .and_then(|q| q.split('&').next())
+                .expect("a q parameter");
+            for word in query.split('+') {
+                // Each word is a fixed part of the template, not a chosen adjective or noun.
+                assert!(description.contains(word), "`{word}` in {description}");
+            }
+            assert!(query.contains('+'), "several words: {query}");
+        }
+    }
+
+    #[test]
+    fn origin_is_scheme_host_and_port() {
+        assert_eq!(
+            origin("http://127.0.0.1:8002/health"),
+            Some("http://127.0.0.1:8002")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8002"),
+            Some("http://127.0.0.1:8002")
+        );
+        assert_eq!(origin("127.0.0.1:8002/health"), None);
+    }
+
+    #[test]
+    fn wrk_results_become_figures_of_the_successful_requests() -> Result<()> {
+        let out = "Running 15s test\nRESULT 150000 1000 15000000 1.500 4.250 9.000\n";
+        let f = parse_wrk_result("product by id", out)?;
+        assert_eq!(f.name, "product by id");
+        assert_eq!((f.ok, f.errors), (149_000, 1000));
+        assert_eq!(f.throughput, 149_000.0 / 15.0);
+        assert_eq!((f.p50, f.p95, f.p99), (1.5, 4.25, 9.0));
+
+        assert!(parse_wrk_result("x", "Running 15s test\n").is_err());
+        assert!(parse_wrk_result("x", "RESULT 1 2 three 4 5 6").is_err());
+        assert!(parse_wrk_result("x", "RESULT 1 2 3").is_err());
+        assert!(parse_wrk_result("x", "RESULT 1 0 0 1 1 1").is_err());
+        Ok(())
+    }
 }

@@ -1,0 +1,10 @@
+export { Attempt, ShopClient, newIdempotencyKey } from './client.js';
+export type { SessionChange, ShopClientOptions } from './client.js';
+export { paginate } from './paginate.js';
+export type { Page } from './paginate.js';
+export { ProblemError } from './problem.js';
+export type { FieldError } from './problem.js';
+export { MemoryTokenStore, WebStorageTokenStore } from './tokens.js';
+export type { StorageLike, TokenStore, Tokens } from './tokens.js';
+export type * from './types.js';
+export type { components, operations, paths } from './schema.js';
