@@ -103,7 +103,8 @@ export interface paths {
         put?: never;
         /**
          * Exchanges e-mail and password for tokens. Wrong password and unknown
-         *     e-mail are the same 401; repeated failures for an account are 429.
+         *     e-mail are the same 401; repeated failures for an account are 429 (per
+         *     account from one address, and per account in all).
          */
         post: operations["login"];
         delete?: never;
@@ -138,7 +139,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Changes the caller's password; every refresh token of theirs is revoked. */
+        /**
+         * Changes the caller's password; every refresh token and every
+         *     outstanding reset token of theirs ends. Wrong current passwords are
+         *     limited per user (429).
+         */
         post: operations["change_password"];
         delete?: never;
         options?: never;
@@ -157,7 +162,8 @@ export interface paths {
         put?: never;
         /**
          * Sends a single-use reset token (30 minutes) to the address, if it has
-         *     an account: the answer is the same 202 either way.
+         *     an account: the answer is the same 202 either way (a malformed address
+         *     is 422).
          */
         post: operations["request_password_reset"];
         delete?: never;
@@ -176,8 +182,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Sets a new password with a reset token; every refresh token of the user
-         *     is revoked. A used or expired token is 400.
+         * Sets a new password with a reset token; every refresh token and every
+         *     other reset token of the user ends. A used or expired token is 400.
          */
         post: operations["confirm_password_reset"];
         delete?: never;
@@ -548,11 +554,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The caller's push subscriptions, newest first (tokens are not shown). */
+        get: operations["list_subscriptions"];
         put?: never;
         /**
          * Subscribes a device of the caller to push notifications; the same token
-         *     again returns the same subscription.
+         *     again returns the same subscription. A user has at most 20 devices: one
+         *     more replaces the oldest.
          */
         post: operations["subscribe"];
         delete?: never;
@@ -625,7 +633,9 @@ export interface paths {
         post?: never;
         /**
          * Deletes the caller's account: personal data erased, every refresh token
-         *     revoked.
+         *     revoked, and the `user_deleted` event published so that order- and
+         *     notification-service erase theirs (carts, addresses, preferences,
+         *     devices, stored messages).
          */
         delete: operations["delete_me"];
         options?: never;
@@ -1438,6 +1448,14 @@ export interface components {
             /** @description `android`, `ios` or `web`. */
             platform: components["schemas"]["Platform"];
         };
+        /**
+         * @description The caller's devices (`GET /api/v1/push-subscriptions`), newest first;
+         *     at most 20, so one page.
+         */
+        PushSubscriptions: {
+            /** @description The devices (their tokens are not shown). */
+            items: components["schemas"]["PushSubscription"][];
+        };
         /** @description Body of `POST /auth/refresh` and `POST /auth/logout`. */
         RefreshRequest: {
             /** @description The refresh token. */
@@ -1910,6 +1928,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not an e-mail address (at most 254 characters) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too Many Requests */
             429: {
                 headers: {
@@ -1990,6 +2017,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     request_password_reset: {
@@ -2011,6 +2047,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description not an e-mail address (at most 254 characters) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Too Many Requests */
             429: {
@@ -2103,6 +2148,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     register: {
@@ -2178,7 +2232,7 @@ export interface operations {
                     "application/json": components["schemas"]["ServiceToken"];
                 };
             };
-            /** @description unsupported grant type */
+            /** @description unsupported grant type, or an audience this client may not call (type `/problems/invalid_scope`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2198,6 +2252,15 @@ export interface operations {
             };
             /** @description unknown audience */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2708,6 +2771,15 @@ export interface operations {
             };
             /** @description Empty cart, invalid body, or the key reused with another body */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many attempts from this address or user, or too many declined payments of this user (`Retry-After`) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3480,6 +3552,44 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_subscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscriptions"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
