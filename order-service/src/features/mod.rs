@@ -3,5 +3,9 @@
 
 pub mod cart;
 pub mod checkout;
+pub mod discounts;
 pub mod orders;
 pub mod payments;
+pub mod pricing;
+pub mod shipping;
+pub mod tax;
