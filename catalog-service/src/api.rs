@@ -2,6 +2,7 @@
 //! (service tokens) under `/internal/v1`, and the OpenAPI document they
 //! describe.
 
+use service_kit::auth::AllowedCallers;
 use service_kit::openapi::BearerAuth;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -31,6 +32,10 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .merge(features::inventory::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", public)
-        .nest("/internal/v1", features::reservations::router())
+        .nest(
+            "/internal/v1",
+            // Stock reservations and restocks: order-service's checkout and cancel.
+            features::reservations::router().route_layer(AllowedCallers::only(&["order-service"])),
+        )
         .with_state(state)
 }

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use service_kit::ServiceSettings;
-use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
+use service_kit::config::{AuthSettings, DatabaseSettings, Environment, ServerSettings};
 
 /// Built-in defaults, layered over the kit's. The database password is a
 /// local-only default; deployments set `APP__DATABASE__URL`.
@@ -27,6 +27,8 @@ sweep_batch_size = 100
 /// Everything catalog-service is configured with.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// Where the service runs (start-up rules).
+    pub environment: Environment,
     /// HTTP server.
     pub server: ServerSettings,
     /// Postgres database and schema.
@@ -52,6 +54,10 @@ pub struct ReservationSettings {
 }
 
 impl ServiceSettings for Settings {
+    fn environment(&self) -> Environment {
+        self.environment
+    }
+
     fn server(&mut self) -> &mut ServerSettings {
         &mut self.server
     }

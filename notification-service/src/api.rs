@@ -2,6 +2,7 @@
 //! (service tokens) under `/internal/v1`, and the OpenAPI document they
 //! describe.
 
+use service_kit::auth::AllowedCallers;
 use service_kit::openapi::BearerAuth;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,6 +31,11 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .merge(features::preferences::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", public)
-        .nest("/internal/v1", features::notifications::internal_router())
+        .nest(
+            "/internal/v1",
+            // Intake: the outboxes of order-service and user-service.
+            features::notifications::internal_router()
+                .route_layer(AllowedCallers::only(&["order-service", "user-service"])),
+        )
         .with_state(state)
 }

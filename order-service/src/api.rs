@@ -28,7 +28,7 @@ struct ApiDoc;
 pub fn router(state: AppState) -> OpenApiRouter {
     let public = OpenApiRouter::new()
         .merge(features::cart::router())
-        .merge(features::checkout::router())
+        .merge(features::checkout::router(state.checkout_limits.clone()))
         .merge(features::orders::router())
         .merge(features::shipping::router())
         .merge(features::tax::router())

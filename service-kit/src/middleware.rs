@@ -1,7 +1,8 @@
 //! The middleware stack every service runs, outermost first:
-//! sensitive headers -> request id -> span, access log and metrics ->
-//! compression -> CORS -> panic to 500 -> problem+json for bare errors ->
-//! timeout -> body limit -> the router (with problem+json 404 and 405).
+//! sensitive headers -> request id -> security headers -> span, access log
+//! and metrics -> compression -> CORS -> panic to 500 -> problem+json for
+//! bare errors -> timeout -> body limit -> the router (with problem+json 404
+//! and 405).
 
 use axum::Router;
 use axum::body::Body;
@@ -56,6 +57,10 @@ pub fn apply(router: Router, settings: &ServerSettings) -> Router {
         .layer(cors(&settings.cors_allowed_origins))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn_with_state(
+            SecurityHeaders::from_settings(settings),
+            security_headers,
+        ))
         .layer(middleware::from_fn(request_id::middleware))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
@@ -65,7 +70,10 @@ pub fn apply(router: Router, settings: &ServerSettings) -> Router {
 }
 
 /// One span per request (request id, method, matched route, status, latency),
-/// continuing the caller's trace; one access-log line; the HTTP metrics.
+/// continuing the caller's trace; one access-log line; the HTTP metrics,
+/// whose labels a client cannot multiply: the method is bounded
+/// ([`method_label`]), the route is the matched pattern or `unmatched`,
+/// never the raw path, and the status is a number.
 async fn observe(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let route = request
@@ -119,13 +127,76 @@ async fn observe(request: Request, next: Next) -> Response {
     });
 
     let labels = [
-        ("method", method.to_string()),
+        ("method", method_label(&method).to_owned()),
         ("route", route),
         ("status", status.to_string()),
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     response
+}
+
+/// Response headers every service sends, whatever gateway is in front.
+#[derive(Clone)]
+struct SecurityHeaders {
+    /// `Strict-Transport-Security`, when `server.hsts_max_age_secs` > 0.
+    hsts: Option<HeaderValue>,
+}
+
+impl SecurityHeaders {
+    fn from_settings(settings: &ServerSettings) -> Self {
+        let hsts = (settings.hsts_max_age_secs > 0)
+            .then(|| format!("max-age={}; includeSubDomains", settings.hsts_max_age_secs))
+            .and_then(|value| HeaderValue::from_str(&value).ok());
+        Self { hsts }
+    }
+}
+
+/// `X-Content-Type-Options: nosniff` on every response; `Cache-Control:
+/// no-store` on the answer to any request that carried credentials
+/// (`Authorization`) unless the handler chose a cache policy itself, so no
+/// shared or browser cache keeps one user's data; HSTS when configured
+/// (browsers honour it only over HTTPS, i.e. behind the TLS gateway).
+async fn security_headers(
+    axum::extract::State(security): axum::extract::State<SecurityHeaders>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let authenticated = request.headers().contains_key(header::AUTHORIZATION);
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    if authenticated {
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
+    if let Some(hsts) = &security.hsts {
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(hsts.clone());
+    }
+    response
+}
+
+/// The `method` label: the standard methods as they are, anything else
+/// `other`. A client chooses the method (`curl -X ANYTHING`): used raw, each
+/// new one would add a counter and a histogram to every scrape, forever.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// Errors produced below the handlers (axum's own 405 or 413, a timeout)

@@ -117,6 +117,10 @@ impl<'a> Journey<'a> {
                 "one request id across three services",
                 Self::request_id_in_logs,
             ),
+            (
+                "security headers and the gateway's search limit",
+                Self::defences,
+            ),
         ];
         for (name, step) in steps {
             let began = Instant::now();
@@ -127,6 +131,62 @@ impl<'a> Journey<'a> {
             );
         }
         Ok(())
+    }
+
+    /// Every answer says nosniff (once), an answer to a request with
+    /// credentials says no-store; through the gateway, a search flood from
+    /// one address gets 429 problem+json with Retry-After (catalog-service
+    /// has no limiter of its own, so those 429s are the gateway's).
+    fn defences(&mut self) -> Result<()> {
+        let session = self.api.login(&self.email, &self.password)?;
+        let me = self
+            .api
+            .get(&self.api.bases.user, "/api/v1/users/me")
+            .token(&session.access)
+            .send()?
+            .expect(200, "GET /users/me")?;
+        ensure!(
+            me.header_values("cache-control") == ["no-store"],
+            "an authenticated answer's Cache-Control: {:?}",
+            me.header_values("cache-control")
+        );
+        let listing = self
+            .api
+            .get(&self.api.bases.catalog, "/api/v1/products")
+            .send()?
+            .expect(200, "product listing")?;
+        for reply in [&me, &listing] {
+            ensure!(
+                reply.header_values("x-content-type-options") == ["nosniff"],
+                "X-Content-Type-Options: {:?}",
+                reply.header_values("x-content-type-options")
+            );
+        }
+        if !self.stack.through_gateway {
+            return Ok(());
+        }
+        for attempt in 1..=200 {
+            let reply = self
+                .api
+                .get(&self.api.bases.catalog, "/api/v1/products?q=flood")
+                .send()?;
+            if reply.status == 429 {
+                ensure!(
+                    reply.body["status"] == 429 && reply.body["type"].is_string(),
+                    "the gateway's 429 is not problem+json: {}",
+                    reply.body
+                );
+                ensure!(
+                    !reply.header_values("retry-after").is_empty(),
+                    "the gateway's 429 has no Retry-After"
+                );
+                ensure!(reply.header_values("x-content-type-options") == ["nosniff"]);
+                ensure!(attempt > 20, "throttled after only {attempt} searches");
+                return Ok(());
+            }
+            reply.expect(200, "search")?;
+        }
+        bail!("200 searches in a row from one address were never throttled by the gateway")
     }
 
     fn token(&self) -> Result<&str> {

@@ -246,6 +246,15 @@ impl Fleet {
             .crash_restart()
     }
 
+    /// The process id of a running service (to read its `/proc` entries).
+    pub fn pid(&self, name: &str) -> Result<u32> {
+        let svc = &self.services[self.index(name)?];
+        svc.child
+            .as_ref()
+            .map(|child| child.id())
+            .with_context(|| format!("{} is not running", svc.spec.package))
+    }
+
     /// True if the service's process is running.
     pub fn is_running(&mut self, name: &str) -> Result<bool> {
         let i = self.index(name)?;

@@ -71,10 +71,13 @@ Run what CI runs, stopping at the first failure, then print each step's duration
   4. cargo xtask template-check
   5. cargo xtask openapi check: the merged document is current and routed, every
      document passes openapi-spec-validator and openapi-typescript   (skipped by -p)
-  6. the deploy lint (deploy/, Dockerfiles, workflows)
-  7. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
-  8. cargo xtask browser: the SDK's tests and the storefront in Chromium (skipped by --quick or -p)
-  9. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
+  6. cargo build --release --bins of every service                    (skipped by --quick or -p)
+  7. the deploy lint (deploy/, Dockerfiles, workflows; every overlay's workloads
+     through their binary's check-config: release binaries, or the debug ones
+     with --quick or -p)
+  8. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
+  9. cargo xtask browser: the SDK's tests and the storefront in Chromium (skipped by --quick or -p)
+ 10. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
 
 A private Postgres is started first (or DATABASE_URL is used if set) and the
 children get DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres, a
@@ -127,7 +130,30 @@ for byte with the service's copy. Drifted files are shown as unified diffs
 drift: change such files in the template, then re-render them into every service.")]
     TemplateCheck,
     /// Lint deploy/, docker-compose.yml, the Dockerfiles and workflows with the real tools.
-    LintDeploy,
+    #[command(long_about = "\
+Lint deploy/, docker-compose.yml, the Dockerfiles and the workflows with the real
+tools (installed when missing: apt, and a venv in target/tools/venv): kustomize
+and the Kubernetes schemas, hadolint, docker-compose config, promtool, nginx -t,
+the workflow schema and actionlint.
+
+Then what the services will make of the Kubernetes overlays:
+  - nothing development-only reaches overlays/prod (an environment other than
+    production, a fake or log provider, a generated signing key, a local-only
+    default, a secret in a ConfigMap or a literal env value, a rendered Secret,
+    a workload that does not take every key of its documented Secret);
+  - every Deployment and Job of overlays/dev and overlays/prod: its service's
+    binary runs `check-config` with exactly the container's environment
+    (ConfigMaps, literals, and every key of the service's secret.example.yaml
+    filled with a fresh random value) and must accept it.
+The binaries are built first (release profile unless --debug).")]
+    LintDeploy {
+        /// Check with the debug binaries instead of the release ones.
+        #[arg(long)]
+        debug: bool,
+        /// Use the binaries already built.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// Start a private, provisioned Postgres and print its URLs, until Ctrl-C.
     #[command(long_about = "\
 Start a private Postgres (target/xtask/pg-db), provision database `shop` exactly as
@@ -330,6 +356,22 @@ enum BenchCmd {
         #[command(flatten)]
         compare: CompareArgs,
     },
+    /// user-service's memory under password resets with distinct 1 MiB
+    /// e-mails: resident set before and after (fails above the allowance).
+    ResetFlood {
+        /// Requests sent.
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Largest accepted growth of the resident set, in MiB.
+        #[arg(long, default_value_t = 10.0)]
+        allowance_mib: f64,
+        /// Run the binary already in target/release.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// A shop's mixed workload across the four services, with a latency chart.
     Fleet {
         /// Concurrent customers.
@@ -420,7 +462,13 @@ fn run(command: Cmd) -> Result<()> {
             0 => Ok(()),
             n => bail!("{n} template-owned file(s) drifted"),
         },
-        Cmd::LintDeploy => lint_deploy::run(&workspace::root()),
+        Cmd::LintDeploy { debug, no_build } => lint_deploy::run(
+            &workspace::root(),
+            &lint_deploy::LintOptions {
+                release: !debug,
+                build: !no_build,
+            },
+        ),
         Cmd::Bench(BenchCmd::Catalog {
             products,
             concurrency,
@@ -447,6 +495,18 @@ fn run(command: Cmd) -> Result<()> {
             seconds,
             compare,
         }) => xtask::load::fleet(&load_options(concurrency, seconds), &compare.plan()?).map(|_| ()),
+        Cmd::Bench(BenchCmd::ResetFlood {
+            requests,
+            concurrency,
+            allowance_mib,
+            no_build,
+        }) => xtask::memory::reset_flood(&xtask::memory::ResetFlood {
+            requests,
+            concurrency,
+            allowance_mib,
+            build: !no_build,
+        })
+        .map(|_| ()),
         Cmd::Seed {
             user_url,
             catalog_url,

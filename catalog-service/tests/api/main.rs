@@ -1,6 +1,8 @@
 //! catalog-service's black-box tests: one binary, one module per feature.
 
 mod categories;
+mod config;
+mod cursors;
 mod helpers;
 mod inventory;
 mod ops;

@@ -3,6 +3,7 @@
 
 pub mod cart;
 pub mod checkout;
+pub mod checkout_limits;
 pub mod discounts;
 pub mod orders;
 pub mod payments;

@@ -2,6 +2,8 @@
 
 mod cart;
 mod checkout;
+mod checkout_limits;
+mod config;
 mod contracts;
 mod efficiency;
 mod fleet;

@@ -12,4 +12,5 @@ mod ops;
 mod outbox;
 mod password;
 mod rate_limit;
+mod sessions;
 mod users;

@@ -103,7 +103,7 @@ pub async fn adjustments(
     let rows = repository::list_adjustments(pool, product_id, after.as_ref(), i64::from(limit) + 1)
         .await?;
     Ok(Page::from_rows(rows, limit, |a| AdjustmentCursor {
-        t: a.created_at,
+        t: a.created_at.into(),
         id: a.id,
     }))
 }

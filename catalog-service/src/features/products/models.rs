@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use service_kit::FieldError;
+use service_kit::pagination::{CursorText, CursorTime};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -323,7 +324,7 @@ pub enum CursorKey {
         /// Tier of the last row.
         tier: u8,
         /// Its creation time.
-        t: DateTime<Utc>,
+        t: CursorTime,
         /// Its id.
         id: Uuid,
     },
@@ -351,14 +352,14 @@ pub enum CursorKey {
     /// `sort=newest`.
     Newest {
         /// Creation time of the last row.
-        t: DateTime<Utc>,
+        t: CursorTime,
         /// Its id.
         id: Uuid,
     },
     /// `sort=name`.
     Name {
         /// Name of the last row.
-        n: String,
+        n: CursorText,
         /// Its id.
         id: Uuid,
     },
@@ -375,7 +376,7 @@ impl ProductCursor {
                 } else {
                     2
                 },
-                t: product.created_at,
+                t: product.created_at.into(),
                 id,
             },
             Sort::Relevance => CursorKey::Relevance {
@@ -391,11 +392,11 @@ impl ProductCursor {
                 id,
             },
             Sort::Newest => CursorKey::Newest {
-                t: product.created_at,
+                t: product.created_at.into(),
                 id,
             },
             Sort::Name => CursorKey::Name {
-                n: product.name.clone(),
+                n: product.name.clone().into(),
                 id,
             },
         };

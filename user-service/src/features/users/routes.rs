@@ -194,7 +194,7 @@ async fn set_roles(
     responses(
         (status = 200, body = Contact),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "not a service token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "not a service token, or not notification-service's", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]

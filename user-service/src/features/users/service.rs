@@ -104,7 +104,7 @@ pub async fn list(
     let rows =
         repository::list(pool, email.as_deref(), after.as_ref(), i64::from(limit) + 1).await?;
     Ok(Page::from_rows(rows, limit, |u| UserCursor {
-        created_at: u.created_at,
+        created_at: u.created_at.into(),
         id: u.id,
     }))
 }
