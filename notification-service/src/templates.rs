@@ -185,7 +185,13 @@ pub fn check_data(template: TemplateName, data: &Value) -> Vec<FieldError> {
             &mut errors,
         );
     }
+    // A field both required and optional (`total_cents` of an order
+    // confirmation) was checked above.
+    let required = template.required();
     for (field, kind) in template.optional() {
+        if required.iter().any(|(r, _)| r == field) {
+            continue;
+        }
         let value = object.get(*field);
         if value.is_some_and(|v| !v.is_null() || *kind == FieldKind::OptionalText) {
             check_field(&format!("data.{field}"), value, *kind, &mut errors);

@@ -62,7 +62,7 @@ create table discount_codes (
     -- What makes `max_redemptions` hold under any concurrency: the counter
     -- is raised by the redemption's own insert (trigger), and a raise past
     -- the maximum fails that insert.
-    constraint discount_codes_max_redemptions_check
+    constraint discount_codes_redemptions_within_max
         check (max_redemptions is null or redemptions <= max_redemptions)
 );
 

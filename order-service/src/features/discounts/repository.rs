@@ -22,7 +22,7 @@ pub const VALUE_CHECK: &str = "discount_codes_value_check";
 /// `starts_at < ends_at`.
 pub const WINDOW_CHECK: &str = "discount_codes_window_check";
 /// `redemptions <= max_redemptions`.
-pub const MAX_REDEMPTIONS_CHECK: &str = "discount_codes_max_redemptions_check";
+pub const MAX_REDEMPTIONS_CHECK: &str = "discount_codes_redemptions_within_max";
 /// One redemption per customer of a once-per-customer code.
 pub const ONCE_PER_CUSTOMER_KEY: &str = "discount_redemptions_once_per_customer_key";
 
