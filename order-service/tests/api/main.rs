@@ -12,5 +12,6 @@ mod idempotency;
 mod ops;
 mod orders;
 mod payments;
+mod pricing;
 mod races;
 mod reconciler;
