@@ -5,6 +5,7 @@ use service_kit::auth::JwksVerifier;
 use sqlx::PgPool;
 use std::sync::Arc;
 
+use crate::cache::Caches;
 use crate::config::Settings;
 use crate::features::products::KnownWords;
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Search texts known to hold only known words.
     pub known_words: KnownWords,
+    /// Products and categories in memory, coherent across replicas.
+    pub caches: Caches,
 }
 
 impl FromRef<AppState> for JwksVerifier {

@@ -65,6 +65,14 @@ backoff_max_secs = 900
 poll_interval_ms = 1000
 batch_size = 20
 claim_lease_secs = 60
+
+[retention]
+days = 7
+sweep_interval_secs = 3600
+
+[erasure]
+sweep_interval_secs = 300
+reapply_window_secs = 3600
 "#;
 
 /// Everything notification-service is configured with.
@@ -92,6 +100,10 @@ pub struct Settings {
     pub links: LinkSettings,
     /// The delivery queue and its workers.
     pub delivery: DeliverySettings,
+    /// How long finished deliveries are kept.
+    pub retention: RetentionSettings,
+    /// Erasure of deleted accounts.
+    pub erasure: ErasureSettings,
 }
 
 /// Where the links in messages point (`APP__LINKS__STOREFRONT_URL`).
@@ -212,6 +224,32 @@ pub struct DeliverySettings {
     /// How long a claim is exclusive; after that a crashed worker's claim is
     /// taken over by another worker.
     pub claim_lease_secs: u64,
+}
+
+/// Deletion of finished deliveries: they hold addresses, rendered bodies
+/// and, for a failed password reset, the user's data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days a sent or failed delivery is kept (the user's history and the
+    /// admin list show them meanwhile); a notification goes with its last
+    /// delivery. At least 1: the notification is what deduplicates a
+    /// producer's redelivery, which the producers' outboxes stop retrying
+    /// after about two hours.
+    pub days: u32,
+    /// How often the sweep runs.
+    pub sweep_interval_secs: u64,
+}
+
+/// Erasure of deleted accounts (`user_deleted`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureSettings {
+    /// How often recent erasures are re-applied.
+    pub sweep_interval_secs: u64,
+    /// How long after an erasure it is re-applied: longer than an access
+    /// token lives (15 minutes) and than a producer's event can take.
+    pub reapply_window_secs: u64,
 }
 
 impl ServiceSettings for Settings {

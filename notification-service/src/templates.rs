@@ -8,6 +8,15 @@
 //! The data each template needs is declared here ([`TemplateName::required`])
 //! and checked at intake, so a missing field is a 422 for the producer, not
 //! a failed send later.
+//!
+//! Text a person typed (a name: [`FieldKind::UserText`]) could carry a
+//! phishing line ("your account is locked, go to https://..."), and an
+//! account can be registered with anybody's address. So it never enters a
+//! subject (nor a push title): subjects are rendered from the declared
+//! fields that are not typed by a person only, so a subject template that
+//! names one fails to start. In every body (text, HTML, SMS, push) it is
+//! collapsed to one line and cut to [`MAX_USER_TEXT_CHARS`] characters, and
+//! escaped in HTML.
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
@@ -37,8 +46,11 @@ pub enum TemplateName {
 /// The shape a required data field must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
-    /// A string.
+    /// A string the producer made (an id, a token, a date).
     Text,
+    /// A string a person typed (a name): never in a subject; one line of at
+    /// most [`MAX_USER_TEXT_CHARS`] characters in bodies.
+    UserText,
     /// A string of three upper-case letters (ISO 4217).
     Currency,
     /// A string, or `null`.
@@ -49,6 +61,19 @@ pub enum FieldKind {
     /// `{name, quantity, unit_price_cents, line_total_cents}`.
     Items,
 }
+
+impl FieldKind {
+    /// Whether a field of this kind may appear in a subject (the email
+    /// subject and the push title): not text typed by a person, nor the
+    /// order lines (product names).
+    fn may_enter_subject(self) -> bool {
+        matches!(self, Self::Text | Self::Integer | Self::Currency)
+    }
+}
+
+/// The longest a user's text (a name) is in a message body, in characters;
+/// longer text is cut and ends with `…`.
+pub const MAX_USER_TEXT_CHARS: usize = 100;
 
 /// Fields of each order line.
 const ITEM_FIELDS: &[(&str, FieldKind)] = &[
@@ -87,11 +112,11 @@ impl TemplateName {
     /// The data fields the template needs (extra fields are allowed).
     pub fn required(self) -> &'static [(&'static str, FieldKind)] {
         match self {
-            Self::Welcome => &[("full_name", FieldKind::Text)],
+            Self::Welcome => &[("full_name", FieldKind::UserText)],
             Self::PasswordReset => &[
                 ("token", FieldKind::Text),
                 ("expires_at", FieldKind::Text),
-                ("full_name", FieldKind::Text),
+                ("full_name", FieldKind::UserText),
             ],
             Self::OrderConfirmed => &[
                 ("order_id", FieldKind::Text),
@@ -209,7 +234,7 @@ fn check_field(path: &str, value: Option<&Value>, kind: FieldKind, errors: &mut 
         return;
     };
     match kind {
-        FieldKind::Text if !value.is_string() => {
+        FieldKind::Text | FieldKind::UserText if !value.is_string() => {
             errors.push(FieldError::new(path, "must be a string"));
         }
         FieldKind::OptionalText if !value.is_string() => {
@@ -369,9 +394,12 @@ impl Templates {
     }
 
     /// Renders every part of `template` with `data` (checked by
-    /// [`check_data`] first).
+    /// [`check_data`] first): the subject from the fields that may enter
+    /// it only, the bodies with the user's text bounded.
     pub fn render(&self, template: TemplateName, data: &Value) -> Result<Rendered, String> {
-        let part = |part: &str| -> Result<String, String> {
+        let subject_data = subject_context(template, data);
+        let body_data = bounded(template, data);
+        let part = |part: &str, data: &Value| -> Result<String, String> {
             let name = format!("{}/{part}", template.as_str());
             self.env
                 .get_template(&name)
@@ -380,12 +408,64 @@ impl Templates {
         };
         let [subject, text, html, short] = PARTS;
         Ok(Rendered {
-            subject: one_line(&part(subject)?),
-            text: part(text)?.trim().to_owned() + "\n",
-            html: part(html)?.trim().to_owned() + "\n",
-            short: one_line(&part(short)?),
+            subject: one_line(&part(subject, &subject_data)?),
+            text: part(text, &body_data)?.trim().to_owned() + "\n",
+            html: part(html, &body_data)?.trim().to_owned() + "\n",
+            short: one_line(&part(short, &body_data)?),
         })
     }
+}
+
+/// The data a subject is rendered from: the declared fields that may
+/// enter one ([`FieldKind::may_enter_subject`]), nothing else.
+fn subject_context(template: TemplateName, data: &Value) -> Value {
+    let fields = template
+        .required()
+        .iter()
+        .filter(|(_, kind)| kind.may_enter_subject())
+        .filter_map(|(field, _)| Some(((*field).to_owned(), data.get(*field)?.clone())))
+        .collect();
+    Value::Object(fields)
+}
+
+/// `data` with each field a person typed bounded by [`bound_user_text`].
+fn bounded(template: TemplateName, data: &Value) -> Value {
+    let mut data = data.clone();
+    if let Some(object) = data.as_object_mut() {
+        for (field, kind) in template.required() {
+            if *kind == FieldKind::UserText
+                && let Some(Value::String(text)) = object.get_mut(*field)
+            {
+                *text = bound_user_text(text);
+            }
+        }
+    }
+    data
+}
+
+/// A person's text as it may appear in a body: whitespace runs (newlines
+/// included) collapsed to one space, at most [`MAX_USER_TEXT_CHARS`]
+/// characters, `…` where it was cut.
+pub fn bound_user_text(text: &str) -> String {
+    let mut words = text.split_whitespace();
+    let mut bounded = String::new();
+    let mut chars = 0;
+    let mut cut = false;
+    'words: for (i, word) in words.by_ref().enumerate() {
+        for c in (i > 0).then_some(' ').into_iter().chain(word.chars()) {
+            if chars == MAX_USER_TEXT_CHARS {
+                cut = true;
+                break 'words;
+            }
+            bounded.push(c);
+            chars += 1;
+        }
+    }
+    if cut {
+        bounded.truncate(bounded.trim_end().len());
+        bounded.push('…');
+    }
+    bounded
 }
 
 /// Collapses whitespace runs, newlines included: a subject is one line
@@ -583,6 +663,44 @@ mod tests {
         assert!(!rendered.html.contains("<b>"));
         assert!(rendered.text.contains("<b>Eve</b> & \"Co\""));
         assert!(!rendered.subject.contains('\n') && !rendered.subject.contains('\r'));
+    }
+
+    #[test]
+    fn user_text_is_one_bounded_line() {
+        assert_eq!(bound_user_text("  Ada \r\n  Lovelace "), "Ada Lovelace");
+        let long = "x".repeat(10 * 1024);
+        let bounded = bound_user_text(&long);
+        assert_eq!(bounded.chars().count(), MAX_USER_TEXT_CHARS + 1);
+        assert!(bounded.ends_with('…'));
+        let exact = "é".repeat(MAX_USER_TEXT_CHARS);
+        assert_eq!(bound_user_text(&exact), exact);
+        let words = format!("{} tail", "w".repeat(MAX_USER_TEXT_CHARS - 1));
+        assert_eq!(
+            bound_user_text(&words),
+            format!("{}…", "w".repeat(MAX_USER_TEXT_CHARS - 1))
+        );
+    }
+
+    #[test]
+    fn user_text_never_reaches_a_subject() {
+        let templates = Templates::load(LOCAL).unwrap();
+        let name = "Visit https://evil.example/login <b>now</b>";
+        for template in [TemplateName::Welcome, TemplateName::PasswordReset] {
+            let mut data = template.sample();
+            data["full_name"] = json!(name);
+            let rendered = templates.render(template, &data).unwrap();
+            assert!(!rendered.subject.contains("evil"), "{}", rendered.subject);
+            assert!(rendered.text.contains("https://evil.example/login"));
+        }
+        // A subject template that names user text does not even load.
+        let mut sources = embedded_sources();
+        let subject = sources
+            .iter_mut()
+            .find(|(name, _)| name == "welcome/subject.txt")
+            .unwrap();
+        subject.1 = "Welcome to Shop, {{ full_name }}";
+        let err = Templates::compile(sources, LOCAL).unwrap_err().to_string();
+        assert!(err.contains("welcome"), "{err}");
     }
 
     #[test]

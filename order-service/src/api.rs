@@ -1,7 +1,8 @@
-//! The HTTP API: every feature's router under `/api/v1`, and the OpenAPI
-//! document they describe.
+//! The HTTP API: every feature's router under `/api/v1`, the internal
+//! endpoints under `/internal/v1`, and the OpenAPI document they describe.
 
 use service_kit::openapi::BearerAuth;
+use service_kit::auth::AllowedCallers;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -19,12 +20,14 @@ use crate::state::AppState;
         (name = "orders", description = "The user's orders"),
         (name = "admin", description = "Order administration; shipping methods, tax rates and discount codes"),
         (name = "payments", description = "Payment provider webhook"),
+        (name = "internal", description = "Events from the other services (service tokens only)"),
         (name = "ops", description = "Operations endpoints")
     )
 )]
 struct ApiDoc;
 
-/// The service's routes with their OpenAPI document.
+/// The service's routes with their OpenAPI document: the public API under
+/// `/api/v1`, the internal endpoints (service tokens) under `/internal/v1`.
 pub fn router(state: AppState) -> OpenApiRouter {
     let public = OpenApiRouter::new()
         .merge(features::cart::router())
@@ -36,5 +39,11 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .merge(features::payments::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", public)
+        .nest(
+            "/internal/v1",
+            // user-service's `user_deleted` only.
+            features::erasure::internal_router()
+                .route_layer(AllowedCallers::only(&["user-service"])),
+        )
         .with_state(state)
 }

@@ -65,6 +65,12 @@ poll_interval_ms = 1000
 backoff_base_ms = 1000
 backoff_max_secs = 300
 max_attempts = 25
+failed_retention_days = 7
+sweep_interval_secs = 60
+
+[erasure]
+sweep_interval_secs = 300
+reapply_window_secs = 3600
 "#;
 
 /// Everything order-service is configured with.
@@ -90,6 +96,8 @@ pub struct Settings {
     pub checkout_limits: CheckoutLimitSettings,
     /// Outbox relay.
     pub outbox: OutboxSettings,
+    /// Erasure of deleted accounts.
+    pub erasure: ErasureSettings,
     /// Test-only fault injection: not deserialized, so no configuration file
     /// or environment variable can set it; only code (the tests) can.
     #[serde(skip)]
@@ -179,6 +187,17 @@ pub struct CheckoutLimitSettings {
     pub declines_window_secs: u64,
     /// How often stale per-address entries and ended windows are deleted.
     pub housekeeping_interval_secs: u64,
+}
+
+/// Erasure of deleted accounts (`user_deleted`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureSettings {
+    /// How often recent erasures are re-applied.
+    pub sweep_interval_secs: u64,
+    /// How long after an erasure it is re-applied: longer than an access
+    /// token lives (15 minutes) plus the longest checkout.
+    pub reapply_window_secs: u64,
 }
 
 /// The saga's steps; the fault-injection hook is called with each point

@@ -90,9 +90,9 @@ impl service_kit::Service for Application {
     }
 
     /// Serves until `shutdown` is cancelled, with the outbox relay, the
-    /// reconciler, the idempotency-key sweep and the checkout limits'
-    /// housekeeping alongside; then drains in-flight requests and stops the
-    /// background tasks.
+    /// reconciler, the idempotency-key sweep, the erasure sweep and the
+    /// checkout limits' housekeeping alongside; then drains in-flight
+    /// requests and stops the background tasks.
     async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let checkout = &self.state.settings.checkout;
         let mut tasks = BackgroundTasks::new(&shutdown);
@@ -113,6 +113,15 @@ impl service_kit::Service for Application {
                 async move { keys.sweep_expired().await }
             },
         );
+        let erasure = &self.state.settings.erasure;
+        let (pool, every, window) = (
+            self.state.pool.clone(),
+            Duration::from_secs(erasure.sweep_interval_secs.max(1)),
+            Duration::from_secs(erasure.reapply_window_secs),
+        );
+        tasks.spawn("erasure sweep", move |stop| {
+            features::erasure::service::sweep(pool, every, window, stop)
+        });
         let housekeeping_every = Duration::from_secs(
             self.state
                 .settings

@@ -39,12 +39,15 @@ notification_service = "user-service"
 
 [services]
 notification_url = "http://127.0.0.1:8004"
+order_url = "http://127.0.0.1:8003"
 
 [outbox]
 poll_interval_ms = 1000
 backoff_base_ms = 1000
 backoff_max_secs = 300
 max_attempts = 25
+failed_retention_days = 7
+sweep_interval_secs = 60
 
 [rate_limit]
 trusted_proxies = ""
@@ -120,8 +123,10 @@ pub struct JwtSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServicesSettings {
-    /// notification-service's base URL.
+    /// notification-service's base URL (notifications and `user_deleted`).
     pub notification_url: String,
+    /// order-service's base URL (`user_deleted`).
+    pub order_url: String,
 }
 
 /// Rate limits (429 with `Retry-After`).

@@ -35,8 +35,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// This service's name: package name, client id of its own service tokens.
 pub const NAME: &str = env!("CARGO_PKG_NAME");
 
-/// notification-service's name (the audience of the relay's tokens).
-use service_kit::outbox::NOTIFICATION_SERVICE;
+/// The receivers of the outbox (the audiences of the relay's tokens).
+use service_kit::outbox::{NOTIFICATION_SERVICE, ORDER_SERVICE};
 
 /// The running service: a bound server, its state, and the outbox relay.
 pub struct Application {
@@ -119,18 +119,29 @@ impl Application {
     }
 }
 
-/// The relay delivering this service's outbox to notification-service,
-/// with service tokens it mints itself.
+/// The relay delivering this service's outbox: notifications to
+/// notification-service, `user_deleted` to notification- and
+/// order-service, with service tokens it mints itself (one audience each).
 fn outbox_relay(state: &AppState) -> anyhow::Result<Relay> {
     let settings = &state.settings;
-    let tokens = LocalTokenSource::new(Arc::clone(&state.keys), NAME, NOTIFICATION_SERVICE);
-    Relay::to_notification_service(
-        state.pool.clone(),
-        NAME,
-        &settings.services.notification_url,
-        Arc::new(tokens),
-        &settings.outbox,
-    )
+    let tokens = |audience: &str| {
+        Arc::new(LocalTokenSource::new(
+            Arc::clone(&state.keys),
+            NAME,
+            audience,
+        ))
+    };
+    Relay::new(state.pool.clone(), NAME, (&settings.outbox).into())
+        .deliver_to(
+            NOTIFICATION_SERVICE,
+            &settings.services.notification_url,
+            tokens(NOTIFICATION_SERVICE),
+        )?
+        .deliver_to(
+            ORDER_SERVICE,
+            &settings.services.order_url,
+            tokens(ORDER_SERVICE),
+        )
 }
 
 impl service_kit::Service for Application {

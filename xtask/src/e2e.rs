@@ -1,13 +1,15 @@
 //! `cargo xtask e2e`: the release binaries, their own Postgres, an SMTP
 //! server and the gateway (when nginx is installed), driven through one
-//! customer's whole journey over HTTP as a frontend would. Each step prints
-//! one line; the first failure stops the run and names the step.
+//! customer's whole journey over HTTP as a frontend would, ending with the
+//! deletion of the account, checked in every service's database. Each step
+//! prints one line; the first failure stops the run and names the step.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
+use crate::pg::{self, PgBin, PgUrl};
 use crate::shop::{Api, Session, create_products, uuid_like};
 use crate::stack::{Mail, SmtpSink, Stack, StackOptions};
 use crate::workspace;
@@ -144,6 +146,7 @@ impl<'a> Journey<'a> {
                 "security headers and the gateway's search limit",
                 Self::defences,
             ),
+            ("account deletion erased everywhere", Self::erasure),
         ];
         for (name, step) in steps {
             let began = Instant::now();
@@ -703,6 +706,172 @@ impl<'a> Journey<'a> {
                 "no {service}-service log line carries request id {id}"
             );
         }
+        Ok(())
+    }
+}
+
+impl Journey<'_> {
+    /// What the fleet's databases still hold about `user_id`: notification
+    /// preferences, devices, notifications with event data, deliveries with
+    /// an address or a body, cart lines, orders with an address, and
+    /// user-service's notification events about the account.
+    fn personal_rows(&self, user_id: &str) -> Result<Vec<(&'static str, i64)>> {
+        let url = PgUrl::parse(self.stack.fleet.superuser_url())?.with_database("shop");
+        let bin = PgBin::locate()?;
+        let checks = [
+            (
+                "notification preferences",
+                format!(
+                    "select count(*) from notifications.preferences where user_id = '{user_id}'"
+                ),
+            ),
+            (
+                "push subscriptions",
+                format!(
+                    "select count(*) from notifications.push_subscriptions where user_id = '{user_id}'"
+                ),
+            ),
+            (
+                "notification event data",
+                format!(
+                    "select count(*) from notifications.notifications
+                     where user_id = '{user_id}' and data <> '{{}}'::jsonb"
+                ),
+            ),
+            (
+                "delivery addresses and bodies",
+                format!(
+                    "select count(*) from notifications.deliveries where user_id = '{user_id}'
+                     and (target not like 'erased-%' or subject <> '' or body_text <> ''
+                          or coalesce(body_html, '') <> '')"
+                ),
+            ),
+            (
+                "cart lines",
+                format!("select count(*) from orders.cart_items where user_id = '{user_id}'"),
+            ),
+            (
+                "order addresses",
+                format!(
+                    "select count(*) from orders.orders where user_id = '{user_id}'
+                     and (shipping_address->>'name' <> '' or shipping_address->>'line1' <> '')"
+                ),
+            ),
+            (
+                "user-service notification events",
+                format!(
+                    "select count(*) from users.outbox where path = '/internal/v1/notifications'
+                     and (payload->>'user_id' = '{user_id}' or payload->'to'->>'email' = '{}')",
+                    self.email
+                ),
+            ),
+        ];
+        checks
+            .into_iter()
+            .map(|(what, sql)| {
+                let out = pg::query(&bin, &url, &sql)?;
+                let count = out
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("counting {what}: {out:?}"))?;
+                Ok((what, count))
+            })
+            .collect()
+    }
+
+    /// `DELETE /users/me`: user-service forgets the account, and its
+    /// `user_deleted` event makes order- and notification-service erase
+    /// theirs (the order stays, without its address).
+    fn erasure(&mut self) -> Result<()> {
+        let session = self.api.login(&self.email, &self.password)?;
+        let me = self
+            .api
+            .get(&self.api.bases.user, "/api/v1/users/me")
+            .token(&session.access)
+            .send()?
+            .expect(200, "GET /users/me")?;
+        let user_id = me.str("id")?;
+        // It goes into SQL below: a UUID and nothing else.
+        ensure!(
+            user_id.len() == 36 && user_id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'),
+            "user id {user_id:?}"
+        );
+        // Something of theirs in each service first.
+        self.api
+            .put(
+                &self.api.bases.notification,
+                "/api/v1/notification-preferences",
+            )
+            .token(&session.access)
+            .json(json!({"email": true, "sms": false, "push": true, "marketing": false}))
+            .send()?
+            .expect(200, "notification preferences")?;
+        self.api
+            .post(&self.api.bases.notification, "/api/v1/push-subscriptions")
+            .token(&session.access)
+            .json(json!({"platform": "web", "token": format!("e2e-device-{}", self.run_id)}))
+            .send()?
+            .expect(201, "push subscription")?;
+        self.api
+            .add_to_cart(&session.access, &self.products[0], 1)?;
+        let before = self.personal_rows(&user_id)?;
+        for what in [
+            "notification preferences",
+            "push subscriptions",
+            "cart lines",
+            "order addresses",
+        ] {
+            ensure!(
+                before.iter().any(|(w, n)| *w == what && *n > 0),
+                "nothing to erase in {what} before the deletion: {before:?}"
+            );
+        }
+
+        self.api
+            .delete(&self.api.bases.user, "/api/v1/users/me")
+            .token(&session.access)
+            .send()?
+            .expect(204, "DELETE /users/me")?;
+        self.api
+            .get(&self.api.bases.user, "/api/v1/users/me")
+            .token(&session.access)
+            .send()?
+            .expect(404, "GET /users/me after the deletion")?;
+
+        let deadline = Instant::now() + MAIL_WAIT;
+        loop {
+            let left = self.personal_rows(&user_id)?;
+            if left.iter().all(|(_, n)| *n == 0) {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("personal data left after the deletion: {left:?}");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        // The order is kept for the accounts, without the address.
+        let orders = self
+            .api
+            .get(
+                &self.api.bases.order,
+                &format!("/api/v1/admin/orders?user_id={user_id}"),
+            )
+            .token(&self.stack.admin_token)
+            .send()?
+            .expect(200, "admin order list")?;
+        let order_id = self.order_id()?;
+        let order = orders.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|o| o["id"] == order_id.as_str())
+            .with_context(|| format!("the order is kept: {}", orders.body))?;
+        ensure!(
+            order["shipping_address"]["name"] == "" && order["shipping_address"]["line1"] == "",
+            "the order still has an address: {}",
+            order["shipping_address"]
+        );
+        ensure!(order["total_cents"] == self.order["total_cents"]);
         Ok(())
     }
 }

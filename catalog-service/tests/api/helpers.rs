@@ -31,6 +31,27 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp(service_kit::testing::spawn_configured::<Application>(configure).await)
 }
 
+/// Two replicas on one database, trusting the same issuer (a token works on
+/// both), each with its settings adjusted.
+pub async fn spawn_replicas(
+    configure_a: impl FnOnce(&mut Settings),
+    configure_b: impl FnOnce(&mut Settings),
+) -> (TestApp, TestApp) {
+    let mut database = None;
+    let a = spawn_app_with(|settings| {
+        configure_a(settings);
+        database = Some(settings.database.clone());
+    })
+    .await;
+    let database = database.expect("the first replica's database settings");
+    let b = service_kit::testing::spawn_with_issuer::<Application>(&a.issuer, |settings| {
+        configure_b(settings);
+        settings.database = database;
+    })
+    .await;
+    (a, TestApp(b))
+}
+
 impl TestApp {
     /// An administrator's access token.
     pub fn admin_token(&self) -> String {

@@ -1,5 +1,6 @@
 //! catalog-service's black-box tests: one binary, one module per feature.
 
+mod cache;
 mod categories;
 mod config;
 mod cursors;
@@ -9,4 +10,5 @@ mod ops;
 mod products;
 mod reservations;
 mod search;
+mod search_bounds;
 mod seed;

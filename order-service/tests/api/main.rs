@@ -6,6 +6,7 @@ mod checkout_limits;
 mod config;
 mod contracts;
 mod efficiency;
+mod erasure;
 mod fleet;
 mod helpers;
 mod idempotency;

@@ -15,8 +15,8 @@ use user_service::{Application, Settings};
 /// A password that passes validation.
 pub const PASSWORD: &str = "correct horse battery";
 
-/// Test defaults: limits out of the way, notification-service nowhere (a
-/// closed port), a fast relay.
+/// Test defaults: limits out of the way, notification- and order-service
+/// nowhere (closed ports), a fast relay.
 pub fn test_settings(settings: &mut Settings) {
     settings.rate_limit.per_ip_per_minute = 100_000;
     settings.rate_limit.login_failures_per_account_and_address = 100_000;
@@ -24,6 +24,7 @@ pub fn test_settings(settings: &mut Settings) {
     settings.rate_limit.password_resets_per_account = 100_000;
     settings.rate_limit.password_change_failures_per_user = 100_000;
     settings.services.notification_url = format!("http://{}", closed_port());
+    settings.services.order_url = format!("http://{}", closed_port());
     settings.outbox.poll_interval_ms = 50;
     settings.outbox.backoff_base_ms = 50;
     settings.outbox.backoff_max_secs = 1;

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod config;
 mod contracts;
+mod erasure;
 mod flood;
 mod helpers;
 mod internal;

@@ -287,8 +287,8 @@ pub async fn confirm(
              where cardinality($6::uuid[]) > 0 and placed.order_id = o.order_id
                and c.user_id = o.user_id and c.discount_code_id = placed.discount_code_id
          ), event as (
-             insert into outbox (event_id, payload, request_id)
-             select $8, $9, $10 from confirmed
+             insert into outbox (event_id, destination, path, payload, request_id)
+             select $8, $11, $12, $9, $10 from confirmed
          )
          select ",
         columns!(),
@@ -304,6 +304,8 @@ pub async fn confirm(
     .bind(event.event_id)
     .bind(&event.payload)
     .bind(event.request_id.as_deref())
+    .bind(event.destination)
+    .bind(event.path)
     .fetch_optional(pool)
     .await
 }
@@ -356,8 +358,8 @@ pub async fn mark_payment_failed(
          ), given_back as (
              delete from discount_redemptions r using failed f where r.order_id = f.order_id
          ), event as (
-             insert into outbox (event_id, payload, request_id)
-             select $3, $4, $5 from failed
+             insert into outbox (event_id, destination, path, payload, request_id)
+             select $3, $6, $7, $4, $5 from failed
          )
          select ",
         columns!(),
@@ -368,6 +370,8 @@ pub async fn mark_payment_failed(
     .bind(event.event_id)
     .bind(&event.payload)
     .bind(event.request_id.as_deref())
+    .bind(event.destination)
+    .bind(event.path)
     .fetch_optional(pool)
     .await
 }

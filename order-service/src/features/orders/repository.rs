@@ -101,8 +101,8 @@ pub async fn finish_cancel(
         columns!(),
         "
          ), event as (
-             insert into outbox (event_id, payload, request_id)
-             select $4, $5, $6 from cancelled
+             insert into outbox (event_id, destination, path, payload, request_id)
+             select $4, $7, $8, $5, $6 from cancelled
          )
          select ",
         columns!(),
@@ -114,6 +114,8 @@ pub async fn finish_cancel(
     .bind(event.event_id)
     .bind(&event.payload)
     .bind(event.request_id.as_deref())
+    .bind(event.destination)
+    .bind(event.path)
     .fetch_optional(pool)
     .await
 }

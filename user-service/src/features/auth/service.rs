@@ -373,6 +373,9 @@ pub async fn request_password_reset(state: &AppState, email: &Email) -> Result<(
             "full_name": account.full_name,
         }),
     )
+    // Sent to the address it was asked for; filed under the account, so
+    // that erasing the account erases it too.
+    .for_user(account.user_id)
     .to_email(email.as_str());
     let mut tx = state.pool.begin().await?;
     repository::insert_reset_token(&mut tx, account.user_id, &hash, expires_at).await?;

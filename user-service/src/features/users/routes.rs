@@ -84,7 +84,9 @@ async fn update_me(
 }
 
 /// Deletes the caller's account: personal data erased, every refresh token
-/// revoked.
+/// revoked, and the `user_deleted` event published so that order- and
+/// notification-service erase theirs (carts, addresses, preferences,
+/// devices, stored messages).
 #[utoipa::path(
     delete, path = "/users/me", tag = "users",
     security(("bearer" = [])),
