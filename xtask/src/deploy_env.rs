@@ -152,7 +152,13 @@ pub struct Workload {
     pub missing: Vec<String>,
 }
 
-/// Reads every Deployment's and Job's first container and what it gets.
+/// The `app.kubernetes.io/component` of the fleet's own binaries: the
+/// services (`server`) and their migrations (`migration`). The static web
+/// images (api-docs, storefront) are nginx, configured by no `APP__*`.
+const SERVICE_COMPONENTS: [&str; 2] = ["server", "migration"];
+
+/// Reads every service Deployment's and Job's first container and what it
+/// gets.
 pub fn workloads(objects: &[Value], secrets: &DocumentedSecrets) -> Vec<Workload> {
     let config_maps: BTreeMap<&str, &serde_json::Map<String, Value>> = objects
         .iter()
@@ -167,6 +173,13 @@ pub fn workloads(objects: &[Value], secrets: &DocumentedSecrets) -> Vec<Workload
     for object in objects {
         let kind = kind(object);
         if kind != "Deployment" && kind != "Job" {
+            continue;
+        }
+        let component = str_at(
+            object,
+            &["metadata", "labels", "app.kubernetes.io/component"],
+        );
+        if !component.is_some_and(|c| SERVICE_COMPONENTS.contains(&c)) {
             continue;
         }
         let name = str_at(object, &["metadata", "name"]).unwrap_or("?");
@@ -525,7 +538,7 @@ mod tests {
             json!({"kind": "ConfigMap", "metadata": {"name": "order-service-config-abc"}, "data": config}),
             json!({
                 "kind": "Deployment",
-                "metadata": {"name": "order-service", "labels": {"app.kubernetes.io/name": "order-service"}},
+                "metadata": {"name": "order-service", "labels": {"app.kubernetes.io/name": "order-service", "app.kubernetes.io/component": "server"}},
                 "spec": {"template": {"spec": {"containers": [{
                     "envFrom": [
                         {"configMapRef": {"name": "order-service-config-abc"}},
@@ -536,7 +549,7 @@ mod tests {
             }),
             json!({
                 "kind": "Job",
-                "metadata": {"name": "order-service-migrate", "labels": {"app.kubernetes.io/name": "order-service"}},
+                "metadata": {"name": "order-service-migrate", "labels": {"app.kubernetes.io/name": "order-service", "app.kubernetes.io/component": "migration"}},
                 "spec": {"template": {"spec": {"containers": [{
                     "envFrom": [{"configMapRef": {"name": "order-service-config-abc"}}],
                     "env": job_env,
