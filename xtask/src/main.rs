@@ -524,6 +524,7 @@ fn run(command: Cmd) -> Result<()> {
                 user_url,
                 catalog_url,
                 order_url,
+                pricing: true,
                 email,
                 password,
             };

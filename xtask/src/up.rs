@@ -68,6 +68,7 @@ fn seed_fleet(root: &std::path::Path, fleet: &Fleet) -> Result<()> {
         user_url: fleet.base_url("user-service")?,
         catalog_url: fleet.base_url("catalog-service")?,
         order_url: fleet.base_url("order-service")?,
+        pricing: true,
         email,
         password,
     };
