@@ -39,10 +39,10 @@ pub async fn delete_cart(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result
         "with code as (delete from carts where user_id = $1)
          delete from cart_items where user_id = $1",
     )
-        .bind(user_id)
-        .execute(conn)
-        .await
-        .map(|done| done.rows_affected())
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected())
 }
 
 /// Replaces the shipping address of each of the user's orders by an
