@@ -1064,3 +1064,41 @@ async fn the_reconciler_gives_back_the_redemption_of_an_interrupted_checkout() {
         StatusCode::OK
     );
 }
+
+/// A deleted account's cart goes with its applied discount code.
+#[tokio::test]
+async fn erasing_an_account_deletes_the_code_applied_to_its_cart() {
+    let fleet = spawn_fleet().await;
+    let lamp = fleet.product("Lamp", 1_000, 5).await;
+    fleet
+        .discount_code(json!({"code": "GONE", "kind": "percent", "value": 10}))
+        .await;
+    let ada = fleet.customer();
+    fleet.add_to_cart(&ada, &lamp, 1).await;
+    assert_eq!(
+        fleet.apply_code(&ada, "GONE").await.status(),
+        StatusCode::OK
+    );
+    let applied = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from carts where user_id = $1")
+            .bind(ada.id)
+            .fetch_one(&fleet.order.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(applied().await, 1);
+    let token = fleet.order.service_token("user-service");
+    let event =
+        json!({"event_id": Uuid::now_v7(), "user_id": ada.id, "deleted_at": chrono::Utc::now()});
+    let response = fleet
+        .send(
+            Method::POST,
+            "/internal/v1/user-deletions",
+            Some(&token),
+            Some(&event),
+            None,
+        )
+        .await;
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(applied().await, 0);
+}
