@@ -953,8 +953,9 @@ async fn thirty_concurrent_checkouts_never_exceed_max_redemptions() {
 }
 
 /// A once-per-customer code in 10 concurrent checkouts of one customer
-/// (different keys): one redemption, whatever the interleaving.
-#[tokio::test]
+/// (different keys): one redemption, whatever the interleaving. Several
+/// worker threads, so the checkouts' opening statements really overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_once_per_customer_code_is_redeemed_once_by_ten_concurrent_checkouts() {
     let fleet = spawn_fleet_with(
         FleetOptions {
