@@ -1103,3 +1103,79 @@ async fn erasing_an_account_deletes_the_code_applied_to_its_cart() {
     assert!(response.status().is_success(), "{}", response.status());
     assert_eq!(applied().await, 0);
 }
+
+/// The database, not the application, keeps a once-per-customer code to
+/// one order: ten openings of one customer's checkout that all start before
+/// any of them commits (the code's row is held locked meanwhile, as a slow
+/// transaction would) redeem it once; the nine others are refused by the
+/// unique index, which the saga turns into a 422.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_openings_of_one_customer_redeem_a_once_per_customer_code_once() {
+    use order_service::features::checkout::repository::{self, NewOrder};
+
+    let fleet = spawn_fleet_with(
+        FleetOptions {
+            big_pools: true,
+            ..Default::default()
+        },
+        |_, _| {},
+    )
+    .await;
+    let lamp = fleet.product("Lamp", 1_000, 100).await;
+    let code = fleet
+        .discount_code(json!({"code": "ONCE", "kind": "percent", "value": 10,
+                              "once_per_customer": true}))
+        .await;
+    let id = code["id"].as_str().unwrap().to_owned();
+    let ada = fleet.customer();
+    fleet.add_to_cart(&ada, &lamp, 1).await;
+    assert_eq!(
+        fleet.apply_code(&ada, "ONCE").await.status(),
+        StatusCode::OK
+    );
+
+    let pool = fleet.order.pool.clone();
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("select 1 from discount_codes where discount_code_id = $1::uuid for update")
+        .bind(&id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let openings: Vec<_> = (0..10)
+        .map(|_| {
+            let pool = pool.clone();
+            let user_id = ada.id;
+            tokio::spawn(async move {
+                let shipping_address = address();
+                let order = NewOrder {
+                    order_id: Uuid::now_v7(),
+                    user_id,
+                    shipping_address: &shipping_address,
+                    country: "GB",
+                    shipping_method_id: None,
+                    provider: "fake",
+                    idempotency_key: None,
+                };
+                repository::open(&pool, &order).await
+            })
+        })
+        .collect();
+    // Every opening has read "not used yet" and waits on the code's row.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    holder.commit().await.unwrap();
+    let mut redeemed = 0;
+    let mut refused = 0;
+    for opening in join_all(openings).await {
+        match opening.unwrap() {
+            Ok(opened) if opened.redeemed => redeemed += 1,
+            Err(sqlx::Error::Database(db))
+                if db.constraint() == Some(repository::ONCE_PER_CUSTOMER_KEY) =>
+            {
+                refused += 1
+            }
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+    assert_eq!((redeemed, refused), (1, 9));
+    assert_eq!(fleet.redemptions(&id).await, (1, 1));
+}
