@@ -277,12 +277,15 @@ Examples:
     /// The gateway's merged OpenAPI document, and the checks of every document.
     #[command(subcommand)]
     Openapi(OpenapiCmd),
-    /// Load the demo catalog into a running fleet (idempotent).
+    /// Load the demo catalog and pricing into a running fleet (idempotent).
     #[command(long_about = "\
 Load catalog-service/seed/catalog.json (a category tree and a few dozen products
-with stock) into a running fleet through the public API, as the local admin
-(ADMIN_EMAIL/ADMIN_PASSWORD, or the admin `cargo xtask up` created). Categories
-are matched by slug and products by SKU, so running it twice adds nothing.
+with stock) and order-service/seed/pricing.json (shipping methods Standard and
+Express, tax rates for AT, DE, FR, GB and NL, the demo code WELCOME10) into a
+running fleet through the public API, as the local admin (ADMIN_EMAIL/
+ADMIN_PASSWORD, or the admin `cargo xtask up` created). Categories are matched
+by slug, products by SKU, methods by name and codes by code, and tax rates are
+set, so running it twice adds nothing.
 `cargo xtask up --seed` does the same right after start-up.")]
     Seed {
         /// user-service base URL.
@@ -291,6 +294,9 @@ are matched by slug and products by SKU, so running it twice adds nothing.
         /// catalog-service base URL.
         #[arg(long, default_value = "http://127.0.0.1:8002")]
         catalog_url: String,
+        /// order-service base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8003")]
+        order_url: String,
     },
 }
 
@@ -519,12 +525,15 @@ fn run(command: Cmd) -> Result<()> {
         Cmd::Seed {
             user_url,
             catalog_url,
+            order_url,
         } => {
             let root = workspace::root();
             let (email, password, _) = xtask::local_extras::admin_credentials(&root)?;
             let target = xtask::seed::SeedTarget {
                 user_url,
                 catalog_url,
+                order_url,
+                pricing: true,
                 email,
                 password,
             };
