@@ -1,8 +1,8 @@
 //! The HTTP API: every feature's router under `/api/v1`, the internal
 //! endpoints under `/internal/v1`, and the OpenAPI document they describe.
 
-use service_kit::openapi::BearerAuth;
 use service_kit::auth::AllowedCallers;
+use service_kit::openapi::BearerAuth;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 

@@ -175,7 +175,10 @@ pub fn workloads(objects: &[Value], secrets: &DocumentedSecrets) -> Vec<Workload
         if kind != "Deployment" && kind != "Job" {
             continue;
         }
-        let component = str_at(object, &["metadata", "labels", "app.kubernetes.io/component"]);
+        let component = str_at(
+            object,
+            &["metadata", "labels", "app.kubernetes.io/component"],
+        );
         if !component.is_some_and(|c| SERVICE_COMPONENTS.contains(&c)) {
             continue;
         }

@@ -94,8 +94,10 @@ pub async fn enforce(
 ) -> Result<Response, ApiError> {
     limits.per_address.check(ip)?;
     let key = CounterKey::of(&[user.id.as_bytes()]);
-    limits.per_user.hit(&key).await?;
-    limits.declines.hit(&key).await?;
+    // The attempt, and a decline reserved before the payment is tried (so
+    // concurrent declines cannot pass the limit): one round trip. Taken
+    // back below unless the payment was declined.
+    limits.per_user.hit_with(&limits.declines, &key).await?;
     let response = next.run(request).await;
     let fresh_decline = response.status() == StatusCode::PAYMENT_REQUIRED
         && !response.headers().contains_key(IDEMPOTENT_REPLAYED);

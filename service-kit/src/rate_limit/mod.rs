@@ -242,14 +242,44 @@ impl WindowLimit {
         .await?;
         match counted {
             Some(hits) => Ok(u32::try_from(hits).unwrap_or(0)),
-            None => {
-                refused(self.scope);
-                let wait = repository::seconds_left(&self.pool, self.scope, key.as_bytes())
-                    .await?
-                    .unwrap_or(1.0);
-                Err(RateLimited::after(Duration::from_secs_f64(wait.clamp(1.0, 1e9))).into())
-            }
+            None => Err(self.refusal(key).await?.into()),
         }
+    }
+
+    /// Counts one hit for `key` here and in `then`, in one round trip; as
+    /// if [`hit`](Self::hit) ran here and, unless refused, in `then`: a
+    /// refusal here counts nothing in `then`, a refusal in `then` keeps
+    /// the hit counted here. Both limits must use the same pool.
+    pub async fn hit_with(&self, then: &WindowLimit, key: &CounterKey) -> Result<(), LimitError> {
+        let limit = |l: &WindowLimit| i32::try_from(l.limit).unwrap_or(i32::MAX);
+        let (here, there) = repository::hit_two(
+            &self.pool,
+            key.as_bytes(),
+            (self.scope, self.window.as_secs_f64(), limit(self)),
+            (then.scope, then.window.as_secs_f64(), limit(then)),
+        )
+        .await?;
+        match (here, there) {
+            (Some(_), Some(_)) => Ok(()),
+            (None, counted) => {
+                if counted.is_some() {
+                    then.forgive(key).await?;
+                }
+                Err(self.refusal(key).await?.into())
+            }
+            (Some(_), None) => Err(then.refusal(key).await?.into()),
+        }
+    }
+
+    /// Counts a refusal of `key` and says how long until its window ends.
+    async fn refusal(&self, key: &CounterKey) -> Result<RateLimited, sqlx::Error> {
+        refused(self.scope);
+        let wait = repository::seconds_left(&self.pool, self.scope, key.as_bytes())
+            .await?
+            .unwrap_or(1.0);
+        Ok(RateLimited::after(Duration::from_secs_f64(
+            wait.clamp(1.0, 1e9),
+        )))
     }
 
     /// Takes back one counted hit of `key` (the request turned out to be

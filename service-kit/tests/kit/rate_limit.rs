@@ -91,3 +91,21 @@ async fn a_window_ends_by_time_and_is_then_swept() {
         .unwrap();
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn two_limits_hit_in_one_statement_hold_under_concurrency() {
+    let (_db, pool) = pool().await;
+    let attempts = WindowLimit::new(pool.clone(), "attempts", 8, Duration::from_secs(60));
+    let declines = WindowLimit::new(pool, "declines", 5, Duration::from_secs(60));
+    let key = CounterKey::of(&[b"user"]);
+    let results = join_all((0..30).map(|_| attempts.hit_with(&declines, &key))).await;
+    let passed = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(passed, 5, "the second limit holds: {results:?}");
+    // Refused by the second limit, the attempts were still counted (eight
+    // at most): the ninth attempt is refused by the first, and counts
+    // nothing in the second (forgiving one decline frees exactly one).
+    assert!(attempts.hit(&key).await.is_err());
+    declines.forgive(&key).await.unwrap();
+    assert!(attempts.hit_with(&declines, &key).await.is_err());
+    assert_eq!(declines.hit(&key).await.unwrap(), 5);
+}
