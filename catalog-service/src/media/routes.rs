@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{MediaError, MediaKey, RENDITION_WIDTHS};
+use crate::features::images::ImageBytes;
 use crate::state::AppState;
 
 /// `Cache-Control` of every media response.
@@ -52,7 +53,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(("key" = String, Path, description = "`<sha256>.<jpg|png|webp>`, from an image's `url`"), MediaQuery),
     responses(
         (status = 200, description = "The image bytes", content(
-            (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"),
+            (ImageBytes = "image/jpeg"), (ImageBytes = "image/png"), (ImageBytes = "image/webp"),
         ), headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified since the `If-None-Match` ETag"),
         (status = 404, body = Problem, content_type = "application/problem+json"),

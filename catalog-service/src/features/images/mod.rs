@@ -8,5 +8,5 @@ mod routes;
 mod service;
 pub mod sweeper;
 
-pub use models::ProductImage;
+pub use models::{ImageBytes, ProductImage};
 pub use routes::{UPLOAD_BODY_LIMIT, UPLOAD_ROUTE, router};

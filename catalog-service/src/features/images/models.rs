@@ -67,3 +67,19 @@ pub struct ImagePatch {
     #[garde(inner(range(min = 0, max = 10000)))]
     pub position: Option<i32>,
 }
+
+/// The raw bytes of an image (documentation of request and response bodies).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ImageBytes(pub Vec<u8>);
+
+/// A multipart upload (documentation of the request body).
+// The handler streams the form itself: nothing reads this type.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the multipart body in the OpenAPI document only")]
+pub struct ImageForm {
+    /// The image file, with its own `Content-Type` (`image/jpeg`,
+    /// `image/png` or `image/webp`).
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::models::{Image, ImagePatch, MAX_ALT_CHARS, UploadQuery};
+use super::models::{Image, ImageBytes, ImageForm, ImagePatch, MAX_ALT_CHARS, UploadQuery};
 use super::service::{self, ImageError, Upload};
 use crate::media::codec::Format;
 use crate::state::AppState;
@@ -65,8 +65,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     request_body(
         description = "The image (at most 5 MiB), raw or as the `file` part of a multipart form",
         content(
-            (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"),
-            (Vec<u8> = "multipart/form-data"),
+            (ImageBytes = "image/jpeg"), (ImageBytes = "image/png"), (ImageBytes = "image/webp"),
+            (ImageForm = "multipart/form-data"),
         )
     ),
     security(("bearer" = [])),
