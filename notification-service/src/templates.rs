@@ -53,6 +53,8 @@ pub enum FieldKind {
     UserText,
     /// A string of three upper-case letters (ISO 4217).
     Currency,
+    /// A string, or `null`.
+    OptionalText,
     /// An integer (minor units, quantities).
     Integer,
     /// The order lines: a non-empty array of
@@ -135,6 +137,26 @@ impl TemplateName {
         }
     }
 
+    /// Fields the template shows when they are present, checked then:
+    /// the breakdown of what an order was charged (order-service sends it
+    /// since shipping, tax and discount codes; events queued before still
+    /// render, without it).
+    pub fn optional(self) -> &'static [(&'static str, FieldKind)] {
+        const BREAKDOWN: &[(&str, FieldKind)] = &[
+            ("subtotal_cents", FieldKind::Integer),
+            ("discount_cents", FieldKind::Integer),
+            ("shipping_cents", FieldKind::Integer),
+            ("tax_cents", FieldKind::Integer),
+            ("total_cents", FieldKind::Integer),
+            ("discount_code", FieldKind::OptionalText),
+            ("shipping_method", FieldKind::OptionalText),
+        ];
+        match self {
+            Self::OrderConfirmed | Self::OrderCancelled => BREAKDOWN,
+            _ => &[],
+        }
+    }
+
     /// Transactional security mail: sent by email only, whatever the
     /// preferences, and its data is never logged or listed.
     pub fn is_security(self) -> bool {
@@ -155,11 +177,15 @@ impl TemplateName {
                 "token": "sample-token", "expires_at": "2026-01-01T00:30:00Z", "full_name": "Ada Lovelace"
             }),
             Self::OrderConfirmed => json!({
-                "order_id": "0190a3c8-0000-7000-8000-000000000000", "total_cents": 2998, "currency": "EUR",
-                "items": [{"name": "Lamp", "quantity": 2, "unit_price_cents": 1499, "line_total_cents": 2998}]
+                "order_id": "0190a3c8-0000-7000-8000-000000000000", "total_cents": 3454, "currency": "EUR",
+                "items": [{"name": "Lamp", "quantity": 2, "unit_price_cents": 1499, "line_total_cents": 2998}],
+                "subtotal_cents": 2998, "discount_cents": 300, "shipping_cents": 495, "tax_cents": 261,
+                "discount_code": "WELCOME10", "shipping_method": "Standard"
             }),
             Self::OrderCancelled => json!({
-                "order_id": "0190a3c8-0000-7000-8000-000000000000", "refund_cents": 2998, "currency": "EUR"
+                "order_id": "0190a3c8-0000-7000-8000-000000000000", "refund_cents": 3454, "currency": "EUR",
+                "subtotal_cents": 2998, "discount_cents": 300, "shipping_cents": 495, "tax_cents": 261,
+                "total_cents": 3454, "discount_code": "WELCOME10", "shipping_method": "Standard"
             }),
             Self::PaymentFailed => json!({
                 "order_id": "0190a3c8-0000-7000-8000-000000000000", "total_cents": 2998, "currency": "EUR"
@@ -184,10 +210,25 @@ pub fn check_data(template: TemplateName, data: &Value) -> Vec<FieldError> {
             &mut errors,
         );
     }
+    // A field both required and optional (`total_cents` of an order
+    // confirmation) was checked above.
+    let required = template.required();
+    for (field, kind) in template.optional() {
+        if required.iter().any(|(r, _)| r == field) {
+            continue;
+        }
+        let value = object.get(*field);
+        if value.is_some_and(|v| !v.is_null() || *kind == FieldKind::OptionalText) {
+            check_field(&format!("data.{field}"), value, *kind, &mut errors);
+        }
+    }
     errors
 }
 
 fn check_field(path: &str, value: Option<&Value>, kind: FieldKind, errors: &mut Vec<FieldError>) {
+    if kind == FieldKind::OptionalText && value.is_some_and(Value::is_null) {
+        return;
+    }
     let Some(value) = value.filter(|v| !v.is_null()) else {
         errors.push(FieldError::new(path, "is required"));
         return;
@@ -195,6 +236,9 @@ fn check_field(path: &str, value: Option<&Value>, kind: FieldKind, errors: &mut 
     match kind {
         FieldKind::Text | FieldKind::UserText if !value.is_string() => {
             errors.push(FieldError::new(path, "must be a string"));
+        }
+        FieldKind::OptionalText if !value.is_string() => {
+            errors.push(FieldError::new(path, "must be a string or null"));
         }
         FieldKind::Integer if !(value.is_i64() || value.is_u64()) => {
             errors.push(FieldError::new(path, "must be an integer"));
@@ -524,6 +568,86 @@ mod tests {
             .unwrap();
         assert!(rendered.text.contains("2 x Lamp @ 14.99 EUR = 29.98 EUR"));
         assert!(rendered.html.contains("29.98 EUR"));
+        assert!(rendered.short.contains("34.54 EUR"));
+    }
+
+    #[test]
+    fn order_mails_show_the_breakdown_when_it_is_sent() {
+        let templates = Templates::load(LOCAL).unwrap();
+        let rendered = templates
+            .render(
+                TemplateName::OrderConfirmed,
+                &TemplateName::OrderConfirmed.sample(),
+            )
+            .unwrap();
+        for line in [
+            "Subtotal: 29.98 EUR",
+            "Discount (WELCOME10): -3.00 EUR",
+            "Shipping (Standard): 4.95 EUR",
+            "Tax: 2.61 EUR",
+            "Total: 34.54 EUR",
+        ] {
+            assert!(rendered.text.contains(line), "{line} in {}", rendered.text);
+            let (label, amount) = line.split_once(": ").unwrap();
+            assert!(
+                rendered.html.contains(label) && rendered.html.contains(amount),
+                "{line} in {}",
+                rendered.html
+            );
+        }
+        let cancelled = templates
+            .render(
+                TemplateName::OrderCancelled,
+                &TemplateName::OrderCancelled.sample(),
+            )
+            .unwrap();
+        assert!(
+            cancelled.text.contains("Shipping (Standard): 4.95 EUR"),
+            "{}",
+            cancelled.text
+        );
+        assert!(
+            cancelled.text.contains("34.54 EUR will be refunded"),
+            "{}",
+            cancelled.text
+        );
+    }
+
+    #[test]
+    fn order_mails_without_a_breakdown_still_render() {
+        let templates = Templates::load(LOCAL).unwrap();
+        let old = json!({"order_id": "o-1", "total_cents": 2998, "currency": "EUR",
+                         "items": [{"name": "Lamp", "quantity": 2, "unit_price_cents": 1499, "line_total_cents": 2998}]});
+        assert!(check_data(TemplateName::OrderConfirmed, &old).is_empty());
+        let rendered = templates
+            .render(TemplateName::OrderConfirmed, &old)
+            .unwrap();
+        assert!(rendered.text.contains("Total: 29.98 EUR"));
+        assert!(!rendered.text.contains("Subtotal"), "{}", rendered.text);
+        let free = json!({"order_id": "o-2", "refund_cents": 100, "currency": "EUR",
+                          "subtotal_cents": 100, "discount_cents": 0, "shipping_cents": 0,
+                          "tax_cents": 0, "total_cents": 100, "discount_code": null, "shipping_method": null});
+        assert!(check_data(TemplateName::OrderCancelled, &free).is_empty());
+        let rendered = templates
+            .render(TemplateName::OrderCancelled, &free)
+            .unwrap();
+        assert!(!rendered.text.contains("Discount"), "{}", rendered.text);
+        assert!(
+            rendered.text.contains("Shipping: 0.00 EUR"),
+            "{}",
+            rendered.text
+        );
+    }
+
+    #[test]
+    fn a_mistyped_breakdown_is_named() {
+        let errors = check_data(
+            TemplateName::OrderCancelled,
+            &json!({"order_id": "o", "refund_cents": 1, "currency": "EUR",
+                    "tax_cents": "1", "shipping_method": 5}),
+        );
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["data.tax_cents", "data.shipping_method"]);
     }
 
     #[test]

@@ -14,10 +14,11 @@ use crate::state::AppState;
     info(title = "order-service", description = "order-service of the e-commerce fleet: cart, checkout saga, payments, order history."),
     modifiers(&BearerAuth),
     tags(
-        (name = "cart", description = "The user's cart, priced from the catalog"),
+        (name = "cart", description = "The user's cart, priced from the catalog, with its discount code, shipping and tax"),
+        (name = "shipping", description = "Shipping methods customers choose from"),
         (name = "checkout", description = "Checkout (Idempotency-Key required)"),
         (name = "orders", description = "The user's orders"),
-        (name = "admin", description = "Order administration"),
+        (name = "admin", description = "Order administration; shipping methods, tax rates and discount codes"),
         (name = "payments", description = "Payment provider webhook"),
         (name = "internal", description = "Events from the other services (service tokens only)"),
         (name = "ops", description = "Operations endpoints")
@@ -32,6 +33,9 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .merge(features::cart::router())
         .merge(features::checkout::router(state.checkout_limits.clone()))
         .merge(features::orders::router())
+        .merge(features::shipping::router())
+        .merge(features::tax::router())
+        .merge(features::discounts::router())
         .merge(features::payments::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", public)

@@ -67,6 +67,10 @@ struct Journey<'a> {
     email: String,
     password: String,
     products: Vec<String>,
+    /// The shipping method the journey ships with.
+    shipping_method: String,
+    /// The discount code the journey applies.
+    code: String,
     session: Option<Session>,
     order: Value,
 }
@@ -74,10 +78,23 @@ struct Journey<'a> {
 const PRICE: i64 = 2499;
 const STOCK: i64 = 5;
 const MAIL_WAIT: Duration = Duration::from_secs(30);
+/// Where the journey ships: a country only it configures (its own method
+/// and tax rate), so other checkouts in the fleet are unaffected.
+const COUNTRY: &str = "IS";
+const SHIPPING_CENTS: i64 = 500;
+const TAX_BPS: i64 = 2400;
+const DISCOUNT_PERCENT: i64 = 10;
+/// 3 * 2499 = 7497; 10% off, half-up: 750; + 500 shipping; 24% tax on
+/// 7247, half-up: 1739.
+const SUBTOTAL: i64 = 3 * PRICE;
+const DISCOUNT: i64 = 750;
+const TAX: i64 = 1739;
+const TOTAL: i64 = SUBTOTAL - DISCOUNT + SHIPPING_CENTS + TAX;
 
 impl<'a> Journey<'a> {
     fn new(stack: &'a Stack) -> Result<Self> {
         let run_id = uuid_like();
+        let code = format!("E2E-{}", run_id_code(&run_id));
         Ok(Self {
             stack,
             api: &stack.api,
@@ -89,6 +106,8 @@ impl<'a> Journey<'a> {
             password: "correct horse battery staple".into(),
             run_id,
             products: Vec::new(),
+            shipping_method: String::new(),
+            code,
             session: None,
             order: Value::Null,
         })
@@ -101,10 +120,14 @@ impl<'a> Journey<'a> {
                 Self::frontend_surface,
             ),
             ("admin stocks the catalog", Self::stock_catalog),
+            (
+                "admin sets shipping, tax and a discount code",
+                Self::pricing,
+            ),
             ("register and welcome mail", Self::register),
             ("login", Self::login),
             ("browse and search", Self::browse),
-            ("cart", Self::cart),
+            ("cart, discount code and quote", Self::cart),
             ("checkout (and its replay)", Self::checkout),
             ("order history", Self::history),
             ("notification recorded and mailed", Self::confirmation),
@@ -333,6 +356,94 @@ impl<'a> Journey<'a> {
             cart.body
         );
         ensure!(cart.body["items"].as_array().is_some_and(|i| i.len() == 2));
+        self.api
+            .put(&self.api.bases.order, "/api/v1/cart/discount")
+            .token(&token)
+            .json(json!({"code": self.code.to_lowercase()}))
+            .send()?
+            .expect(200, "apply the discount code")?;
+        let quote = self
+            .api
+            .get(
+                &self.api.bases.order,
+                &format!(
+                    "/api/v1/cart?country={COUNTRY}&shipping_method_id={}",
+                    self.shipping_method
+                ),
+            )
+            .token(&token)
+            .send()?
+            .expect(200, "GET cart quote")?;
+        let breakdown = |v: &Value| {
+            [
+                "subtotal_cents",
+                "discount_cents",
+                "shipping_cents",
+                "tax_cents",
+                "total_cents",
+            ]
+            .map(|k| v[k].as_i64())
+        };
+        ensure!(
+            breakdown(&quote.body) == [SUBTOTAL, DISCOUNT, SHIPPING_CENTS, TAX, TOTAL].map(Some),
+            "quote: {}",
+            quote.body
+        );
+        Ok(())
+    }
+
+    /// The admin configures a shipping method and a tax rate for
+    /// [`COUNTRY`] and a once-per-customer discount code.
+    fn pricing(&mut self) -> Result<()> {
+        let admin = &self.stack.admin_token;
+        let method = self
+            .api
+            .post(&self.api.bases.order, "/api/v1/admin/shipping-methods")
+            .token(admin)
+            .json(json!({"name": format!("E2E courier {}", self.run_id),
+                         "price_cents": SHIPPING_CENTS, "currency": "EUR",
+                         "min_days": 1, "max_days": 3, "countries": [COUNTRY]}))
+            .send()?
+            .expect(201, "create a shipping method")?;
+        self.shipping_method = method.body["id"]
+            .as_str()
+            .context("the shipping method has an id")?
+            .to_owned();
+        self.api
+            .put(
+                &self.api.bases.order,
+                &format!("/api/v1/admin/tax-rates/{COUNTRY}"),
+            )
+            .token(admin)
+            .json(json!({"rate_bps": TAX_BPS}))
+            .send()?
+            .expect(200, "set a tax rate")?;
+        self.api
+            .post(&self.api.bases.order, "/api/v1/admin/discount-codes")
+            .token(admin)
+            .json(
+                json!({"code": self.code, "kind": "percent", "value": DISCOUNT_PERCENT,
+                         "once_per_customer": true, "active": true}),
+            )
+            .send()?
+            .expect(201, "create a discount code")?;
+        let listed = self
+            .api
+            .get(
+                &self.api.bases.order,
+                &format!("/api/v1/shipping-methods?country={COUNTRY}"),
+            )
+            .send()?
+            .expect(200, "list shipping methods")?;
+        ensure!(
+            listed.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|m| m["id"] == self.shipping_method.as_str()),
+            "the method is listed for {COUNTRY}: {}",
+            listed.body
+        );
         Ok(())
     }
 
@@ -343,20 +454,44 @@ impl<'a> Journey<'a> {
     fn checkout(&mut self) -> Result<()> {
         let token = self.token()?.to_owned();
         let key = format!("e2e-{}", self.run_id);
+        let body = self.checkout_body();
         let first = self
             .api
-            .checkout(&token, &key, "tok_visa", Some(&self.request_id()))?
+            .post(&self.api.bases.order, "/api/v1/checkout")
+            .token(&token)
+            .header("idempotency-key", &key)
+            .header("x-request-id", &self.request_id())
+            .json(body.clone())
+            .send()?
             .expect(201, "checkout")?;
         ensure!(first.request_id.as_deref() == Some(self.request_id().as_str()));
         ensure!(first.body["status"] == "confirmed", "order: {}", first.body);
-        ensure!(first.body["total_cents"] == 3 * PRICE);
+        ensure!(
+            first.body["total_cents"] == TOTAL
+                && first.body["discount"]["code"] == self.code.as_str()
+                && first.body["shipping_method"]["id"] == self.shipping_method.as_str(),
+            "order: {}",
+            first.body
+        );
         let replay = self
             .api
-            .checkout(&token, &key, "tok_visa", None)?
+            .post(&self.api.bases.order, "/api/v1/checkout")
+            .token(&token)
+            .header("idempotency-key", &key)
+            .json(body)
+            .send()?
             .expect(201, "checkout replay")?;
         ensure!(replay.body == first.body, "the replay differs");
         self.order = first.body;
         self.expect_available(&self.products[0].clone(), STOCK - 2)
+    }
+
+    /// Checks out to [`COUNTRY`] with the journey's method.
+    fn checkout_body(&self) -> Value {
+        let mut body = crate::shop::checkout_body("tok_visa");
+        body["shipping_address"]["country"] = json!(COUNTRY);
+        body["shipping_method_id"] = json!(self.shipping_method);
+        body
     }
 
     fn expect_available(&self, product: &str, expected: i64) -> Result<()> {
@@ -449,9 +584,14 @@ impl<'a> Journey<'a> {
 
     fn confirmation(&mut self) -> Result<()> {
         self.wait_notification("order_confirmed")?;
-        let total = format!("{:.2}", (3 * PRICE) as f64 / 100.0);
+        let total = format!("{}.{:02}", TOTAL / 100, TOTAL % 100);
         let mails = self.mails_mentioning(&total)?;
         ensure!(mails.len() == 1, "{} confirmation mails", mails.len());
+        let text = mails[0].text.as_deref().unwrap_or_default();
+        ensure!(
+            text.contains(&self.code),
+            "the confirmation names the discount code: {text}"
+        );
         ensure!(mails[0].html.is_some(), "the confirmation has an HTML part");
         Ok(())
     }
@@ -738,6 +878,16 @@ impl Journey<'_> {
 
 /// The reset token in a mail: the value of a `token=` parameter, or the
 /// longest URL-safe word of 32+ characters.
+/// A discount code's suffix from the run id (letters and digits only).
+fn run_id_code(run_id: &str) -> String {
+    run_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(40)
+        .collect::<String>()
+        .to_uppercase()
+}
+
 fn reset_token(text: &str) -> Option<String> {
     if let Some(start) = text.find("token=") {
         let rest = &text[start + "token=".len()..];

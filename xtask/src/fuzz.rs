@@ -30,16 +30,37 @@ const CHECKS: &str = "not_a_server_error,response_schema_conformance,content_typ
 
 /// The client each service's internal routes admit, with its local-only
 /// secret (user-service's defaults): order-service for catalog's and
-/// notification-service's, notification-service for user-service's.
+/// notification-service's, notification-service for user-service's, and
+/// user-service for order-service's (`user_deleted`).
 fn caller_of(service: &str) -> (&'static str, &'static str) {
     match service {
         "user-service" => (
             "notification-service",
             "notification_client_secret_local_only",
         ),
-        "notification-service" => ("order-service", "order_client_secret_local_only"),
+        "order-service" => ("user-service", USER_SERVICE_FUZZ_SECRET),
         _ => ("order-service", "order_client_secret_local_only"),
     }
+}
+
+/// user-service mints its own service tokens (its outbox) and has no client
+/// of the client-credentials grant; the fuzz fleet gives it one, allowed
+/// order-service's audience only, so order-service's internal route is
+/// fuzzed as its real caller sees it.
+const USER_SERVICE_FUZZ_SECRET: &str = "fuzz_user_service_client_secret_local_only";
+
+/// The fuzz fleet's extra environment (see [`USER_SERVICE_FUZZ_SECRET`]).
+fn fuzz_env() -> Vec<(String, String)> {
+    vec![
+        (
+            "APP__SERVICE_CLIENTS__USER_SERVICE".into(),
+            USER_SERVICE_FUZZ_SECRET.into(),
+        ),
+        (
+            "APP__CLIENT_AUDIENCES__USER_SERVICE".into(),
+            "order-service".into(),
+        ),
+    ]
 }
 
 /// Starts the fleet and fuzzes each service's API.
@@ -54,7 +75,7 @@ pub fn run(opts: &FuzzOptions) -> Result<()> {
             name: "fuzz".into(),
             smtp: false,
             gateway: false,
-            env: Vec::new(),
+            env: fuzz_env(),
         },
     )?;
     let result = fuzz_all(&stack, &bin.join("schemathesis"), opts);

@@ -11,8 +11,10 @@ use xtask::{db, lint_deploy, new_service, template, test_suite, up, workspace};
 ///
 /// Everything runs from local binaries: no Docker needed. Postgres comes from
 /// the machine's PostgreSQL install (Debian: `apt-get install postgresql`) and
-/// lives in target/xtask/pg-<command>; it is stopped on every exit path,
-/// Ctrl-C and SIGTERM included.
+/// lives in target/xtask/pg-<command> (as root: /var/tmp/shop-xtask/<checkout
+/// id>/pg-<command>, linked from there, so that any checkout works); it is
+/// stopped on every exit path, Ctrl-C and SIGTERM included, and its data is
+/// deleted unless the command failed.
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
@@ -275,12 +277,15 @@ Examples:
     /// The gateway's merged OpenAPI document, and the checks of every document.
     #[command(subcommand)]
     Openapi(OpenapiCmd),
-    /// Load the demo catalog into a running fleet (idempotent).
+    /// Load the demo catalog and pricing into a running fleet (idempotent).
     #[command(long_about = "\
 Load catalog-service/seed/catalog.json (a category tree and a few dozen products
-with stock) into a running fleet through the public API, as the local admin
-(ADMIN_EMAIL/ADMIN_PASSWORD, or the admin `cargo xtask up` created). Categories
-are matched by slug and products by SKU, so running it twice adds nothing.
+with stock) and order-service/seed/pricing.json (shipping methods Standard and
+Express, tax rates for AT, DE, FR, GB and NL, the demo code WELCOME10) into a
+running fleet through the public API, as the local admin (ADMIN_EMAIL/
+ADMIN_PASSWORD, or the admin `cargo xtask up` created). Categories are matched
+by slug, products by SKU, methods by name and codes by code, and tax rates are
+set, so running it twice adds nothing.
 `cargo xtask up --seed` does the same right after start-up.")]
     Seed {
         /// user-service base URL.
@@ -289,6 +294,9 @@ are matched by slug and products by SKU, so running it twice adds nothing.
         /// catalog-service base URL.
         #[arg(long, default_value = "http://127.0.0.1:8002")]
         catalog_url: String,
+        /// order-service base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8003")]
+        order_url: String,
     },
 }
 
@@ -414,11 +422,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // For `up` and `db`, Ctrl-C is the normal way to finish.
     let is_up = matches!(cli.command, Cmd::Up { .. } | Cmd::Db);
-    match run(cli.command) {
+    let result = run(cli.command);
+    // A signal also makes children fail (Ctrl-C reaches initdb, pg_ctl, ...):
+    // whatever the error, after a signal it is an interruption.
+    let interrupted = signals::interrupted()
+        || result
+            .as_ref()
+            .is_err_and(|err| err.downcast_ref::<Interrupted>().is_some());
+    // Every cluster is stopped by now: delete their data unless something failed.
+    xtask::pg::finish(result.is_ok() || interrupted);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        // A signal also makes children fail (Ctrl-C reaches initdb, pg_ctl, ...):
-        // whatever the error, after a signal it is an interruption.
-        Err(err) if err.downcast_ref::<Interrupted>().is_some() || signals::interrupted() => {
+        Err(_) if interrupted => {
             // `up` is meant to end with Ctrl-C: that is success.
             if is_up {
                 ExitCode::SUCCESS
@@ -510,12 +525,15 @@ fn run(command: Cmd) -> Result<()> {
         Cmd::Seed {
             user_url,
             catalog_url,
+            order_url,
         } => {
             let root = workspace::root();
             let (email, password, _) = xtask::local_extras::admin_credentials(&root)?;
             let target = xtask::seed::SeedTarget {
                 user_url,
                 catalog_url,
+                order_url,
+                pricing: true,
                 email,
                 password,
             };

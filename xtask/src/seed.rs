@@ -1,10 +1,12 @@
 //! `cargo xtask seed`: loads `catalog-service/seed/catalog.json` (a category
-//! tree and a few dozen products with stock) into a running fleet through the
-//! public API, as the local admin, and gives each product an image drawn
-//! here (a gradient and a shape in colours derived from its SKU; nothing is
-//! downloaded). Idempotent: categories are matched by slug, products by SKU
-//! (409 means "already there"), and a product that has an image gets none,
-//! so a second run adds nothing.
+//! tree and a few dozen products with stock) and `order-service/seed/pricing.json`
+//! (shipping methods, tax rates, a demo discount code) into a running fleet
+//! through the public API, as the local admin, and gives each product an
+//! image drawn here (a gradient and a shape in colours derived from its SKU;
+//! nothing is downloaded). Idempotent: categories are matched by slug,
+//! products by SKU and codes by code (409 means "already there"), shipping
+//! methods by name, tax rates are set (PUT), and a product that has an image
+//! gets none, so a second run adds nothing.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,10 +22,16 @@ pub struct SeedTarget {
     pub user_url: String,
     /// catalog-service base URL.
     pub catalog_url: String,
+    /// order-service base URL.
+    pub order_url: String,
     /// Admin e-mail.
     pub email: String,
     /// Admin password.
     pub password: String,
+    /// Whether to load the demo pricing too (shipping methods, tax rates, a
+    /// code). The browser tests leave it out: the storefront does not offer
+    /// shipping methods yet, and checkout asks for one where a method ships.
+    pub pricing: bool,
 }
 
 /// What a run did.
@@ -41,6 +49,16 @@ pub struct SeedReport {
     pub images_uploaded: usize,
     /// Products that had an image already.
     pub images_present: usize,
+    /// Shipping methods created now.
+    pub shipping_methods_created: usize,
+    /// Shipping methods found already (same name).
+    pub shipping_methods_present: usize,
+    /// Tax rates set.
+    pub tax_rates_set: usize,
+    /// Discount codes created now.
+    pub discount_codes_created: usize,
+    /// Discount codes found already (same code).
+    pub discount_codes_present: usize,
 }
 
 impl std::fmt::Display for SeedReport {
@@ -48,24 +66,35 @@ impl std::fmt::Display for SeedReport {
         write!(
             f,
             "categories: {} created, {} already there; products: {} created, {} already there; \
-             images: {} uploaded, {} already there",
+             images: {} uploaded, {} already there; \
+             shipping methods: {} created, {} already there; tax rates: {} set; \
+             discount codes: {} created, {} already there",
             self.categories_created,
             self.categories_present,
             self.products_created,
             self.products_present,
             self.images_uploaded,
-            self.images_present
+            self.images_present,
+            self.shipping_methods_created,
+            self.shipping_methods_present,
+            self.tax_rates_set,
+            self.discount_codes_created,
+            self.discount_codes_present
         )
     }
 }
 
-/// Loads the demo catalog.
-pub fn run(root: &Path, target: &SeedTarget) -> Result<SeedReport> {
-    let path = root.join("catalog-service/seed/catalog.json");
-    let data: Value = serde_json::from_str(
-        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+fn read_json(path: &Path) -> Result<Value> {
+    serde_json::from_str(
+        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
     )
-    .with_context(|| format!("parsing {}", path.display()))?;
+    .with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Loads the demo catalog and the demo pricing.
+pub fn run(root: &Path, target: &SeedTarget) -> Result<SeedReport> {
+    let data = read_json(&root.join("catalog-service/seed/catalog.json"))?;
+    let pricing = read_json(&root.join("order-service/seed/pricing.json"))?;
     let agent: Agent = Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
@@ -76,6 +105,9 @@ pub fn run(root: &Path, target: &SeedTarget) -> Result<SeedReport> {
     let slugs = seed_categories(&agent, target, &token, &data, &mut report)?;
     seed_products(&agent, target, &token, &data, &slugs, &mut report)?;
     seed_images(&agent, target, &token, &data, &mut report)?;
+    if target.pricing {
+        seed_pricing(&agent, target, &token, &pricing, &mut report)?;
+    }
     Ok(report)
 }
 
@@ -203,6 +235,109 @@ fn seed_products(
             409 => report.products_present += 1,
             status => bail!(
                 "creating product {sku} answered {status}: {}",
+                response.body_mut().read_to_string()?
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Shipping methods (matched by name), tax rates (set) and discount codes
+/// (409: already there) in order-service.
+fn seed_pricing(
+    agent: &Agent,
+    target: &SeedTarget,
+    token: &str,
+    data: &Value,
+    report: &mut SeedReport,
+) -> Result<()> {
+    let auth = format!("Bearer {token}");
+    let url = format!("{}/api/v1/admin/shipping-methods", target.order_url);
+    let mut existing = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request = agent.get(&url).query("limit", "100");
+        if let Some(cursor) = &cursor {
+            request = request.query("cursor", cursor);
+        }
+        let mut response = request
+            .header("Authorization", &auth)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        if response.status() != 200 {
+            bail!(
+                "listing shipping methods answered {}: {}",
+                response.status(),
+                response.body_mut().read_to_string()?
+            );
+        }
+        let page: Value = response.body_mut().read_json()?;
+        for method in page["items"].as_array().context("shipping methods list")? {
+            if let Some(name) = method["name"].as_str() {
+                existing.push(name.to_owned());
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    for method in data["shipping_methods"]
+        .as_array()
+        .context("shipping_methods list")?
+    {
+        let name = method["name"].as_str().context("shipping method name")?;
+        if existing.iter().any(|e| e == name) {
+            report.shipping_methods_present += 1;
+            continue;
+        }
+        let mut response = agent
+            .post(&url)
+            .header("Authorization", &auth)
+            .send_json(method)
+            .with_context(|| format!("POST {url}"))?;
+        if response.status() != 201 {
+            bail!(
+                "creating shipping method {name} answered {}: {}",
+                response.status(),
+                response.body_mut().read_to_string()?
+            );
+        }
+        report.shipping_methods_created += 1;
+    }
+    for rate in data["tax_rates"].as_array().context("tax_rates list")? {
+        let country = rate["country"].as_str().context("tax rate country")?;
+        let url = format!("{}/api/v1/admin/tax-rates/{country}", target.order_url);
+        let mut response = agent
+            .put(&url)
+            .header("Authorization", &auth)
+            .send_json(json!({"rate_bps": rate["rate_bps"]}))
+            .with_context(|| format!("PUT {url}"))?;
+        if response.status() != 200 {
+            bail!(
+                "setting the tax rate of {country} answered {}: {}",
+                response.status(),
+                response.body_mut().read_to_string()?
+            );
+        }
+        report.tax_rates_set += 1;
+    }
+    let url = format!("{}/api/v1/admin/discount-codes", target.order_url);
+    for code in data["discount_codes"]
+        .as_array()
+        .context("discount_codes list")?
+    {
+        let mut response = agent
+            .post(&url)
+            .header("Authorization", &auth)
+            .send_json(code)
+            .with_context(|| format!("POST {url}"))?;
+        match response.status().as_u16() {
+            201 => report.discount_codes_created += 1,
+            409 => report.discount_codes_present += 1,
+            status => bail!(
+                "creating discount code {} answered {status}: {}",
+                code["code"],
                 response.body_mut().read_to_string()?
             ),
         }

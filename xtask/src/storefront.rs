@@ -211,6 +211,9 @@ fn run_against(root: &Path, stack: &Stack, npm_bin: &Path, chromium: &Path) -> R
     let target = crate::seed::SeedTarget {
         user_url: user_url.clone(),
         catalog_url: stack.fleet.base_url("catalog-service")?,
+        order_url: stack.fleet.base_url("order-service")?,
+        // The storefront sends no shipping method yet: no demo pricing.
+        pricing: false,
         email: email.clone(),
         password: password.clone(),
     };

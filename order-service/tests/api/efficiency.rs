@@ -40,7 +40,8 @@ async fn a_checkout_makes_at_most_eight_database_round_trips_and_two_catalog_cal
     // pool is not one: nothing waits for it). The checkout limits: count
     // the attempt and reserve a decline (one statement), take the decline
     // back once the payment went through. The saga: claim the key, open the
-    // order from the cart, record the reservation, charge (the fake
+    // order from the cart (and redeem its discount code), record the
+    // reservation (with its breakdown), charge (the fake
     // provider's ledger), confirm, store the answer.
     assert!(trips <= 8, "{trips} database round trips");
     assert!(trips >= 7, "{trips}: the proxy counts round trips");

@@ -13,5 +13,6 @@ mod idempotency;
 mod ops;
 mod orders;
 mod payments;
+mod pricing;
 mod races;
 mod reconciler;

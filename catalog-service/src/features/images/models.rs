@@ -76,7 +76,10 @@ pub struct ImageBytes(pub Vec<u8>);
 /// A multipart upload (documentation of the request body).
 // The handler streams the form itself: nothing reads this type.
 #[derive(ToSchema)]
-#[expect(dead_code, reason = "describes the multipart body in the OpenAPI document only")]
+#[expect(
+    dead_code,
+    reason = "describes the multipart body in the OpenAPI document only"
+)]
 pub struct ImageForm {
     /// The image file, with its own `Content-Type` (`image/jpeg`,
     /// `image/png` or `image/webp`).

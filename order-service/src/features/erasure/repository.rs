@@ -31,14 +31,18 @@ pub async fn erased_since(pool: &PgPool, since: DateTime<Utc>) -> sqlx::Result<V
         .await
 }
 
-/// Deletes the user's cart; returns the lines deleted.
+/// Deletes the user's cart (its lines and its applied discount code);
+/// returns the lines deleted.
 #[tracing::instrument(skip_all)]
 pub async fn delete_cart(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<u64> {
-    sqlx::query("delete from cart_items where user_id = $1")
-        .bind(user_id)
-        .execute(conn)
-        .await
-        .map(|done| done.rows_affected())
+    sqlx::query(
+        "with code as (delete from carts where user_id = $1)
+         delete from cart_items where user_id = $1",
+    )
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected())
 }
 
 /// Replaces the shipping address of each of the user's orders by an
