@@ -1,8 +1,10 @@
 //! catalog-service settings: the kit's sections plus this service's own.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use service_kit::ServiceSettings;
 use service_kit::config::{AuthSettings, DatabaseSettings, Environment, ServerSettings};
+use service_kit::startup::Rule;
 
 /// Built-in defaults, layered over the kit's. The database password is a
 /// local-only default; deployments set `APP__DATABASE__URL`.
@@ -30,6 +32,25 @@ time_to_live_secs = 300
 listener_ping_secs = 5
 reconnect_delay_ms = 500
 
+[media]
+backend = "filesystem"
+path = "target/media"
+mounted_volume = false
+max_decode_bytes = 134217728
+decode_concurrency = 2
+cache_bytes = 67108864
+max_images_per_product = 20
+sweep_interval_ms = 60000
+sweep_grace_secs = 3600
+
+[media.s3]
+endpoint = ""
+bucket = ""
+region = "us-east-1"
+access_key_id = ""
+secret_access_key = ""
+allow_http = false
+
 [search]
 probe_rows = 1000
 max_candidates = 1000
@@ -53,6 +74,98 @@ pub struct Settings {
     pub cache: CacheSettings,
     /// How much work one search may do.
     pub search: SearchSettings,
+    /// Product images: storage, limits, the sweep.
+    pub media: MediaSettings,
+}
+
+/// Where product images are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaBackend {
+    /// A local directory (`media.path`): development, tests, or a mounted
+    /// volume (`media.mounted_volume = true`) in production.
+    Filesystem,
+    /// S3-compatible object storage (`media.s3`).
+    S3,
+}
+
+/// Product images.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSettings {
+    /// `filesystem` or `s3`.
+    pub backend: MediaBackend,
+    /// The directory of the filesystem backend (created if missing).
+    pub path: String,
+    /// The operator says `path` is a mounted volume: only then may
+    /// production use the filesystem backend (the root filesystem is
+    /// read-only there).
+    pub mounted_volume: bool,
+    /// Memory one image may take to decode, in bytes (decompression bombs
+    /// are refused by this and the 8000 px limit).
+    pub max_decode_bytes: u64,
+    /// Images decoded or encoded at once.
+    pub decode_concurrency: usize,
+    /// Memory the objects served from memory (originals and renditions)
+    /// may take, in bytes.
+    pub cache_bytes: u64,
+    /// Most images one product may have.
+    pub max_images_per_product: i64,
+    /// How often the sweep deletes stored objects no image uses.
+    pub sweep_interval_ms: u64,
+    /// An object is deleted only once unused and untouched this long
+    /// (an upload in flight touches it first).
+    pub sweep_grace_secs: u64,
+    /// The S3 backend.
+    pub s3: S3Settings,
+}
+
+/// An S3-compatible bucket.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// Endpoint URL (`http://127.0.0.1:9000`); empty means AWS itself.
+    pub endpoint: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// Region (`us-east-1`).
+    pub region: String,
+    /// Access key id. Secret.
+    pub access_key_id: SecretString,
+    /// Secret access key. Secret.
+    pub secret_access_key: SecretString,
+    /// Allow a plain-HTTP endpoint (local S3-compatible servers).
+    pub allow_http: bool,
+}
+
+impl MediaSettings {
+    /// Refuses settings that cannot work.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.decode_concurrency >= 1 && self.max_images_per_product >= 1,
+            "media.decode_concurrency and media.max_images_per_product must be at least 1"
+        );
+        anyhow::ensure!(
+            self.backend != MediaBackend::S3 || !self.s3.bucket.is_empty(),
+            "media.s3.bucket must be set when media.backend = \"s3\""
+        );
+        Ok(())
+    }
+
+    /// The start-up rules of the media settings.
+    pub fn startup_rules(&self) -> Vec<Rule> {
+        match self.backend {
+            MediaBackend::Filesystem => vec![Rule::dev_only(
+                "media.backend",
+                !self.mounted_volume,
+                "images would be written to the container's own disk (read-only in production); use \"s3\", or media.mounted_volume = true with media.path on a mounted volume",
+            )],
+            MediaBackend::S3 => vec![
+                Rule::secret("media.s3.access_key_id", &self.s3.access_key_id),
+                Rule::secret("media.s3.secret_access_key", &self.s3.secret_access_key),
+            ],
+        }
+    }
 }
 
 /// The in-process cache, kept coherent across replicas by `LISTEN/NOTIFY`.
@@ -127,5 +240,9 @@ impl ServiceSettings for Settings {
 
     fn auth(&mut self) -> &mut AuthSettings {
         &mut self.auth
+    }
+
+    fn startup_rules(&self) -> Vec<Rule> {
+        self.media.startup_rules()
     }
 }

@@ -4,12 +4,15 @@ pub mod api;
 pub mod cache;
 pub mod config;
 pub mod features;
+pub mod media;
 pub mod state;
 
 use service_kit::CancellationToken;
 use service_kit::auth::JwksVerifier;
+use service_kit::middleware::BodyLimits;
 use service_kit::ops::Ops;
 use service_kit::server::Server;
+use service_kit::tasks::BackgroundTasks;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
@@ -30,6 +33,8 @@ impl Application {
     /// Connects (lazily), migrates when configured, and binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.search.check()?;
+        settings.media.check()?;
+        let media = media::Media::open(&settings.media)?;
         let pool = service_kit::db::connect(&settings.database, env!("CARGO_PKG_NAME"))?;
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
@@ -40,12 +45,24 @@ impl Application {
             caches: cache::Caches::new(&settings.cache),
             settings: Arc::new(settings),
             known_words: Default::default(),
+            media,
         };
         let ops = Ops {
             pool,
             migrator: &MIGRATOR,
         };
-        let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
+        // Uploads may be larger than the kit's 1 MiB.
+        let limits = BodyLimits::default().allow(
+            features::images::UPLOAD_ROUTE,
+            features::images::UPLOAD_BODY_LIMIT,
+        );
+        let server = Server::bind_with_body_limits(
+            &state.settings.server,
+            api::router(state.clone()),
+            ops,
+            limits,
+        )
+        .await?;
         // After `bind`, which installs the process's metrics recorder.
         describe_metrics();
         Ok(Self { server, state })
@@ -80,7 +97,18 @@ impl Application {
                 stop_tasks.clone(),
             ))
         });
-        let served = self.server.run(shutdown).await;
+        let mut tasks = BackgroundTasks::new(&shutdown);
+        let (pool, media, settings) = (
+            self.state.pool.clone(),
+            self.state.media.clone(),
+            self.state.settings.media.clone(),
+        );
+        tasks.every(
+            "media sweep",
+            std::time::Duration::from_millis(settings.sweep_interval_ms.max(10)),
+            move || features::images::sweeper::tick(pool.clone(), media.clone(), settings.clone()),
+        );
+        let served = tasks.while_serving(self.server.run(shutdown)).await;
         // The server may also stop on its own (an error): stop the tasks too.
         stop_tasks.cancel();
         if let Err(err) = sweeper.await {
@@ -123,6 +151,10 @@ fn describe_metrics() {
         "Times the cache's LISTEN connection was re-established (each flushes the cache)."
     );
     metrics::describe_gauge!("catalog_cache_entries", "Entries held, by cache.");
+    metrics::describe_counter!(
+        "catalog_media_swept_total",
+        "Stored image objects deleted by the sweep (no image used them any more)."
+    );
     metrics::describe_gauge!(
         "catalog_cache_weighted_bytes",
         "Approximate memory the entries take, by cache (bounded by cache.max_bytes)."
@@ -130,6 +162,7 @@ fn describe_metrics() {
     // Present (at 0) from the start, so alerts can tell "none" from "absent".
     metrics::counter!("catalog_reservations_expired_total").increment(0);
     metrics::counter!("catalog_cache_listener_reconnects_total").increment(0);
+    metrics::counter!("catalog_media_swept_total").increment(0);
 }
 
 impl service_kit::Service for Application {

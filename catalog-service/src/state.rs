@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::cache::Caches;
 use crate::config::Settings;
 use crate::features::products::KnownWords;
+use crate::media::Media;
 
 /// Application state, cloned into every handler.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub known_words: KnownWords,
     /// Products and categories in memory, coherent across replicas.
     pub caches: Caches,
+    /// Product images: storage, processing, serving.
+    pub media: Media,
 }
 
 impl FromRef<AppState> for JwksVerifier {

@@ -13,11 +13,12 @@ use axum::response::{IntoResponse, Response};
 use opentelemetry::global;
 use opentelemetry_http::HeaderExtractor;
 use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
@@ -35,9 +36,35 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 /// Routes that are polled constantly: logged at DEBUG to keep logs readable.
 const QUIET_ROUTES: &[&str] = &["/health", "/ready", "/metrics"];
 
+/// Routes (matched patterns, `/api/v1/products/{id}/images`) allowed a
+/// larger request body than [`BODY_LIMIT_BYTES`]; every other route keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct BodyLimits(Arc<HashMap<String, usize>>);
+
+impl BodyLimits {
+    /// Allows `route` bodies of up to `bytes`.
+    pub fn allow(mut self, route: &str, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.0).insert(route.to_owned(), bytes);
+        self
+    }
+
+    fn of(&self, request: &Request) -> usize {
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .and_then(|route| self.0.get(route.as_str()).copied())
+            .unwrap_or(BODY_LIMIT_BYTES)
+    }
+}
+
 /// Applies the fleet's stack to `router`, including problem+json fallbacks
 /// for unknown routes and wrong methods.
 pub fn apply(router: Router, settings: &ServerSettings) -> Router {
+    apply_with(router, settings, BodyLimits::default())
+}
+
+/// [`apply`], with larger body limits on the routes `limits` names.
+pub fn apply_with(router: Router, settings: &ServerSettings, limits: BodyLimits) -> Router {
     router
         .fallback(|| async { ApiError::not_found(default_detail(StatusCode::NOT_FOUND)) })
         .method_not_allowed_fallback(|| async {
@@ -47,7 +74,7 @@ pub fn apply(router: Router, settings: &ServerSettings) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn_with_state(limits, limit_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(settings.request_timeout_secs),
@@ -197,6 +224,35 @@ pub fn method_label(method: &Method) -> &'static str {
         Method::TRACE => "TRACE",
         _ => "other",
     }
+}
+
+/// The body limit of the route (`tower_http`'s `RequestBodyLimit`, per
+/// route): a declared length above it is refused at once, and a body that
+/// streams past it fails when read (413 either way), never buffered whole.
+async fn limit_body(
+    axum::extract::State(limits): axum::extract::State<BodyLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = limits.of(&request);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        let detail = if limit == BODY_LIMIT_BYTES {
+            default_detail(StatusCode::PAYLOAD_TOO_LARGE).to_owned()
+        } else {
+            format!(
+                "The request body exceeds the {} KiB limit of this resource.",
+                limit / 1024
+            )
+        };
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, detail).into_response();
+    }
+    let request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+    next.run(request).await
 }
 
 /// Errors produced below the handlers (axum's own 405 or 413, a timeout)

@@ -364,7 +364,7 @@ impl Fleet {
         let svc = &mut self.services[i];
         let mut cmd = Command::new(&svc.exe);
         cmd.arg("serve")
-            .envs(serve_env(&svc.spec, &svc.database_url, &output))
+            .envs(serve_env(&svc.spec, &svc.exe, &svc.database_url, &output))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -546,12 +546,28 @@ fn log_env(output: &Output) -> [(String, String); 2] {
 }
 
 /// The environment of `<bin> serve`; every other `APP__*` variable is inherited untouched.
-fn serve_env(spec: &ServiceSpec, database_url: &str, output: &Output) -> Vec<(String, String)> {
+fn serve_env(
+    spec: &ServiceSpec,
+    exe: &Path,
+    database_url: &str,
+    output: &Output,
+) -> Vec<(String, String)> {
     let mut env = vec![
         // Always ours: readiness polling and role isolation depend on them.
         ("APP__SERVER__PORT".into(), spec.port.to_string()),
         ("APP__DATABASE__URL".into(), database_url.to_owned()),
     ];
+    // catalog's product images: `target/media`, whatever the directory we
+    // were started from (the binary is `target/<profile>/catalog-service`).
+    if spec.package == "catalog-service"
+        && std::env::var_os("APP__MEDIA__PATH").is_none()
+        && let Some(target) = exe.parent().and_then(Path::parent)
+    {
+        env.push((
+            "APP__MEDIA__PATH".into(),
+            target.join("media").to_string_lossy().into_owned(),
+        ));
+    }
     if std::env::var_os("APP__AUTH__JWKS_URL").is_none() {
         env.push(("APP__AUTH__JWKS_URL".into(), services::JWKS_URL.into()));
     }

@@ -97,6 +97,10 @@ pub fn run(opts: TestOptions) -> Result<()> {
     };
     tests.args(scope);
     tests.args(&opts.extra);
+    // catalog-service's S3 media tests start moto's server (a real
+    // S3-compatible server from PyPI), installed on first use.
+    let bin = crate::pytools::ensure(&root, &[&crate::pytools::MOTO])?;
+    tests.env("MOTO_SERVER", bin.join(crate::pytools::MOTO.executable));
     steps.push((
         format!("tests ({runner})"),
         Box::new(move || run_cargo(&mut tests)),

@@ -278,3 +278,42 @@ async fn with_the_cache_off_every_read_sees_the_database() {
         "changed behind its back"
     );
 }
+
+#[tokio::test]
+async fn an_image_upload_through_one_replica_is_served_by_the_other_within_a_second() {
+    let (a, b) = spawn_replicas(|_| {}, |_| {}).await;
+    let id = product_on(&a, 5).await;
+    wait_until_cached(&b, &id).await;
+    let (cached, old_etag) = read(&b, &id).await;
+    assert_eq!(cached["images"], json!([]));
+
+    let response = a
+        .upload_image(
+            &id,
+            crate::images::png(40, 30, 77),
+            "image/png",
+            Some("lit"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let written = Instant::now();
+    let image: Value = response.json().await.unwrap();
+    served_within(&b, &id, written, |product, etag| {
+        product["images"][0]["id"] == image["id"] && etag != old_etag
+    })
+    .await;
+
+    // A reorder or a delete, likewise.
+    let response = a
+        .admin_delete(&format!(
+            "/api/v1/products/{id}/images/{}",
+            image["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let written = Instant::now();
+    served_within(&b, &id, written, |product, _| {
+        product["images"] == json!([])
+    })
+    .await;
+}

@@ -651,6 +651,50 @@ export interface paths {
         patch: operations["update_product"];
         trace?: never;
     };
+    "/api/v1/products/{id}/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adds an image to a product (admin): the bytes with `Content-Type:
+         *     image/jpeg|png|webp`, or `multipart/form-data` with a `file` part. The
+         *     image is checked (its real format must be the declared one, at most
+         *     8000 px a side, decodable within the memory limit), re-encoded without
+         *     metadata, stored once per content, and appended to the gallery.
+         */
+        post: operations["upload_image"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/products/{id}/images/{image_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes an image from its product (admin); the stored file is deleted
+         *     later, once no product uses it.
+         */
+        delete: operations["delete_image"];
+        options?: never;
+        head?: never;
+        /** Sets an image's alt text and/or its place in the gallery (admin). */
+        patch: operations["update_image"];
+        trace?: never;
+    };
     "/api/v1/products/{id}/inventory": {
         parameters: {
             query?: never;
@@ -817,6 +861,26 @@ export interface paths {
          *     timezone IANA).
          */
         put: operations["user_put_preferences"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/media/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A stored image, or its WebP rendition `w` px wide; `If-None-Match`
+         *     naming its `ETag` gives 304.
+         */
+        get: operations["get_media"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1233,6 +1297,68 @@ export interface components {
          * @enum {string}
          */
         FulfilmentStatus: "shipped" | "delivered";
+        /** @description An image as the image endpoints return it. */
+        Image: {
+            /** @description Alternative text. */
+            alt: string;
+            /**
+             * Format: int32
+             * @description Size of the stored (re-encoded) image.
+             */
+            bytes: number;
+            /** @description `image/jpeg`, `image/png` or `image/webp`. */
+            content_type: string;
+            /**
+             * Format: int32
+             * @description Height in pixels.
+             */
+            height: number;
+            /**
+             * Format: uuid
+             * @description The image's id.
+             */
+            id: string;
+            /**
+             * Format: int32
+             * @description Place in the product's gallery, from 0.
+             */
+            position: number;
+            /** @description Gateway-relative URL of the stored image (`/media/<key>`). */
+            url: string;
+            /**
+             * Format: int32
+             * @description Width in pixels.
+             */
+            width: number;
+        };
+        /**
+         * Format: binary
+         * @description The raw bytes of an image (documentation of request and response bodies).
+         */
+        ImageBytes: string;
+        /** @description A multipart upload (documentation of the request body). */
+        ImageForm: {
+            /**
+             * Format: binary
+             * @description The image file, with its own `Content-Type` (`image/jpeg`,
+             *     `image/png` or `image/webp`).
+             */
+            file: string;
+        };
+        /**
+         * @description Body of `PATCH /products/{id}/images/{image_id}`: only the fields
+         *     present change.
+         */
+        ImagePatch: {
+            /** @description Alternative text, at most 500 characters. */
+            alt?: string | null;
+            /**
+             * Format: int32
+             * @description New place in the gallery, from 0 (a larger one moves it last); the
+             *     other images shift to make room.
+             */
+            position?: number | null;
+        };
         /** @description A product's stock. */
         Inventory: {
             /**
@@ -1709,6 +1835,8 @@ export interface components {
                  * @description The product's id.
                  */
                 id: string;
+                /** @description The product's images, in gallery order. */
+                images: components["schemas"]["ProductImage"][];
                 /** @description Display name. */
                 name: string;
                 /**
@@ -1852,6 +1980,8 @@ export interface components {
              * @description The product's id.
              */
             id: string;
+            /** @description The product's images, in gallery order. */
+            images: components["schemas"]["ProductImage"][];
             /** @description Display name. */
             name: string;
             /**
@@ -1868,6 +1998,36 @@ export interface components {
              * @description Last change (UTC).
              */
             updated_at: string;
+        };
+        /** @description An image as a product lists it (`images`, in order). */
+        ProductImage: {
+            /** @description Alternative text. */
+            alt: string;
+            /**
+             * Format: int32
+             * @description Height in pixels.
+             */
+            height: number;
+            /**
+             * Format: uuid
+             * @description The image's id.
+             */
+            id: string;
+            /**
+             * Format: int32
+             * @description Place in the product's gallery, from 0.
+             */
+            position: number;
+            /**
+             * @description Gateway-relative URL of the stored image (`/media/<key>`); add
+             *     `?w=200|400|800` for a WebP rendition that wide.
+             */
+            url: string;
+            /**
+             * Format: int32
+             * @description Width in pixels.
+             */
+            width: number;
         };
         /** @description Body of `PATCH /products/{id}`: only the fields present change. */
         ProductPatch: {
@@ -4557,6 +4717,214 @@ export interface operations {
             };
         };
     };
+    upload_image: {
+        parameters: {
+            query?: {
+                /** @description Alternative text, at most 500 characters. */
+                alt?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The image (at most 5 MiB), raw or as the `file` part of a multipart form */
+        requestBody: {
+            content: {
+                "image/jpeg": components["schemas"]["ImageBytes"];
+                "image/png": components["schemas"]["ImageBytes"];
+                "image/webp": components["schemas"]["ImageBytes"];
+                "multipart/form-data": components["schemas"]["ImageForm"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Image"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The product has as many images as allowed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Larger than 5 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Neither an image type nor multipart */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an image, not the declared format, over 8000 px a side, a decompression bomb, or a bad `alt` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_image: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                image_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_image: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                image_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImagePatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Image"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     get_inventory: {
         parameters: {
             query?: never;
@@ -5183,6 +5551,64 @@ export interface operations {
                 };
             };
             /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_media: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `200`, `400` or `800`: a WebP rendition that many pixels wide (never
+                 *     enlarged).
+                 */
+                w?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `<sha256>.<jpg|png|webp>`, from an image's `url` */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The image bytes */
+            200: {
+                headers: {
+                    "Cache-Control"?: string;
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": components["schemas"]["ImageBytes"];
+                    "image/png": components["schemas"]["ImageBytes"];
+                    "image/webp": components["schemas"]["ImageBytes"];
+                };
+            };
+            /** @description Not modified since the `If-None-Match` ETag */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `w` is not 200, 400 or 800 */
             422: {
                 headers: {
                     [name: string]: unknown;

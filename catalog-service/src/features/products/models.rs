@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::search::ProductCursor;
+use crate::features::images::ProductImage;
 
 /// Largest accepted price, in minor units (ten billion in major units).
 pub const MAX_PRICE_CENTS: i64 = 1_000_000_000_000;
@@ -48,6 +49,9 @@ pub struct Product {
     pub active: bool,
     /// Units that can be reserved now (`on_hand - reserved`).
     pub available: i32,
+    /// The product's images, in gallery order.
+    #[schema(value_type = Vec<ProductImage>)]
+    pub images: sqlx::types::Json<Vec<ProductImage>>,
     /// Creation time (UTC).
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).

@@ -6,13 +6,34 @@ use uuid::Uuid;
 use super::models::{NewProduct, Product, ProductPatch};
 
 /// The columns of a [`Product`], as a literal so that statements stay
-/// `&'static str`.
+/// `&'static str`; its images come in order, as one JSON array.
 macro_rules! product_columns {
     () => {
-        "product_id, sku, name, slug, description, price_cents, currency, category_id, \
-         attributes, active, on_hand - reserved as available, created_at, updated_at, version"
+        concat!(
+            "product_id, sku, name, slug, description, price_cents, currency, category_id, \
+         attributes, active, on_hand - reserved as available, created_at, updated_at, version, ",
+            images_column!("products")
+        )
     };
 }
+
+/// The `images` column of a [`Product`] whose row is `$table`: its images
+/// in gallery order, as one JSON array (shared with the listing's queries).
+macro_rules! images_column {
+    ($table:literal) => {
+        concat!(
+            "coalesce((select jsonb_agg(jsonb_build_object(\
+                 'id', i.image_id, 'url', '/media/' || i.storage_key, \
+                 'width', m.width, 'height', m.height, 'alt', i.alt, \
+                 'position', i.position) order by i.position) \
+             from product_images i join media_objects m using (storage_key) \
+             where i.product_id = ",
+            $table,
+            ".product_id), '[]'::jsonb) as images"
+        )
+    };
+}
+pub(crate) use images_column;
 
 #[tracing::instrument(skip_all)]
 pub async fn insert(

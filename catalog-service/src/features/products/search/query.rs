@@ -5,18 +5,25 @@
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::super::models::{Product, ProductFilter, Sort};
+use super::super::repository::images_column;
 use super::cursor::CursorKey;
 use super::text::{has_exclusion, plain_words};
 
 /// The columns of a [`Product`].
-const PRODUCT_COLUMNS: &str = "product_id, sku, name, slug, description, price_cents, currency, \
+const PRODUCT_COLUMNS: &str = concat!(
+    "product_id, sku, name, slug, description, price_cents, currency, \
      category_id, attributes, active, on_hand - reserved as available, created_at, updated_at, \
-     version";
+     version, ",
+    images_column!("products")
+);
 
 /// The columns of a [`Product`] from the table aliased `p`.
-const P_COLUMNS: &str = "p.product_id, p.sku, p.name, p.slug, p.description, p.price_cents, \
+const P_COLUMNS: &str = concat!(
+    "p.product_id, p.sku, p.name, p.slug, p.description, p.price_cents, \
      p.currency, p.category_id, p.attributes, p.active, p.on_hand - p.reserved as available, \
-     p.created_at, p.updated_at, p.version";
+     p.created_at, p.updated_at, p.version, ",
+    images_column!("p")
+);
 
 /// The relevance tier of a full-text match, as a rank: 1 when its name
 /// matches too.
