@@ -45,7 +45,7 @@ test('checkout to Germany with the cheapest shipping method and WELCOME10 charge
   await expect(summary).toContainText('Total€29.63');
 
   // An unknown code: the problem's reason, and no discount.
-  const code = page.getByLabel('Discount code');
+  const code = page.getByRole('textbox', { name: 'Discount code' });
   await code.fill('NOSUCHCODE');
   await page.getByRole('button', { name: 'Apply' }).click();
   await expect(summary.getByRole('alert')).toHaveText('This code is not a valid discount code.');
