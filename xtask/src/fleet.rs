@@ -59,7 +59,7 @@ pub struct FleetOptions {
     pub ready_timeout: Duration,
     /// Where service output goes.
     pub output: Output,
-    /// The private cluster lives in `target/xtask/pg-<cluster_name>`.
+    /// The private cluster is `pg-<cluster_name>` (where: [`PgCluster::start`]).
     pub cluster_name: String,
     /// Services to run, by short or package name; empty means every service in the workspace.
     pub only: Vec<String>,

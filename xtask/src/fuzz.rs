@@ -49,9 +49,13 @@ fn caller_of(service: &str) -> (&'static str, &'static str) {
 /// fuzzed as its real caller sees it.
 const USER_SERVICE_FUZZ_SECRET: &str = "fuzz_user_service_client_secret_local_only";
 
-/// The fuzz fleet's extra environment (see [`USER_SERVICE_FUZZ_SECRET`]).
+/// The fuzz fleet's extra environment: the client of
+/// [`USER_SERVICE_FUZZ_SECRET`], and the rate limits lifted (schemathesis
+/// sends thousands of requests from 127.0.0.1, the token requests of the
+/// later services among them; the limits have tests of their own).
 fn fuzz_env() -> Vec<(String, String)> {
-    vec![
+    let mut env = crate::stack::unlimited_env();
+    env.extend([
         (
             "APP__SERVICE_CLIENTS__USER_SERVICE".into(),
             USER_SERVICE_FUZZ_SECRET.into(),
@@ -60,7 +64,8 @@ fn fuzz_env() -> Vec<(String, String)> {
             "APP__CLIENT_AUDIENCES__USER_SERVICE".into(),
             "order-service".into(),
         ),
-    ]
+    ]);
+    env
 }
 
 /// Starts the fleet and fuzzes each service's API.

@@ -11,8 +11,10 @@ use xtask::{db, lint_deploy, new_service, template, test_suite, up, workspace};
 ///
 /// Everything runs from local binaries: no Docker needed. Postgres comes from
 /// the machine's PostgreSQL install (Debian: `apt-get install postgresql`) and
-/// lives in target/xtask/pg-<command>; it is stopped on every exit path,
-/// Ctrl-C and SIGTERM included.
+/// lives in target/xtask/pg-<command> (as root: /var/tmp/shop-xtask/<checkout
+/// id>/pg-<command>, linked from there, so that any checkout works); it is
+/// stopped on every exit path, Ctrl-C and SIGTERM included, and its data is
+/// deleted unless the command failed.
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
@@ -421,11 +423,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // For `up` and `db`, Ctrl-C is the normal way to finish.
     let is_up = matches!(cli.command, Cmd::Up { .. } | Cmd::Db);
-    match run(cli.command) {
+    let result = run(cli.command);
+    // A signal also makes children fail (Ctrl-C reaches initdb, pg_ctl, ...):
+    // whatever the error, after a signal it is an interruption.
+    let interrupted = signals::interrupted()
+        || result
+            .as_ref()
+            .is_err_and(|err| err.downcast_ref::<Interrupted>().is_some());
+    // Every cluster is stopped by now: delete their data unless something failed.
+    xtask::pg::finish(result.is_ok() || interrupted);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        // A signal also makes children fail (Ctrl-C reaches initdb, pg_ctl, ...):
-        // whatever the error, after a signal it is an interruption.
-        Err(err) if err.downcast_ref::<Interrupted>().is_some() || signals::interrupted() => {
+        Err(_) if interrupted => {
             // `up` is meant to end with Ctrl-C: that is success.
             if is_up {
                 ExitCode::SUCCESS
