@@ -197,7 +197,8 @@ Check, build and test the frontend side against the release fleet behind the gat
      OpenAPI document), typecheck (strict), build; storefront: npm ci, build.
   2. Start the release fleet (private Postgres target/xtask/pg-browser, an SMTP
      server, the nginx gateway serving the storefront at /) with access tokens
-     that expire after 1 s (plus the verifiers' 30 s leeway), and seed the demo catalog.
+     that expire after 1 s (plus the verifiers' 30 s leeway), and seed the demo catalog
+     and pricing (shipping methods, tax rates, WELCOME10).
   3. The SDK's tests (node --test) through the gateway, including ten parallel
      calls that meet an expired token and cause exactly one refresh request at
      user-service (counted on its /metrics).

@@ -29,8 +29,7 @@ pub struct SeedTarget {
     /// Admin password.
     pub password: String,
     /// Whether to load the demo pricing too (shipping methods, tax rates, a
-    /// code). The browser tests leave it out: the storefront does not offer
-    /// shipping methods yet, and checkout asks for one where a method ships.
+    /// code).
     pub pricing: bool,
 }
 
