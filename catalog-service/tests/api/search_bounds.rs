@@ -103,6 +103,31 @@ async fn a_dense_conjunction_is_listed_exactly_in_relevance_order_across_pages()
 }
 
 #[tokio::test]
+async fn several_words_over_the_cap_with_few_name_matches_walk_for_the_second_tier() {
+    // 600 matches, over the cap of 200; 85 name matches, under half of it:
+    // the description tier is walked for from the newest products.
+    let app = dense_app(50, 200, 100_000).await;
+    let (ids, _) = all_pages(&app, &[("q", "companion pairs"), ("limit", "25")]).await;
+    assert_eq!(ids, expected(&app, "companion pairs", RELEVANCE).await);
+    assert_eq!(ids.len(), PRODUCTS as usize);
+    // 100 `vintage` matches, over a cap of 90, 20 of them in names: the
+    // other 80 are walked for, but all are older than the 300 products a
+    // walk may read. Being under the cap, they are read from the index:
+    // the listing stays exact.
+    let app = dense_app(50, 90, 300).await;
+    sqlx::query(
+        "update products set name = 'Vintage Companion Lamp ' || sku
+         where description like '%Vintage.%' and substring(sku from 3)::int % 5 = 0",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (ids, _) = all_pages(&app, &[("q", "vintage companion"), ("limit", "30")]).await;
+    assert_eq!(ids, expected(&app, "vintage companion", RELEVANCE).await);
+    assert_eq!(ids.len(), 100);
+}
+
+#[tokio::test]
 async fn a_dense_conjunction_in_price_order_walks_the_price_index_exactly() {
     let app = dense_app(50, 40, 100_000).await;
     for (sort, order) in [

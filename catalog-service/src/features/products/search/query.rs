@@ -2,10 +2,13 @@
 //! text matches, and how the matches are looked for ([`Scan`]). Every
 //! fragment is a constant; every value is a bind parameter.
 
+use std::collections::HashMap;
+
 use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
 
 use super::super::models::{Product, ProductFilter, Sort};
-use super::super::repository::images_column;
+use super::super::repository::{self as products, images_column};
 use super::cursor::CursorKey;
 use super::text::{has_exclusion, plain_words};
 
@@ -15,14 +18,6 @@ const PRODUCT_COLUMNS: &str = concat!(
      category_id, attributes, active, on_hand - reserved as available, created_at, updated_at, \
      version, ",
     images_column!("products")
-);
-
-/// The columns of a [`Product`] from the table aliased `p`.
-const P_COLUMNS: &str = concat!(
-    "p.product_id, p.sku, p.name, p.slug, p.description, p.price_cents, \
-     p.currency, p.category_id, p.attributes, p.active, p.on_hand - p.reserved as available, \
-     p.created_at, p.updated_at, p.version, ",
-    images_column!("p")
 );
 
 /// The relevance tier of a full-text match, as a rank: 1 when its name
@@ -83,10 +78,12 @@ pub struct Hits {
     pub candidates: i64,
 }
 
+/// A row of a narrow statement: which product, its rank, and how many
+/// candidates were read.
 #[derive(sqlx::FromRow)]
-struct Hit {
-    #[sqlx(flatten)]
-    product: Product,
+struct Key {
+    product_id: Uuid,
+    rank: Option<f64>,
     #[sqlx(default)]
     candidates: Option<i64>,
 }
@@ -141,14 +138,6 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
     };
 
     let mut query = QueryBuilder::<Postgres>::new("");
-    if narrow {
-        query
-            .push("select * from (select ")
-            .push(P_COLUMNS)
-            .push(", hits.rank")
-            .push(if candidates { ", hits.candidates" } else { "" })
-            .push(" from (");
-    }
     if candidates {
         query.push("select *, count(*) over () as candidates from (");
     }
@@ -231,24 +220,55 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
             .push(") candidates");
     }
     query.push(order).push(" limit ").push_bind(listing.limit);
-    if narrow {
-        query
-            .push(") hits join products p on p.product_id = hits.product_id) page")
-            .push(order);
+    if !narrow {
+        let rows = query
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(pool)
+            .await?;
+        return Ok(Hits {
+            rows,
+            candidates: 0,
+        });
     }
-    let hits: Vec<Hit> = query
+    let keys: Vec<Key> = query
         .build_query_as()
         .persistent(matches!(scan, Scan::Window(_)))
         .fetch_all(pool)
         .await?;
-    let candidates = hits
+    let candidates = keys
         .first()
-        .and_then(|hit| hit.candidates)
+        .and_then(|key| key.candidates)
         .unwrap_or_default();
     Ok(Hits {
-        rows: hits.into_iter().map(|hit| hit.product).collect(),
+        rows: page(pool, keys).await?,
         candidates,
     })
+}
+
+/// The products of `keys`, in their order, with their ranks: read by a
+/// prepared statement (the narrow statement is planned with its values
+/// every time; planning it with the page's columns and images too took
+/// several times longer than running it). A product deleted in between
+/// is left out.
+async fn page(pool: &PgPool, keys: Vec<Key>) -> sqlx::Result<Vec<Product>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = keys.iter().map(|key| key.product_id).collect();
+    let mut found: HashMap<Uuid, Product> = products::find_many(pool, &ids)
+        .await?
+        .into_iter()
+        .map(|product| (product.id, product))
+        .collect();
+    Ok(keys
+        .into_iter()
+        .filter_map(|key| {
+            let mut product = found.remove(&key.product_id)?;
+            product.rank = key.rank;
+            Some(product)
+        })
+        .collect())
 }
 
 /// The text condition.

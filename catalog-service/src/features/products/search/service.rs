@@ -202,7 +202,12 @@ async fn text_rows(
     let several = filter.q.as_deref().is_some_and(text::several_words);
     if filter.sort != Sort::Relevance {
         let text = TextMatch::FullText;
-        return Ok(bounded_page(catalog, filter, text, after, fetch, !several).await?);
+        let plan = if several {
+            Plan::CandidatesFirst
+        } else {
+            Plan::ProbeFirst
+        };
+        return Ok(bounded_page(catalog, filter, text, after, fetch, plan).await?);
     }
     if several {
         // Several required words usually match few products: one capped
@@ -218,26 +223,74 @@ async fn text_rows(
         if hits.candidates <= cap {
             return Ok(hits.rows);
         }
-        // Dense: tier by tier, each probing the newest products first.
+        // Too many to sort: tier by tier.
     }
     let in_second_tier = after.and_then(CursorKey::tier) == Some(2);
     let mut rows = Vec::new();
+    // How the second tier is looked for. One word: a common one fills a
+    // page among the newest products at once (probe first). Several words
+    // that overflowed the capped read above: past the first tier, every
+    // match counted there is a description match, so they are too many to
+    // sort and are walked for; else see below.
+    let mut second = match (several, in_second_tier) {
+        (false, _) => Plan::ProbeFirst,
+        (true, true) => Plan::WalkFirst,
+        (true, false) => Plan::CandidatesFirst,
+    };
     if !in_second_tier {
         let text = TextMatch::NameTier;
-        rows = bounded_page(catalog, filter, text, after, fetch, true).await?;
+        rows = if several {
+            // Several words rarely all sit in a name: the name index first.
+            let listing = Listing {
+                filter,
+                text,
+                after,
+                limit: fetch,
+            };
+            let cap = catalog.settings.max_candidates;
+            let hits = query::list(catalog.pool, &listing, Scan::Candidates(cap)).await?;
+            if hits.candidates <= cap / 2 {
+                // More than `cap` matches in all, at most half of `cap` of
+                // them in names: at least half of `cap` are description
+                // matches, dense enough to walk the newest products for.
+                second = Plan::WalkFirst;
+            }
+            if hits.candidates <= cap {
+                hits.rows
+            } else {
+                bounded_page(catalog, filter, text, after, fetch, Plan::ProbeFirst).await?
+            }
+        } else {
+            bounded_page(catalog, filter, text, after, fetch, Plan::ProbeFirst).await?
+        };
     }
     if (rows.len() as i64) < fetch {
         let tier_after = after.filter(|_| in_second_tier);
         let rest = fetch - rows.len() as i64;
         let text = TextMatch::DescriptionTier;
-        rows.extend(bounded_page(catalog, filter, text, tier_after, rest, true).await?);
+        rows.extend(bounded_page(catalog, filter, text, tier_after, rest, second).await?);
     }
     Ok(rows)
 }
 
+/// In which order [`bounded_page`] tries its ways to look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Probe, candidates, walk: for a common word (or a conjunction known
+    /// to be dense), which fills a page among the newest products at once.
+    ProbeFirst,
+    /// Candidates, probe, walk: for several words not known to be dense,
+    /// which usually match few products.
+    CandidatesFirst,
+    /// Walk, then candidates when the walk does not fill the page: for
+    /// matches known to be too many to sort (the walk stops as soon as the
+    /// page is full; a probe first would only read its start twice).
+    WalkFirst,
+}
+
 /// `fetch` full-text matches in the filter's order, looked for with
 /// bounded work; exact except in the one case the README's "Search"
-/// states. Three ways to look, each bounded:
+/// states. Three ways to look, each bounded, tried in the order of `plan`:
 ///
 /// - **probe** (newest-first orders): walk the newest products from the
 ///   cursor, at most `probe_rows`, keeping the matches: a common word or a
@@ -251,11 +304,6 @@ async fn text_rows(
 ///   matches, at most `max_walk_rows` products: a page that walk does not
 ///   fill is the listing's last.
 ///
-/// `probe_first`: a common word (or a conjunction known to be dense) fills
-/// a page among the newest products at once; several words not known to
-/// be dense usually match few products, so they read candidates first, and
-/// probe only when there are more than the cap.
-///
 /// (The planner cannot be left to choose: it assumes several words
 /// independent and guesses the frequency of a word missing from its
 /// statistics, so it may sort every match of a dense conjunction, or walk
@@ -266,7 +314,7 @@ async fn bounded_page(
     text: TextMatch,
     after: Option<&CursorKey>,
     fetch: i64,
-    probe_first: bool,
+    plan: Plan,
 ) -> Result<Vec<Product>, sqlx::Error> {
     let listing = Listing {
         filter,
@@ -276,25 +324,37 @@ async fn bounded_page(
     };
     let settings = catalog.settings;
     let newest_first = matches!(filter.sort, Sort::Relevance | Sort::Newest);
+    let cap = settings.max_candidates;
+    let walk = Scan::Window(settings.max_walk_rows);
+    if plan == Plan::WalkFirst {
+        let walked = query::list(catalog.pool, &listing, walk).await?.rows;
+        if walked.len() as i64 >= fetch {
+            return Ok(walked);
+        }
+        let hits = query::list(catalog.pool, &listing, Scan::Candidates(cap)).await?;
+        return Ok(if hits.candidates <= cap {
+            hits.rows
+        } else {
+            walked
+        });
+    }
     let probe = Scan::Window(settings.probe_rows);
-    if newest_first && probe_first {
+    if newest_first && plan == Plan::ProbeFirst {
         let rows = query::list(catalog.pool, &listing, probe).await?.rows;
         if rows.len() as i64 >= fetch {
             return Ok(rows);
         }
     }
-    let cap = settings.max_candidates;
     let hits = query::list(catalog.pool, &listing, Scan::Candidates(cap)).await?;
     if hits.candidates <= cap {
         return Ok(hits.rows);
     }
-    if newest_first && !probe_first {
+    if newest_first && plan == Plan::CandidatesFirst {
         let rows = query::list(catalog.pool, &listing, probe).await?.rows;
         if rows.len() as i64 >= fetch {
             return Ok(rows);
         }
     }
-    let walk = Scan::Window(settings.max_walk_rows);
     Ok(query::list(catalog.pool, &listing, walk).await?.rows)
 }
 
