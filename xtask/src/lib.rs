@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod contracts;
 pub mod db;
 pub mod e2e;
 pub mod fleet;
@@ -23,6 +24,7 @@ pub mod seed;
 pub mod services;
 pub mod shop;
 pub mod signals;
+pub mod split;
 pub mod stack;
 pub mod storefront;
 pub mod template;

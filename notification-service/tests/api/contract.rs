@@ -23,10 +23,10 @@ fn the_outbox_notification_is_accepted_by_the_intake() {
 }
 
 /// notification-service as a consumer: the contact lookup reads what
-/// user-service's committed document promises.
+/// user-service's document promises (its copy pinned in `contracts/`).
 #[test]
 fn the_contact_lookup_reads_what_user_service_documents() {
-    let users = Provider::load("../user-service/openapi.json");
+    let users = Provider::load("contracts/user-service.openapi.json");
     users.assert_operation("GET", "/internal/v1/users/{id}");
     users.assert_status("GET", "/internal/v1/users/{id}", 404);
     users.assert_response::<notification_service::features::notifications::contacts::Contact>(

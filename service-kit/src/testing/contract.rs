@@ -1,13 +1,15 @@
-//! Consumer-driven contract checks against a provider's committed OpenAPI
-//! document (`<provider>/openapi.json`, kept current by the provider's own
-//! ops suite).
+//! Consumer-driven contract checks against a provider's OpenAPI document,
+//! as pinned inside the consumer (`contracts/<provider>.openapi.json`, a copy
+//! of the provider's committed `openapi.json`, which the provider's own ops
+//! suite keeps current). A consumer never reads a sibling folder, so it can
+//! leave the monorepo with its pins.
 //!
 //! A consumer describes what it really sends and reads with the same Rust
 //! types its client uses (deriving `utoipa::ToSchema`), and asserts them
 //! against the provider's document:
 //!
 //! ```ignore
-//! let catalog = Provider::load("../catalog-service/openapi.json");
+//! let catalog = Provider::load("contracts/catalog-service.openapi.json");
 //! catalog.assert_request::<ReserveRequest>("POST", "/internal/v1/reservations");
 //! catalog.assert_response::<ReserveResponse>("POST", "/internal/v1/reservations", 201);
 //! ```
@@ -48,7 +50,7 @@ enum Direction {
 
 impl Provider {
     /// Loads `path`; a relative path is relative to the consumer's manifest
-    /// directory (`CARGO_MANIFEST_DIR`), e.g. `../catalog-service/openapi.json`.
+    /// directory (`CARGO_MANIFEST_DIR`), e.g. `contracts/catalog-service.openapi.json`.
     pub fn load(path: impl AsRef<Path>) -> Self {
         let path = match std::env::var_os("CARGO_MANIFEST_DIR") {
             Some(dir) if path.as_ref().is_relative() => Path::new(&dir).join(path.as_ref()),
