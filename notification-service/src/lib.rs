@@ -16,6 +16,7 @@ use service_kit::tasks::BackgroundTasks;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use config::Settings;
 use delivery::Worker;
@@ -90,6 +91,11 @@ impl service_kit::Service for Application {
     /// Connects (lazily), migrates when configured, compiles the templates
     /// (a broken one fails here), configures the channels, binds the port.
     async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if settings.retention.days == 0 {
+            anyhow::bail!(
+                "retention.days (APP__RETENTION__DAYS) must be at least 1: a notification deduplicates its producer's redeliveries"
+            );
+        }
         let pool = service_kit::db::connect(&settings.database, Self::NAME)?;
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
@@ -127,13 +133,27 @@ impl service_kit::Service for Application {
     }
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests;
-    /// `delivery.workers` delivery workers run alongside and stop with it.
+    /// `delivery.workers` delivery workers, the retention sweep and the
+    /// erasure sweep run alongside and stop with it.
     async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks = BackgroundTasks::new(&shutdown);
-        for _ in 0..self.state.settings.delivery.workers {
+        let settings = &self.state.settings;
+        for _ in 0..settings.delivery.workers {
             let worker = self.worker.clone();
             tasks.spawn("delivery worker", |stop| worker.run(stop));
         }
+        let (pool, retention) = (self.state.pool.clone(), settings.retention.clone());
+        tasks.spawn("retention sweep", move |stop| {
+            delivery::retention::sweep(pool, retention, stop)
+        });
+        let (pool, every, window) = (
+            self.state.pool.clone(),
+            Duration::from_secs(settings.erasure.sweep_interval_secs.max(1)),
+            Duration::from_secs(settings.erasure.reapply_window_secs),
+        );
+        tasks.spawn("erasure sweep", move |stop| {
+            features::erasure::service::sweep(pool, every, window, stop)
+        });
         tasks.while_serving(self.server.run(shutdown)).await
     }
 }

@@ -60,7 +60,6 @@ impl service_kit::Service for Application {
     /// Checks the settings, connects (lazily), migrates when configured,
     /// and binds the port.
     async fn build(settings: Settings) -> anyhow::Result<Self> {
-        refuse_local_secrets(&settings)?;
         settings.validate()?;
         let pool = service_kit::db::connect(&settings.database, NAME)?;
         if settings.database.migrate_on_start {
@@ -91,8 +90,9 @@ impl service_kit::Service for Application {
     }
 
     /// Serves until `shutdown` is cancelled, with the outbox relay, the
-    /// reconciler and the idempotency-key sweep alongside; then drains
-    /// in-flight requests and stops the background tasks.
+    /// reconciler, the idempotency-key sweep, the erasure sweep and the
+    /// checkout limits' housekeeping alongside; then drains in-flight
+    /// requests and stops the background tasks.
     async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let checkout = &self.state.settings.checkout;
         let mut tasks = BackgroundTasks::new(&shutdown);
@@ -113,31 +113,36 @@ impl service_kit::Service for Application {
                 async move { keys.sweep_expired().await }
             },
         );
+        let erasure = &self.state.settings.erasure;
+        let (pool, every, window) = (
+            self.state.pool.clone(),
+            Duration::from_secs(erasure.sweep_interval_secs.max(1)),
+            Duration::from_secs(erasure.reapply_window_secs),
+        );
+        tasks.spawn("erasure sweep", move |stop| {
+            features::erasure::service::sweep(pool, every, window, stop)
+        });
+        let housekeeping_every = Duration::from_secs(
+            self.state
+                .settings
+                .checkout_limits
+                .housekeeping_interval_secs,
+        );
+        let per_address = self.state.checkout_limits.per_address.clone();
+        let pool = self.state.pool.clone();
+        tasks.spawn("checkout limits housekeeping", move |stop| async move {
+            let housekeeping = service_kit::rate_limit::spawn_housekeeping(
+                housekeeping_every,
+                vec![per_address],
+                Some(pool),
+                stop,
+            );
+            if let Err(err) = housekeeping.await {
+                tracing::error!(error = %err, "checkout limits housekeeping panicked");
+            }
+        });
         tasks.while_serving(self.server.run(shutdown)).await
     }
-}
-
-/// With a real payment gateway (`payments.provider = "http"`), the
-/// repository's local-only API key and webhook secret are refused, so a
-/// forgotten variable cannot leave a published secret valid.
-pub(crate) fn refuse_local_secrets(settings: &Settings) -> anyhow::Result<()> {
-    use secrecy::ExposeSecret;
-    let payments = &settings.payments;
-    if payments.provider != config::ProviderKind::Http {
-        return Ok(());
-    }
-    for (name, secret) in [
-        ("api_key", &payments.api_key),
-        ("webhook_secret", &payments.webhook_secret),
-    ] {
-        if secret.expose_secret().ends_with("_local_only") {
-            anyhow::bail!(
-                "payments.{name} (APP__PAYMENTS__{}) still has its local-only default while payments.provider = \"http\"",
-                name.to_uppercase()
-            );
-        }
-    }
-    Ok(())
 }
 
 /// The relay delivering this service's outbox to notification-service with

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::catalog::CatalogClient;
 use crate::config::Settings;
+use crate::features::checkout_limits::CheckoutLimits;
 use crate::features::payments::{PaymentProvider, provider};
 
 /// Application state, cloned into every handler.
@@ -27,6 +28,8 @@ pub struct AppState {
     /// Idempotency keys (checkout, cancel), leased like the reconciler's
     /// orders.
     pub idempotency: Idempotency,
+    /// Limits of the checkout route (card testing, mail flooding).
+    pub checkout_limits: CheckoutLimits,
 }
 
 impl AppState {
@@ -40,6 +43,9 @@ impl AppState {
         )?;
         let payments = provider::from_settings(&settings.payments, &pool)?;
         let checkout = &settings.checkout;
+        let verifier = JwksVerifier::new(&settings.auth)?;
+        let checkout_limits =
+            CheckoutLimits::new(&settings.checkout_limits, verifier.clone(), &pool)?;
         let idempotency = Idempotency::new(
             pool.clone(),
             IdempotencyOptions {
@@ -50,7 +56,8 @@ impl AppState {
         );
         Ok(Self {
             idempotency,
-            verifier: JwksVerifier::new(&settings.auth)?,
+            verifier,
+            checkout_limits,
             catalog,
             payments,
             pool,

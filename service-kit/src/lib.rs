@@ -24,9 +24,11 @@ pub mod openapi;
 pub mod ops;
 pub mod outbox;
 pub mod pagination;
+pub mod rate_limit;
 pub mod request_id;
 pub mod server;
 pub mod service;
+pub mod startup;
 pub mod tasks;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -157,7 +157,10 @@ async fn cancelling_a_confirmed_order_refunds_restocks_and_notifies() {
     let events = fleet.notifications.wait_for("order_cancelled", 1).await;
     assert_eq!(
         events[0]["data"],
-        json!({"order_id": order["id"], "refund_cents": 3_000, "currency": "EUR"})
+        json!({"order_id": order["id"], "refund_cents": 3_000, "currency": "EUR",
+               "subtotal_cents": 3_000, "discount_cents": 0, "shipping_cents": 0,
+               "tax_cents": 0, "total_cents": 3_000, "discount_code": null,
+               "shipping_method": null})
     );
 
     // The same key replays; a new attempt is 409.

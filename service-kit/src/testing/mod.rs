@@ -9,7 +9,8 @@ mod repository;
 pub mod smtp;
 
 pub use harness::{
-    TestApp, problem, spawn, spawn_behind_proxy, spawn_configured, spawn_with_issuer,
+    TestApp, problem, spawn, spawn_behind_proxy, spawn_configured, spawn_replicas,
+    spawn_with_issuer,
 };
 
 use axum::Router;
@@ -296,6 +297,73 @@ fn issue_service_token(
         .expect("signing");
     axum::Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 900}))
         .into_response()
+}
+
+/// What a service binary's `check-config` said.
+#[derive(Debug)]
+pub struct ConfigCheck {
+    /// Whether it exited 0 (`serve` would accept the configuration).
+    pub accepted: bool,
+    /// Its stdout and stderr together.
+    pub output: String,
+}
+
+/// Runs `binary check-config` (a test passes `env!("CARGO_BIN_EXE_<name>")`)
+/// with exactly `env`: nothing is inherited from the test's environment, as
+/// in a container that only has what its deployment gives it.
+pub fn check_config(binary: &str, env: &[(&str, &str)]) -> ConfigCheck {
+    let output = std::process::Command::new(binary)
+        .arg("check-config")
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("running the service binary");
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    ConfigCheck {
+        accepted: output.status.success(),
+        output: text,
+    }
+}
+
+/// Asserts that `binary` accepts the configuration `good`, and refuses each
+/// one-variable change of it in `bad` (`None`: the variable unset, so the
+/// built-in default applies), naming that variable and never its value.
+pub fn assert_startup_rules(binary: &str, good: &[(&str, &str)], bad: &[(&str, Option<&str>)]) {
+    let check = check_config(binary, good);
+    assert!(
+        check.accepted,
+        "the good configuration is refused:\n{}",
+        check.output
+    );
+    for (variable, value) in bad {
+        let mut env: Vec<(&str, &str)> = good
+            .iter()
+            .copied()
+            .filter(|(k, _)| k != variable)
+            .collect();
+        if let Some(value) = value {
+            env.push((variable, value));
+        }
+        let check = check_config(binary, &env);
+        assert!(
+            !check.accepted,
+            "{variable}={value:?} is accepted:\n{}",
+            check.output
+        );
+        assert!(
+            check.output.contains(&format!("({variable})")),
+            "{variable}={value:?} is refused without naming it:\n{}",
+            check.output
+        );
+        if let Some(value) = value.filter(|v| v.len() >= 8) {
+            assert!(
+                !check.output.contains(value),
+                "the refusal shows the value of {variable}:\n{}",
+                check.output
+            );
+        }
+    }
 }
 
 /// A TCP forwarder that can be switched off (severing every connection and

@@ -1,9 +1,10 @@
 //! user-service as a consumer: what its outbox relay sends to
-//! notification-service matches the copy of notification-service's OpenAPI
-//! document pinned in `contracts/` (kept equal to the committed one by
-//! `cargo xtask test`). A breaking change to the intake fails here.
+//! notification-service (notifications, `user_deleted`) and order-service
+//! (`user_deleted`) matches the copies of their OpenAPI documents pinned in
+//! `contracts/` (kept equal to the committed ones by `cargo xtask test`). A
+//! breaking change to a receiver fails here.
 
-use service_kit::outbox::Notification;
+use service_kit::outbox::{Notification, USER_DELETIONS_PATH, UserDeleted};
 use service_kit::testing::contract::Provider;
 
 #[test]
@@ -11,4 +12,17 @@ fn notification_intake_accepts_what_the_outbox_sends() {
     let notifications = Provider::load("contracts/notification-service.openapi.json");
     notifications.assert_request::<Notification>("POST", service_kit::outbox::NOTIFICATIONS_PATH);
     notifications.assert_status("POST", service_kit::outbox::NOTIFICATIONS_PATH, 202);
+}
+
+#[test]
+fn every_erasure_receiver_accepts_the_user_deleted_event() {
+    for provider in [
+        "contracts/notification-service.openapi.json",
+        "contracts/order-service.openapi.json",
+    ] {
+        let receiver = Provider::load(provider);
+        receiver.assert_request::<UserDeleted>("POST", USER_DELETIONS_PATH);
+        receiver.assert_status("POST", USER_DELETIONS_PATH, 204);
+        receiver.assert_status("POST", USER_DELETIONS_PATH, 403);
+    }
 }

@@ -58,7 +58,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 202, description = "Queued (or the replay of an event already queued)", body = Accepted),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a service token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a service token, or not order- or user-service's", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown template, missing data or recipient, unknown user", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "user-service is unavailable; retry", body = Problem, content_type = "application/problem+json"),
     )

@@ -3,7 +3,8 @@
 //! Intake: a replay of an event answers the recorded notification; a new
 //! event is validated (template, recipients, data), rendered, addressed
 //! (contacts from `to` or user-service, channels from the preferences) and
-//! recorded with its deliveries in one transaction. Two concurrent first
+//! recorded with its deliveries in one transaction. An event about an
+//! erased (deleted) account is refused like an unknown user. Two concurrent first
 //! requests for one event meet on the unique `event_id`: the second waits
 //! for the first and answers its notification.
 
@@ -21,6 +22,7 @@ use super::models::{
 };
 use super::repository;
 use crate::delivery::channels::Channel;
+use crate::features::erasure::service as erasure;
 use crate::features::preferences::models::Preferences;
 use crate::features::preferences::repository as preferences;
 use crate::state::AppState;
@@ -155,6 +157,15 @@ pub async fn intake(
         return Ok(accepted);
     }
     let template = validate(&request)?;
+    if let Some(user_id) = request.user_id
+        && erasure::is_erased(&state.pool, user_id)
+            .await
+            .map_err(|erasure::ErasureError::Database(err)| err)?
+    {
+        // The account was deleted and its data here erased: nothing more
+        // about it is stored or sent (as user-service's 404 would say).
+        return Err(NotificationError::UnknownUser);
+    }
     let rendered = state
         .templates
         .render(template, &request.data)

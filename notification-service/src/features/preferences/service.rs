@@ -32,14 +32,34 @@ pub async fn set_preferences(
     Ok(repository::put(pool, user_id, preferences).await?)
 }
 
-/// Registers a device (idempotent on the token).
+/// Devices a user may have subscribed at once: registering one more
+/// replaces the oldest (one event never fans out to more pushes).
+pub const MAX_PUSH_SUBSCRIPTIONS: i64 = 20;
+
+/// Registers a device (idempotent on the token); beyond
+/// [`MAX_PUSH_SUBSCRIPTIONS`], the user's oldest device is removed.
 pub async fn subscribe(
     pool: &PgPool,
     user_id: Uuid,
     request: NewPushSubscription,
 ) -> Result<PushSubscription, PreferenceError> {
-    let id = Uuid::now_v7();
-    Ok(repository::subscribe(pool, id, user_id, request.platform, &request.token).await?)
+    Ok(repository::subscribe(
+        pool,
+        Uuid::now_v7(),
+        user_id,
+        request.platform,
+        &request.token,
+        MAX_PUSH_SUBSCRIPTIONS,
+    )
+    .await?)
+}
+
+/// The user's devices, newest first.
+pub async fn subscriptions(
+    pool: &PgPool,
+    user_id: Uuid,
+) -> Result<Vec<PushSubscription>, PreferenceError> {
+    Ok(repository::subscriptions(pool, user_id, MAX_PUSH_SUBSCRIPTIONS).await?)
 }
 
 /// Removes one of the user's devices; another user's is not found.

@@ -1,12 +1,25 @@
 //! Cart rules: sellable products only, 1-99 per line, one currency, prices
-//! from the catalog at every read.
+//! from the catalog at every read, and the quote: the applied discount
+//! code, the shipping method and the destination's tax, priced by
+//! [`pricing::rules::price`] exactly as checkout charges them.
 
+use chrono::Utc;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::models::{AddItem, Cart, CartItem, CartLine, MAX_LINES, UnavailableItem};
+use super::models::{
+    AddItem, Cart, CartDiscount, CartItem, CartLine, CartQuery, MAX_LINES, UnavailableItem,
+};
 use super::repository;
 use crate::catalog::CatalogProduct;
+use crate::features::discounts::models::{DiscountCode, is_code};
+use crate::features::discounts::repository as discounts;
+use crate::features::pricing;
+use crate::features::pricing::repository as pricing_repository;
+use crate::features::pricing::rules::{
+    self, DiscountProblem, PriceError, ShippingChoice, ShippingProblem,
+};
+use crate::features::pricing::totals::{Line, TotalsError};
 use crate::state::AppState;
 
 /// What can go wrong with a cart. `routes.rs` decides what each means
@@ -28,6 +41,18 @@ pub enum CartError {
     /// The product is not in the cart.
     #[error("this product is not in the cart")]
     NotInCart,
+    /// The quoted country is not a country code.
+    #[error("must be an ISO 3166-1 alpha-2 code (two upper-case letters)")]
+    Country,
+    /// The quoted shipping method cannot be used.
+    #[error("{0}")]
+    Shipping(ShippingProblem),
+    /// The code cannot be applied.
+    #[error("{0}")]
+    Discount(DiscountProblem),
+    /// The amounts cannot be charged (too large).
+    #[error("{0}")]
+    Amounts(TotalsError),
     /// catalog-service is down.
     #[error("catalog-service is unavailable")]
     CatalogUnavailable(#[from] crate::catalog::CatalogUnavailable),
@@ -50,7 +75,18 @@ impl From<sqlx::Error> for CartError {
     }
 }
 
-/// Prices `lines` with `products` (the catalog's current data).
+impl From<PriceError> for CartError {
+    fn from(err: PriceError) -> Self {
+        match err {
+            PriceError::Shipping(problem) => Self::Shipping(problem),
+            PriceError::Discount(problem) => Self::Discount(problem),
+            PriceError::Amounts(err) => Self::Amounts(err),
+        }
+    }
+}
+
+/// Prices `lines` with `products` (the catalog's current data); no
+/// discount, shipping or tax yet ([`quote`] adds them).
 pub fn price(lines: &[CartLine], products: &HashMap<Uuid, CatalogProduct>) -> Cart {
     let mut items = Vec::with_capacity(lines.len());
     let mut unavailable_items = Vec::new();
@@ -70,14 +106,94 @@ pub fn price(lines: &[CartLine], products: &HashMap<Uuid, CatalogProduct>) -> Ca
             }),
         }
     }
-    let subtotal_cents = items.iter().map(|i| i.line_total_cents).sum();
     let currency = items.first().map(|i| i.currency.clone());
     Cart {
         items,
-        subtotal_cents,
         currency,
         unavailable_items,
+        ..Cart::default()
     }
+}
+
+/// Completes a priced cart with its totals: the applied code (shown with
+/// why it does not apply, if it does not), the quoted method and the
+/// destination's tax, all through [`rules::price`].
+pub async fn quote(
+    state: &AppState,
+    mut cart: Cart,
+    applied: Option<(DiscountCode, bool)>,
+    query: &CartQuery,
+) -> Result<Cart, CartError> {
+    let country = query.country.as_deref();
+    if country.is_some_and(|c| !pricing::is_country(c)) {
+        return Err(CartError::Country);
+    }
+    let destination = match country {
+        Some(country) => {
+            pricing_repository::destination(&state.pool, country, query.shipping_method_id).await?
+        }
+        None => Default::default(),
+    };
+    let choice = ShippingChoice {
+        country,
+        requested: query.shipping_method_id,
+        method: destination.method.as_ref(),
+        any_ships: destination.any_ships,
+    };
+    let method = rules::shipping_method(&choice, false).map_err(CartError::Shipping)?;
+    cart.country = query.country.clone();
+    cart.shipping_method_id = method.map(|m| m.id);
+    cart.shipping_method_required = destination.any_ships;
+    let code = match &applied {
+        Some((code, used)) => match rules::discount_status(code, Utc::now(), *used) {
+            Ok(()) => Some(code),
+            Err(problem) => {
+                cart.discount = Some(CartDiscount::of(code, Some(problem.to_string())));
+                None
+            }
+        },
+        None => None,
+    };
+    let Some(currency) = cart.currency.clone() else {
+        // Nothing to price: an empty cart costs nothing.
+        if let Some(code) = code {
+            cart.discount = Some(CartDiscount::of(code, None));
+        }
+        return Ok(cart);
+    };
+    let lines: Vec<Line> = cart
+        .items
+        .iter()
+        .map(|i| Line {
+            unit_price_cents: i.unit_price_cents,
+            quantity: i.quantity,
+        })
+        .collect();
+    let rate = i64::from(destination.rate_bps);
+    let totals = match rules::price(&currency, &lines, code, method, rate) {
+        Err(PriceError::Discount(problem)) => {
+            // Shown on the cart, priced without it; checkout refuses it.
+            if let Some(code) = code {
+                cart.discount = Some(CartDiscount::of(code, Some(problem.to_string())));
+            }
+            rules::price(&currency, &lines, None, method, rate)?
+        }
+        other => {
+            if let Some(code) = code {
+                cart.discount = Some(CartDiscount::of(code, None));
+            }
+            other?
+        }
+    };
+    for (item, line_total) in cart.items.iter_mut().zip(&totals.line_totals) {
+        item.line_total_cents = *line_total;
+    }
+    cart.subtotal_cents = totals.subtotal_cents;
+    cart.discount_cents = totals.discount_cents;
+    cart.shipping_cents = totals.shipping_cents;
+    cart.tax_cents = totals.tax_cents;
+    cart.total_cents = totals.total_cents;
+    Ok(cart)
 }
 
 async fn lookup(
@@ -87,12 +203,13 @@ async fn lookup(
     Ok(state.catalog.products(ids).await?)
 }
 
-/// The user's cart.
-pub async fn get(state: &AppState, user_id: Uuid) -> Result<Cart, CartError> {
+/// The user's cart, quoted for `query`'s destination and method.
+pub async fn get(state: &AppState, user_id: Uuid, query: &CartQuery) -> Result<Cart, CartError> {
     let lines = repository::list(&state.pool, user_id).await?;
+    let applied = repository::discount(&state.pool, user_id).await?;
     let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
     let products = lookup(state, &ids).await?;
-    Ok(price(&lines, &products))
+    quote(state, price(&lines, &products), applied, query).await
 }
 
 /// Adds units of a sellable product (one catalog call for the check and
@@ -131,7 +248,14 @@ pub async fn add(state: &AppState, user_id: Uuid, item: AddItem) -> Result<Cart,
             quantity,
         }),
     }
-    Ok(price(&lines, &products))
+    let applied = repository::discount(&state.pool, user_id).await?;
+    quote(
+        state,
+        price(&lines, &products),
+        applied,
+        &CartQuery::default(),
+    )
+    .await
 }
 
 /// Sets a line's quantity (404 when the product is not in the cart).
@@ -145,16 +269,63 @@ pub async fn set_quantity(
     if !found {
         return Err(CartError::NotInCart);
     }
-    get(state, user_id).await
+    get(state, user_id, &CartQuery::default()).await
 }
 
 /// Removes a line (idempotent).
 pub async fn remove(state: &AppState, user_id: Uuid, product_id: Uuid) -> Result<Cart, CartError> {
     repository::remove(&state.pool, user_id, product_id).await?;
-    get(state, user_id).await
+    get(state, user_id, &CartQuery::default()).await
 }
 
-/// Empties the cart.
+/// Empties the cart (and takes its code off).
 pub async fn clear(state: &AppState, user_id: Uuid) -> Result<(), CartError> {
     Ok(repository::clear(&state.pool, user_id).await?)
+}
+
+/// Applies a discount code: unknown, inactive, not yet valid, expired,
+/// exhausted, already used by this customer (once-per-customer codes),
+/// below its minimum subtotal or in another currency than the cart are
+/// refused, naming why. Checkout checks it again.
+pub async fn apply_discount(
+    state: &AppState,
+    user_id: Uuid,
+    code: &str,
+) -> Result<Cart, CartError> {
+    if !is_code(code) {
+        return Err(CartError::Discount(DiscountProblem::Unknown));
+    }
+    let found = discounts::find_for_user(&state.pool, &code.to_ascii_uppercase(), user_id).await?;
+    let Some((code, used)) = found else {
+        return Err(CartError::Discount(DiscountProblem::Unknown));
+    };
+    rules::discount_status(&code, Utc::now(), used).map_err(CartError::Discount)?;
+    let lines = repository::list(&state.pool, user_id).await?;
+    let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+    let products = lookup(state, &ids).await?;
+    let cart = price(&lines, &products);
+    let priced: Vec<Line> = cart
+        .items
+        .iter()
+        .map(|i| Line {
+            unit_price_cents: i.unit_price_cents,
+            quantity: i.quantity,
+        })
+        .collect();
+    let currency = cart.currency.clone().or_else(|| code.currency.clone());
+    if let Some(currency) = currency {
+        rules::price(&currency, &priced, Some(&code), None, 0)?;
+    } else if let Some(minimum) = code.min_subtotal_cents.filter(|m| *m > 0) {
+        return Err(CartError::Discount(DiscountProblem::BelowMinimum {
+            minimum,
+        }));
+    }
+    repository::set_discount(&state.pool, user_id, code.id).await?;
+    quote(state, cart, Some((code, used)), &CartQuery::default()).await
+}
+
+/// Takes the code off the cart (idempotent).
+pub async fn remove_discount(state: &AppState, user_id: Uuid) -> Result<Cart, CartError> {
+    repository::clear_discount(&state.pool, user_id).await?;
+    get(state, user_id, &CartQuery::default()).await
 }

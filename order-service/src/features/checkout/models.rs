@@ -39,6 +39,12 @@ pub struct CheckoutRequest {
     /// Where to ship.
     #[garde(dive)]
     pub shipping_address: ShippingAddress,
+    /// The shipping method (`GET /shipping-methods?country=`); required
+    /// when an active method ships to the address's country, where none
+    /// does shipping is free.
+    #[garde(skip)]
+    #[serde(default)]
+    pub shipping_method_id: Option<uuid::Uuid>,
     /// How to pay.
     #[garde(dive)]
     pub payment: PaymentMethod,

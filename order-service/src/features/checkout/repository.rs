@@ -6,18 +6,17 @@ use service_kit::outbox::OutboxRow;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
 use super::models::SagaStep;
 use crate::catalog::StockLine;
+use crate::features::discounts::models::DiscountCode;
+pub use crate::features::discounts::repository::{MAX_REDEMPTIONS_CHECK, ONCE_PER_CUSTOMER_KEY};
 use crate::features::orders::models::{OrderItem, OrderRow};
-
-/// The columns of an [`OrderRow`], as a literal for `concat!`.
-macro_rules! columns {
-    () => {
-        "order_id, user_id, status, saga_step, subtotal_cents, total_cents, currency, \
-         shipping_address, payment_provider, payment_status, payment_ref, refund_cents, \
-         idempotency_key, failure_reason, created_at, updated_at"
-    };
-}
+use crate::features::orders::repository::columns;
+use crate::features::pricing::totals::Totals;
+use crate::features::shipping::models::ShippingMethod;
 
 /// What a new order is opened with.
 pub struct NewOrder<'a> {
@@ -27,27 +26,113 @@ pub struct NewOrder<'a> {
     pub user_id: Uuid,
     /// Where to ship (JSON).
     pub shipping_address: &'a serde_json::Value,
+    /// The destination country (its tax rate applies).
+    pub country: &'a str,
+    /// The shipping method asked for.
+    pub shipping_method_id: Option<Uuid>,
     /// The payment provider's name.
     pub provider: &'a str,
     /// The request's idempotency key.
     pub idempotency_key: Option<&'a str>,
 }
 
-/// Reads the user's cart and, if it has lines, writes the order `pending`
-/// at step `reserving` (no lines yet): one statement. Returns the cart's
-/// lines; an empty cart writes nothing.
+/// What opening an order read: the cart's lines (none: nothing was
+/// written) and everything its price depends on.
+#[derive(Debug)]
+pub struct Opened {
+    /// The cart's lines.
+    pub lines: Vec<StockLine>,
+    /// The code applied to the cart.
+    pub code: Option<DiscountCode>,
+    /// Whether the customer held a redemption of it before.
+    pub used: bool,
+    /// Whether the order now holds a redemption of it.
+    pub redeemed: bool,
+    /// The requested shipping method, unless unknown or deleted.
+    pub method: Option<ShippingMethod>,
+    /// Whether an active method ships to the destination.
+    pub any_ships: bool,
+    /// The destination's tax rate.
+    pub rate_bps: i32,
+    /// The database's clock when the code was judged.
+    pub checked_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OpenedRow {
+    product_ids: Vec<Uuid>,
+    quantities: Vec<i32>,
+    code: Option<Json<DiscountCode>>,
+    used: bool,
+    redeemed: bool,
+    method: Option<Json<ShippingMethod>>,
+    any_ships: bool,
+    rate_bps: i32,
+    checked_at: DateTime<Utc>,
+}
+
+/// Reads the user's cart with its discount code, the shipping method and
+/// the destination's tax rate and, if the cart has lines, writes the order
+/// `pending` at step `reserving` (no lines yet) with what was applied, and
+/// redeems the code if it is active and valid now: one statement. An empty
+/// cart writes nothing.
+///
+/// The redemption's insert enforces the code's limits in the database: a
+/// code at its `max_redemptions` fails the statement with
+/// [`MAX_REDEMPTIONS_CHECK`], a once-per-customer code the customer holds
+/// (or is redeeming concurrently) with [`ONCE_PER_CUSTOMER_KEY`]; then
+/// nothing is written.
 #[tracing::instrument(skip_all)]
-pub async fn open(pool: &PgPool, order: &NewOrder<'_>) -> sqlx::Result<Vec<StockLine>> {
-    let rows: Vec<(Uuid, i32)> = sqlx::query_as(
+pub async fn open(pool: &PgPool, order: &NewOrder<'_>) -> sqlx::Result<Opened> {
+    let row: OpenedRow = sqlx::query_as(
         "with cart as (
              select product_id, quantity from cart_items where user_id = $2
+         ), applied as (
+             select d.* from carts c
+             join discount_codes d on d.discount_code_id = c.discount_code_id
+             where c.user_id = $2
+         ), used as (
+             select exists (select 1 from discount_redemptions r join applied a using (discount_code_id)
+                            where r.user_id = $2) as used
+         ), method as (
+             select shipping_method_id as id, name, price_cents, currency, free_over_cents,
+                    min_days, max_days, countries, active, created_at, updated_at
+             from shipping_methods where shipping_method_id = $7 and deleted_at is null
+         ), rate as (
+             select coalesce((select rate_bps from tax_rates where country = $8), 0) as rate_bps
          ), opened as (
              insert into orders (order_id, user_id, shipping_address, payment_provider,
-                                 idempotency_key, saga_step)
-             select $1, $2, $3, $4, $5, $6 where exists (select 1 from cart)
+                                 idempotency_key, saga_step, country, tax_rate_bps,
+                                 discount_code_id, discount_code,
+                                 shipping_method_id, shipping_method_name)
+             select $1, $2, $3, $4, $5, $6, $8, (select rate_bps from rate),
+                    (select discount_code_id from applied), (select code from applied),
+                    (select id from method), (select name from method)
+             where exists (select 1 from cart)
+             returning order_id
+         ), redeemed as (
+             insert into discount_redemptions (order_id, discount_code_id, user_id, once_per_customer)
+             select o.order_id, a.discount_code_id, $2, a.once_per_customer
+             from opened o, applied a, used u
+             where a.active and (a.starts_at is null or a.starts_at <= now())
+               and (a.ends_at is null or a.ends_at > now())
+               and not (a.once_per_customer and u.used)
              returning order_id
          )
-         select product_id, quantity from cart order by product_id",
+         select
+             array(select product_id from cart order by product_id) as product_ids,
+             array(select quantity from cart order by product_id) as quantities,
+             (select row_to_json(c) from (
+                  select discount_code_id as id, code, kind, value, currency, min_subtotal_cents,
+                         starts_at, ends_at, max_redemptions, once_per_customer, active,
+                         redemptions, created_at, updated_at from applied) c) as code,
+             (select used from used) as used,
+             exists (select 1 from redeemed) as redeemed,
+             (select row_to_json(m) from method m) as method,
+             exists (select 1 from shipping_methods
+                     where deleted_at is null and active and countries @> array[$8::text]) as any_ships,
+             (select rate_bps from rate) as rate_bps,
+             now() as checked_at",
     )
     .bind(order.order_id)
     .bind(order.user_id)
@@ -55,36 +140,50 @@ pub async fn open(pool: &PgPool, order: &NewOrder<'_>) -> sqlx::Result<Vec<Stock
     .bind(order.provider)
     .bind(order.idempotency_key)
     .bind(SagaStep::Reserving)
-    .fetch_all(pool)
+    .bind(order.shipping_method_id)
+    .bind(order.country)
+    .fetch_one(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(product_id, quantity)| StockLine {
-            product_id,
-            quantity,
-        })
-        .collect())
+    Ok(Opened {
+        lines: row
+            .product_ids
+            .into_iter()
+            .zip(row.quantities)
+            .map(|(product_id, quantity)| StockLine {
+                product_id,
+                quantity,
+            })
+            .collect(),
+        code: row.code.map(|Json(c)| c),
+        used: row.used,
+        redeemed: row.redeemed,
+        method: row.method.map(|Json(m)| m),
+        any_ships: row.any_ships,
+        rate_bps: row.rate_bps,
+        checked_at: row.checked_at,
+    })
 }
 
-/// Records the reserved lines with the catalog's prices and moves
-/// `reserving` -> `charging` in one statement; false when the order is no
-/// longer at `reserving`.
+/// Records the reserved lines with the catalog's prices and the order's
+/// breakdown, and moves `reserving` -> `charging`, in one statement; false
+/// when the order is no longer at `reserving`.
 #[tracing::instrument(skip_all)]
 pub async fn record_reservation(
     pool: &PgPool,
     order_id: Uuid,
     items: &[OrderItem],
     currency: &str,
+    totals: &Totals,
     expires_at: chrono::DateTime<chrono::Utc>,
 ) -> sqlx::Result<bool> {
-    let subtotal: i64 = items.iter().map(|i| i.line_total_cents).sum();
     let product_ids: Vec<Uuid> = items.iter().map(|i| i.product_id).collect();
     let names: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
     let prices: Vec<i64> = items.iter().map(|i| i.unit_price_cents).collect();
     let quantities: Vec<i32> = items.iter().map(|i| i.quantity).collect();
     let moved: Option<(Uuid,)> = sqlx::query_as(
         "with moved as (
-             update orders set saga_step = $7, subtotal_cents = $2, total_cents = $2,
+             update orders set saga_step = $7, subtotal_cents = $2, discount_cents = $11,
+                    shipping_cents = $12, tax_cents = $13, total_cents = $14,
                     currency = $3, reservation_expires_at = $4, updated_at = now()
              where order_id = $1 and status = 'pending' and saga_step = $8
              returning order_id
@@ -97,7 +196,7 @@ pub async fn record_reservation(
          select order_id from moved",
     )
     .bind(order_id)
-    .bind(subtotal)
+    .bind(totals.subtotal_cents)
     .bind(currency)
     .bind(expires_at)
     .bind(&product_ids)
@@ -106,6 +205,10 @@ pub async fn record_reservation(
     .bind(SagaStep::Reserving)
     .bind(&prices)
     .bind(&quantities)
+    .bind(totals.discount_cents)
+    .bind(totals.shipping_cents)
+    .bind(totals.tax_cents)
+    .bind(totals.total_cents)
     .fetch_optional(pool)
     .await?;
     Ok(moved.is_some())
@@ -143,7 +246,8 @@ pub struct Confirmation<'a> {
 
 /// `charging` or `charged` -> `confirmed` with the charge recorded, what
 /// was ordered taken out of the cart (a line raised meanwhile keeps the
-/// difference, a line added meanwhile stays) and the event in the outbox:
+/// difference, a line added meanwhile stays; the redeemed code comes off)
+/// and the event in the outbox:
 /// one statement, so all of it or none. `None` when the order is no
 /// longer at one of those steps.
 #[tracing::instrument(skip_all)]
@@ -178,9 +282,13 @@ pub async fn confirm(
              from ordered o
              where c.user_id = o.user_id and c.product_id = o.product_id
                and c.quantity > o.quantity
+         ), code as (
+             delete from carts c using confirmed o, orders placed
+             where cardinality($6::uuid[]) > 0 and placed.order_id = o.order_id
+               and c.user_id = o.user_id and c.discount_code_id = placed.discount_code_id
          ), event as (
-             insert into outbox (event_id, payload, request_id)
-             select $8, $9, $10 from confirmed
+             insert into outbox (event_id, destination, path, payload, request_id)
+             select $8, $11, $12, $9, $10 from confirmed
          )
          select ",
         columns!(),
@@ -196,6 +304,8 @@ pub async fn confirm(
     .bind(event.event_id)
     .bind(&event.payload)
     .bind(event.request_id.as_deref())
+    .bind(event.destination)
+    .bind(event.path)
     .fetch_optional(pool)
     .await
 }
@@ -222,7 +332,8 @@ pub async fn record_charge(
     .map(|r| r.rows_affected() == 1)
 }
 
-/// A declined payment: `payment_failed`, and its event, in one statement.
+/// A declined payment: `payment_failed`, the discount code's redemption
+/// given back, and its event, in one statement.
 #[tracing::instrument(skip_all)]
 pub async fn mark_payment_failed(
     pool: &PgPool,
@@ -244,9 +355,11 @@ pub async fn mark_payment_failed(
              returning ",
         columns!(),
         "
+         ), given_back as (
+             delete from discount_redemptions r using failed f where r.order_id = f.order_id
          ), event as (
-             insert into outbox (event_id, payload, request_id)
-             select $3, $4, $5 from failed
+             insert into outbox (event_id, destination, path, payload, request_id)
+             select $3, $6, $7, $4, $5 from failed
          )
          select ",
         columns!(),
@@ -257,11 +370,14 @@ pub async fn mark_payment_failed(
     .bind(event.event_id)
     .bind(&event.payload)
     .bind(event.request_id.as_deref())
+    .bind(event.destination)
+    .bind(event.path)
     .fetch_optional(pool)
     .await
 }
 
-/// A compensated checkout that had charged: `cancelled`, refunded.
+/// A compensated checkout that had charged: `cancelled`, refunded, its
+/// discount code's redemption given back (one statement).
 #[tracing::instrument(skip_all)]
 pub async fn mark_compensated(
     pool: &PgPool,
@@ -269,23 +385,31 @@ pub async fn mark_compensated(
     refunded: bool,
     reason: &str,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
-        "update orders set status = 'cancelled', saga_step = $4, failure_reason = $3,
-                payment_status = case when $2 then 'refunded' else payment_status end,
-                refund_cents = case when $2 then total_cents else refund_cents end,
-                updated_at = now()
-         where order_id = $1 and status = 'pending'",
+    let cancelled: Option<(Uuid,)> = sqlx::query_as(
+        "with cancelled as (
+             update orders set status = 'cancelled', saga_step = $4, failure_reason = $3,
+                    payment_status = case when $2 then 'refunded' else payment_status end,
+                    refund_cents = case when $2 then total_cents else refund_cents end,
+                    updated_at = now()
+             where order_id = $1 and status = 'pending'
+             returning order_id
+         ), given_back as (
+             delete from discount_redemptions r using cancelled c where r.order_id = c.order_id
+         )
+         select order_id from cancelled",
     )
     .bind(order_id)
     .bind(refunded)
     .bind(reason)
     .bind(SagaStep::Failed)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected() == 1)
+    .fetch_optional(pool)
+    .await?;
+    Ok(cancelled.is_some())
 }
 
-/// Deletes a pending order that never charged (nothing happened).
+/// Deletes a pending order that never charged (nothing happened); its
+/// discount code's redemption goes with it (cascade, and the trigger
+/// lowers the count).
 #[tracing::instrument(skip_all)]
 pub async fn delete_pending(pool: &PgPool, order_id: Uuid) -> sqlx::Result<bool> {
     sqlx::query("delete from orders where order_id = $1 and status = 'pending'")

@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use service_kit::auth::AuthUser;
 use service_kit::idempotency::{
@@ -16,19 +17,26 @@ use uuid::Uuid;
 use super::models::CheckoutRequest;
 use super::repository;
 use super::saga::{self, CheckoutError, CheckoutOutcome};
+use crate::features::checkout_limits::{self, CheckoutLimits};
 use crate::features::orders::models::{Order, OrderStatus};
 use crate::features::orders::service as orders;
 use crate::metrics;
 use crate::state::AppState;
 
 /// The checkout route.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(checkout_cart))
+pub fn router(checkout_limits: CheckoutLimits) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(checkout_cart))
+        .route_layer(from_fn_with_state(
+            checkout_limits,
+            checkout_limits::enforce,
+        ))
 }
 
-/// Checks out the cart: reserve stock, charge, commit, confirm (a saga;
-/// README "Checkout"). `Idempotency-Key` is required (400 without it);
-/// a repeat replays the first answer.
+/// Checks out the cart: reserve stock, charge the quote's total (lines,
+/// discount code, shipping, tax), commit, confirm (a saga; README
+/// "Checkout"). `Idempotency-Key` is required (400 without it); a repeat
+/// replays the first answer.
 #[utoipa::path(
     post, path = "/checkout", tag = "checkout", request_body = CheckoutRequest,
     params(("Idempotency-Key" = String, Header, description = "1-255 printable ASCII characters; required")),
@@ -39,7 +47,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 402, description = "Payment declined (stock released, order payment_failed)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Out of stock (`product_ids` listed, nothing reserved), or the same key still in progress", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Empty cart, invalid body, or the key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty cart, invalid body, the key reused with another body; `shipping_method_id` missing where a method ships to the country, unknown, deleted, inactive, not shipping there or in another currency; the cart's discount code no longer applies (`discount`, type `/problems/invalid-discount`): nothing reserved or charged", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or user, or too many declined payments of this user (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "catalog or payment provider down (nothing charged, nothing reserved)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -111,6 +120,13 @@ fn problem(err: &CheckoutError) -> ApiError {
             "cart",
             "holds products priced in different currencies",
         )]),
+        CheckoutError::Shipping(problem) => {
+            ApiError::invalid_field("shipping_method_id", problem.to_string())
+        }
+        CheckoutError::Discount(problem) => {
+            ApiError::invalid_field("discount", problem.to_string()).with_kind("invalid-discount")
+        }
+        CheckoutError::Amounts(err) => ApiError::invalid_field("items", err.to_string()),
         CheckoutError::Declined => declined(),
         CheckoutError::ReservationExpired { refunded } => ApiError::conflict(if *refunded {
             "The stock reservation expired during payment; the payment was refunded."

@@ -1,11 +1,15 @@
 //! The checkout saga, its state persisted on the order at every step:
 //!
-//! 1. [`open`]: the cart is read and the order written `pending` at step
-//!    `reserving` (one statement); its id doubles as the reservation id and
-//!    the charge's idempotency key;
+//! 1. [`open`]: the cart, its discount code, the shipping method and the
+//!    destination's tax rate are read and the order written `pending` at
+//!    step `reserving`, the code redeemed (one statement; the database
+//!    enforces the code's limits); its id doubles as the reservation id and
+//!    the charge's idempotency key. A method or code that does not apply
+//!    deletes the order again (nothing reserved or charged);
 //! 2. [`Saga::reserve`]: catalog reserves the lines (all or nothing, with a
-//!    TTL) and returns its authoritative prices, recorded on the order with
-//!    the move to `charging` (one statement);
+//!    TTL) and returns its authoritative prices; the breakdown is computed
+//!    by [`rules::price`] (the quote's function) and recorded on the order
+//!    with the move to `charging` (one statement);
 //! 3. [`Saga::charge`]: the provider charges the total;
 //! 4. [`Saga::commit`]: catalog commits the reservation;
 //! 5. [`Saga::confirm`]: one statement records the charge, marks the order
@@ -22,13 +26,19 @@ use uuid::Uuid;
 
 use super::compensation;
 use super::models::{CheckoutRequest, SagaStep};
-use super::repository::{self, Confirmation, NewOrder};
+use super::repository::{self, Confirmation, NewOrder, Opened};
 use crate::catalog::{Reservation, ReserveOutcome, ShortLine, StockLine};
 use crate::config::FaultAction;
+use crate::features::discounts::models::DiscountCode;
 use crate::features::orders::events::{self, Summary};
 use crate::features::orders::models::{Order, OrderItem};
 use crate::features::payments::PaymentState;
 use crate::features::payments::provider::{ChargeOutcome, ChargeRequest};
+use crate::features::pricing::rules::{
+    self, DiscountProblem, PriceError, ShippingChoice, ShippingProblem,
+};
+use crate::features::pricing::totals::{Line, Totals, TotalsError};
+use crate::features::shipping::models::ShippingMethod;
 use crate::metrics;
 use crate::state::AppState;
 use service_kit::outbox::OutboxRow;
@@ -52,6 +62,19 @@ pub enum CheckoutError {
     /// The cart holds products priced in different currencies.
     #[error("the cart holds products priced in different currencies")]
     MixedCurrencies,
+    /// The shipping method cannot be used (required, unknown, deleted,
+    /// inactive, not to this country, another currency); nothing reserved
+    /// or charged, no order left.
+    #[error("shipping method: {0}")]
+    Shipping(ShippingProblem),
+    /// The cart's discount code no longer applies (expired, exhausted,
+    /// already used, below its minimum, ...); nothing reserved or charged,
+    /// no order left.
+    #[error("discount code: {0}")]
+    Discount(DiscountProblem),
+    /// The amounts cannot be charged (too large); nothing left.
+    #[error("{0}")]
+    Amounts(TotalsError),
     /// The card was declined: stock released, order `payment_failed`.
     #[error("the payment was declined")]
     Declined,
@@ -87,10 +110,23 @@ impl CheckoutError {
             Self::EmptyCart => "empty_cart",
             Self::OutOfStock(_) => "out_of_stock",
             Self::MixedCurrencies => "invalid",
+            Self::Shipping(_) => "invalid_shipping",
+            Self::Discount(_) => "invalid_discount",
+            Self::Amounts(_) => "invalid_amounts",
             Self::Declined => "declined",
             Self::ReservationExpired { .. } => "reservation_expired",
             Self::Unavailable(_) => "unavailable",
             Self::Unsettled { .. } => "interrupted",
+        }
+    }
+}
+
+impl From<PriceError> for CheckoutError {
+    fn from(err: PriceError) -> Self {
+        match err {
+            PriceError::Shipping(problem) => Self::Shipping(problem),
+            PriceError::Discount(problem) => Self::Discount(problem),
+            PriceError::Amounts(err) => Self::Amounts(err),
         }
     }
 }
@@ -101,6 +137,17 @@ pub struct Saga<'a> {
     /// The order (also the reservation id and the charge's idempotency key).
     pub order_id: Uuid,
     user_id: Uuid,
+    /// What the price depends on besides the lines.
+    pricing: Pricing,
+}
+
+/// The code, method and rate a checkout is priced with (read when the
+/// order was opened).
+#[derive(Debug, Default)]
+struct Pricing {
+    code: Option<DiscountCode>,
+    method: Option<ShippingMethod>,
+    rate_bps: i64,
 }
 
 /// What the reservation step yields.
@@ -110,8 +157,17 @@ pub struct Reserved {
     pub items: Vec<OrderItem>,
     /// Their single currency.
     pub currency: String,
-    /// The total to charge.
-    pub total_cents: i64,
+}
+
+/// The reserved lines with their breakdown.
+#[derive(Debug)]
+pub struct Priced {
+    /// The lines at catalog's prices.
+    pub items: Vec<OrderItem>,
+    /// Their single currency.
+    pub currency: String,
+    /// What is charged.
+    pub totals: Totals,
 }
 
 /// Runs the checkout of `user_id`'s cart.
@@ -128,7 +184,8 @@ pub async fn checkout(
     saga.confirm(&reserved, &provider_ref).await
 }
 
-/// Step 1: reads the cart and opens the order at `reserving`.
+/// Step 1: reads the cart and opens the order at `reserving`, redeeming
+/// its discount code; a method or code that does not apply deletes it.
 async fn open<'a>(
     state: &'a AppState,
     user_id: Uuid,
@@ -142,29 +199,87 @@ async fn open<'a>(
         order_id,
         user_id,
         shipping_address: &address,
+        country: &request.shipping_address.country,
+        shipping_method_id: request.shipping_method_id,
         provider: state.payments.name(),
         idempotency_key,
     };
     // Until the order exists, a failure leaves nothing to settle.
-    let lines = repository::open(&state.pool, &order)
+    let opened = repository::open(&state.pool, &order)
         .await
-        .map_err(|e| CheckoutError::Unavailable(e.into()))?;
-    if lines.is_empty() {
+        .map_err(refused_redemption)?;
+    if opened.lines.is_empty() {
         return Err(CheckoutError::EmptyCart);
     }
+    let lines = opened.lines.clone();
+    let choice = applicable(&opened, request);
     let saga = Saga {
         state,
         order_id,
         user_id,
+        pricing: Pricing {
+            code: opened.code,
+            method: opened.method,
+            rate_bps: i64::from(opened.rate_bps),
+        },
     };
+    if let Err(refused) = choice {
+        // Nothing reserved yet: the order (and its redemption) goes.
+        repository::delete_pending(&state.pool, order_id)
+            .await
+            .map_err(|e| saga.unsettled(e))?;
+        return Err(refused);
+    }
     saga.hook(SagaStep::Reserving)?;
     Ok((saga, lines))
 }
 
+/// Whether the method and the code read with the order apply: the same
+/// rules as the quote, with the method required where one ships.
+fn applicable(opened: &Opened, request: &CheckoutRequest) -> Result<(), CheckoutError> {
+    let choice = ShippingChoice {
+        country: Some(&request.shipping_address.country),
+        requested: request.shipping_method_id,
+        method: opened.method.as_ref(),
+        any_ships: opened.any_ships,
+    };
+    rules::shipping_method(&choice, true).map_err(CheckoutError::Shipping)?;
+    if let Some(code) = &opened.code
+        && !opened.redeemed
+    {
+        // Not redeemed: the statement judged it as `discount_status` does
+        // (same clock); an exhausted code fails the statement instead.
+        let problem = rules::discount_status(code, opened.checked_at, opened.used)
+            .err()
+            .unwrap_or(DiscountProblem::AlreadyUsed);
+        return Err(CheckoutError::Discount(problem));
+    }
+    Ok(())
+}
+
+/// The database refused the code's redemption (exhausted, or already held
+/// by this customer, even by a concurrent checkout): nothing was written.
+fn refused_redemption(err: sqlx::Error) -> CheckoutError {
+    let constraint = match &err {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    };
+    match constraint {
+        Some(repository::MAX_REDEMPTIONS_CHECK) => {
+            CheckoutError::Discount(DiscountProblem::Exhausted)
+        }
+        Some(repository::ONCE_PER_CUSTOMER_KEY) => {
+            CheckoutError::Discount(DiscountProblem::AlreadyUsed)
+        }
+        _ => CheckoutError::Unavailable(err.into()),
+    }
+}
+
 impl Saga<'_> {
-    /// Step 2: reserves the lines and records them at catalog's prices
-    /// (`reserving` -> `charging`).
-    pub async fn reserve(&self, lines: &[StockLine]) -> Result<Reserved, CheckoutError> {
+    /// Step 2: reserves the lines, prices them with the code, method and
+    /// rate, and records them with the breakdown (`reserving` ->
+    /// `charging`).
+    pub async fn reserve(&self, lines: &[StockLine]) -> Result<Priced, CheckoutError> {
         let ttl = self.state.settings.checkout.reservation_ttl_secs;
         let answer = metrics::step(
             "reserve",
@@ -192,29 +307,70 @@ impl Saga<'_> {
                 .map_err(|e| self.unsettled(e))?;
             return Err(CheckoutError::MixedCurrencies);
         };
+        let priced = match self.price(reserved) {
+            Ok(priced) => priced,
+            Err(refused) => {
+                // The code's minimum or a currency does not fit the
+                // reserved prices: give everything back.
+                compensation::release_then_delete(self.state, self.order_id)
+                    .await
+                    .map_err(|e| self.unsettled(e))?;
+                return Err(refused);
+            }
+        };
         let pool = &self.state.pool;
         let recorded = repository::record_reservation(
             pool,
             self.order_id,
-            &reserved.items,
-            &reserved.currency,
+            &priced.items,
+            &priced.currency,
+            &priced.totals,
             reservation.expires_at,
         );
         self.moved(recorded.await)?;
         self.hook(SagaStep::Reserved)?;
-        Ok(reserved)
+        Ok(priced)
+    }
+
+    /// The breakdown of the reserved lines, by the quote's function.
+    fn price(&self, reserved: Reserved) -> Result<Priced, CheckoutError> {
+        let lines: Vec<Line> = reserved
+            .items
+            .iter()
+            .map(|i| Line {
+                unit_price_cents: i.unit_price_cents,
+                quantity: i.quantity,
+            })
+            .collect();
+        let pricing = &self.pricing;
+        let totals = rules::price(
+            &reserved.currency,
+            &lines,
+            pricing.code.as_ref(),
+            pricing.method.as_ref(),
+            pricing.rate_bps,
+        )?;
+        let mut items = reserved.items;
+        for (item, line_total) in items.iter_mut().zip(&totals.line_totals) {
+            item.line_total_cents = *line_total;
+        }
+        Ok(Priced {
+            items,
+            currency: reserved.currency,
+            totals,
+        })
     }
 
     /// Step 3: charges the total; a provider that gives no answer is asked
     /// what happened. Returns the provider's reference.
     pub async fn charge(
         &self,
-        reserved: &Reserved,
+        reserved: &Priced,
         request: CheckoutRequest,
     ) -> Result<String, CheckoutError> {
         let charge = ChargeRequest {
             order_id: self.order_id,
-            amount_cents: reserved.total_cents,
+            amount_cents: reserved.totals.total_cents,
             currency: reserved.currency.clone(),
             token: request.payment.token,
         };
@@ -303,14 +459,21 @@ impl Saga<'_> {
     /// from the cart, and writes the event: one statement.
     pub async fn confirm(
         &self,
-        reserved: &Reserved,
+        reserved: &Priced,
         provider_ref: &str,
     ) -> Result<CheckoutOutcome, CheckoutError> {
+        let totals = &reserved.totals;
         let summary = Summary {
             order_id: self.order_id,
             user_id: self.user_id,
-            total_cents: reserved.total_cents,
+            subtotal_cents: totals.subtotal_cents,
+            discount_cents: totals.discount_cents,
+            shipping_cents: totals.shipping_cents,
+            tax_cents: totals.tax_cents,
+            total_cents: totals.total_cents,
             currency: &reserved.currency,
+            discount_code: self.pricing.code.as_ref().map(|c| c.code.as_str()),
+            shipping_method: self.pricing.method.as_ref().map(|m| m.name.as_str()),
         };
         let event = OutboxRow::of(&events::order_confirmed(summary, &reserved.items))
             .map_err(|e| self.unsettled(e))?;
@@ -382,11 +545,11 @@ pub fn priced(reservation: &Reservation) -> Option<Reserved> {
             name: i.name.clone(),
             unit_price_cents: i.unit_price_cents,
             quantity: i.quantity,
+            // Set from the totals (checked arithmetic) when priced.
             line_total_cents: i.unit_price_cents.saturating_mul(i64::from(i.quantity)),
         })
         .collect();
     Some(Reserved {
-        total_cents: items.iter().map(|i| i.line_total_cents).sum(),
         currency: (*currency).to_owned(),
         items,
     })
@@ -422,7 +585,6 @@ mod tests {
         ]))
         .expect("one currency");
         assert_eq!(reserved.currency, "EUR");
-        assert_eq!(reserved.total_cents, 2_500 + 297);
         assert_eq!(reserved.items[0].line_total_cents, 2_500);
         assert_eq!(reserved.items[1].quantity, 3);
     }
@@ -442,6 +604,9 @@ mod tests {
             CheckoutError::EmptyCart.outcome(),
             CheckoutError::OutOfStock(Vec::new()).outcome(),
             CheckoutError::MixedCurrencies.outcome(),
+            CheckoutError::Shipping(ShippingProblem::Unavailable).outcome(),
+            CheckoutError::Discount(DiscountProblem::Expired).outcome(),
+            CheckoutError::Amounts(TotalsError::Overflow).outcome(),
             CheckoutError::Declined.outcome(),
             CheckoutError::ReservationExpired { refunded: false }.outcome(),
             CheckoutError::Unavailable(anyhow::anyhow!("down")).outcome(),

@@ -129,6 +129,22 @@ pub struct Payment {
     pub provider_ref: Option<String>,
 }
 
+/// The discount code an order was charged with (as it was spelled then).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AppliedDiscount {
+    /// The code.
+    pub code: String,
+}
+
+/// The shipping method an order was charged with (its name then).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AppliedShippingMethod {
+    /// The method's id.
+    pub id: Uuid,
+    /// Its name when the order was placed.
+    pub name: String,
+}
+
 /// An order as returned.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Order {
@@ -142,10 +158,23 @@ pub struct Order {
     pub items: Vec<OrderItem>,
     /// Sum of the lines.
     pub subtotal_cents: i64,
-    /// Amount charged (the subtotal: no shipping or tax yet).
+    /// Taken off by the discount code (at most the subtotal).
+    pub discount_cents: i64,
+    /// Shipping.
+    pub shipping_cents: i64,
+    /// Tax on `subtotal - discount + shipping`.
+    pub tax_cents: i64,
+    /// The destination's rate (basis points) the tax was computed with.
+    pub tax_rate_bps: i32,
+    /// Amount charged: `subtotal - discount + shipping + tax`.
     pub total_cents: i64,
     /// ISO 4217.
     pub currency: String,
+    /// The discount code charged with, if any.
+    pub discount: Option<AppliedDiscount>,
+    /// The shipping method charged with, if any (none ships to the
+    /// destination: shipping was free).
+    pub shipping_method: Option<AppliedShippingMethod>,
     /// Where to ship.
     pub shipping_address: ShippingAddress,
     /// The payment.
@@ -172,6 +201,14 @@ pub struct OrderRow {
     pub saga_step: crate::features::checkout::SagaStep,
     /// Subtotal.
     pub subtotal_cents: i64,
+    /// Discount.
+    pub discount_cents: i64,
+    /// Shipping.
+    pub shipping_cents: i64,
+    /// Tax.
+    pub tax_cents: i64,
+    /// The tax rate applied.
+    pub tax_rate_bps: i32,
     /// Total.
     pub total_cents: i64,
     /// Currency.
@@ -190,6 +227,12 @@ pub struct OrderRow {
     pub idempotency_key: Option<String>,
     /// Why a checkout failed (compensated orders).
     pub failure_reason: Option<String>,
+    /// The applied discount code, as spelled at checkout.
+    pub discount_code: Option<String>,
+    /// The shipping method charged.
+    pub shipping_method_id: Option<Uuid>,
+    /// Its name at checkout.
+    pub shipping_method_name: Option<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Updated.
@@ -214,8 +257,17 @@ impl OrderRow {
             status: OrderStatus::parse(&self.status).unwrap_or(OrderStatus::Pending),
             items,
             subtotal_cents: self.subtotal_cents,
+            discount_cents: self.discount_cents,
+            shipping_cents: self.shipping_cents,
+            tax_cents: self.tax_cents,
+            tax_rate_bps: self.tax_rate_bps,
             total_cents: self.total_cents,
             currency: self.currency,
+            discount: self.discount_code.map(|code| AppliedDiscount { code }),
+            shipping_method: self
+                .shipping_method_id
+                .zip(self.shipping_method_name)
+                .map(|(id, name)| AppliedShippingMethod { id, name }),
             shipping_address,
             payment: Payment {
                 status: self.payment_status,

@@ -8,14 +8,17 @@ use uuid::Uuid;
 use super::models::{OrderItemRow, OrderRow, OrderStatus};
 use crate::features::checkout::SagaStep;
 
-/// The columns of an [`OrderRow`], as a literal for `concat!`.
+/// The columns of an [`OrderRow`], as a literal for `concat!` (the
+/// checkout saga's statements use it too).
 macro_rules! columns {
     () => {
-        "order_id, user_id, status, saga_step, subtotal_cents, total_cents, currency, \
-         shipping_address, payment_provider, payment_status, payment_ref, refund_cents, \
-         idempotency_key, failure_reason, created_at, updated_at"
+        "order_id, user_id, status, saga_step, subtotal_cents, discount_cents, shipping_cents, \
+         tax_cents, tax_rate_bps, total_cents, currency, shipping_address, payment_provider, \
+         payment_status, payment_ref, refund_cents, idempotency_key, failure_reason, \
+         discount_code, shipping_method_id, shipping_method_name, created_at, updated_at"
     };
 }
+pub(crate) use columns;
 
 /// One order, optionally only if it belongs to `user_id`.
 #[tracing::instrument(skip_all)]
@@ -98,8 +101,8 @@ pub async fn finish_cancel(
         columns!(),
         "
          ), event as (
-             insert into outbox (event_id, payload, request_id)
-             select $4, $5, $6 from cancelled
+             insert into outbox (event_id, destination, path, payload, request_id)
+             select $4, $7, $8, $5, $6 from cancelled
          )
          select ",
         columns!(),
@@ -111,6 +114,8 @@ pub async fn finish_cancel(
     .bind(event.event_id)
     .bind(&event.payload)
     .bind(event.request_id.as_deref())
+    .bind(event.destination)
+    .bind(event.path)
     .fetch_optional(pool)
     .await
 }

@@ -40,7 +40,7 @@ pub async fn list(
 ) -> Result<Page<Note>, NoteError> {
     let rows = repository::list(pool, owner_id, after.as_ref(), i64::from(limit) + 1).await?;
     Ok(Page::from_rows(rows, limit, |n| NoteCursor {
-        created_at: n.created_at,
+        created_at: n.created_at.into(),
         id: n.id,
     }))
 }

@@ -84,7 +84,9 @@ async fn update_me(
 }
 
 /// Deletes the caller's account: personal data erased, every refresh token
-/// revoked.
+/// revoked, and the `user_deleted` event published so that order- and
+/// notification-service erase theirs (carts, addresses, preferences,
+/// devices, stored messages).
 #[utoipa::path(
     delete, path = "/users/me", tag = "users",
     security(("bearer" = [])),
@@ -194,7 +196,7 @@ async fn set_roles(
     responses(
         (status = 200, body = Contact),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "not a service token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "not a service token, or not notification-service's", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -2,6 +2,7 @@
 //! preferences; administrators list users and set roles.
 
 use service_kit::FieldError;
+use service_kit::outbox::{self, Destination, UserDeleted};
 use service_kit::pagination::Page;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -48,15 +49,29 @@ pub async fn update(
         .ok_or(UserError::NotFound)
 }
 
-/// Deletes the account: personal data, preferences and refresh tokens.
+/// Deletes the account: personal data, preferences and refresh tokens; in
+/// the same transaction, the undelivered (and the failed and delivered)
+/// notification events about the user are purged from the outbox, and the
+/// `user_deleted` event is published to every service that holds personal
+/// data, which erases its own (order- and notification-service).
 pub async fn delete(pool: &PgPool, user_id: Uuid) -> Result<(), UserError> {
-    if repository::delete(pool, user_id).await? {
-        tracing::info!(user_id = %user_id, "account deleted");
-        Ok(())
-    } else {
-        Err(UserError::NotFound)
-    }
+    let mut tx = pool.begin().await?;
+    let Some(email) = repository::delete(&mut tx, user_id).await? else {
+        return Err(UserError::NotFound);
+    };
+    let purged = outbox::purge_notifications_about(&mut tx, user_id, Some(&email)).await?;
+    outbox::publish(&mut tx, &UserDeleted::new(user_id), &ERASURE_RECEIVERS).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user_id, purged_events = purged, "account deleted");
+    Ok(())
 }
+
+/// The services that hold personal data of a user and erase it when they
+/// hear `user_deleted`.
+pub const ERASURE_RECEIVERS: [Destination; 2] = [
+    Destination::user_deletions(outbox::ORDER_SERVICE),
+    Destination::user_deletions(outbox::NOTIFICATION_SERVICE),
+];
 
 /// The user's preferences, or the defaults when never set.
 pub async fn preferences(pool: &PgPool, user_id: Uuid) -> Result<Preferences, UserError> {
@@ -104,7 +119,7 @@ pub async fn list(
     let rows =
         repository::list(pool, email.as_deref(), after.as_ref(), i64::from(limit) + 1).await?;
     Ok(Page::from_rows(rows, limit, |u| UserCursor {
-        created_at: u.created_at,
+        created_at: u.created_at.into(),
         id: u.id,
     }))
 }
