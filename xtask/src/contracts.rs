@@ -1,9 +1,11 @@
 //! Pinned provider contracts: a consumer's tests never read a sibling
 //! folder. Each consumer keeps a copy of every provider document it checks
-//! against, `<consumer>/contracts/<provider>.openapi.json`, as it would in
+//! against, `<consumer>/contracts/<provider>.<document>`, as it would in
 //! its own repository; here the copy must equal the provider's committed
-//! `<provider>/openapi.json`, so a provider change is a reviewed update of
-//! each consumer's pin (`cargo xtask contracts update`).
+//! `<provider>/<document>`, so a provider change is a reviewed update of
+//! each consumer's pin (`cargo xtask contracts update`). Documents:
+//! `openapi.json` (the API) and `events.json` (the notifications a service
+//! sends, with examples, e.g. order-service's order events).
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +15,10 @@ use crate::workspace;
 
 /// The folder of pinned documents inside a consumer.
 pub const DIR: &str = "contracts";
-/// A pinned document is named `<provider><SUFFIX>`.
+/// A pinned OpenAPI document is named `<provider><SUFFIX>`.
 pub const SUFFIX: &str = ".openapi.json";
+/// The documents a provider publishes for its consumers to pin.
+pub const DOCUMENTS: [&str; 2] = ["openapi.json", "events.json"];
 /// The command that refreshes every pin.
 pub const UPDATE_COMMAND: &str = "cargo xtask contracts update";
 
@@ -44,13 +48,16 @@ pub fn pins(root: &Path) -> Result<Vec<Pin>> {
             std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
         {
             let path = entry?.path();
-            let Some(provider) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(SUFFIX))
+            let Some((provider, document)) =
+                path.file_name().and_then(|n| n.to_str()).and_then(|n| {
+                    DOCUMENTS
+                        .iter()
+                        .find_map(|d| n.strip_suffix(&format!(".{d}")).map(|p| (p.to_owned(), *d)))
+                })
             else {
                 continue;
             };
+            let provider = provider.as_str();
             let Some(source) = members.iter().find(|m| m.package == provider) else {
                 bail!(
                     "{} pins `{provider}`, which is no workspace member",
@@ -60,7 +67,7 @@ pub fn pins(root: &Path) -> Result<Vec<Pin>> {
             pins.push(Pin {
                 consumer: member.package.clone(),
                 provider: provider.to_owned(),
-                source: source.dir.join("openapi.json"),
+                source: source.dir.join(document),
                 path,
             });
         }
@@ -261,6 +268,8 @@ mod tests {
             ("order-service", "catalog-service"),
             ("order-service", "notification-service"),
             ("user-service", "notification-service"),
+            ("user-service", "order-service"),
+            ("notification-service", "order-service"),
         ] {
             assert!(
                 pairs.contains(&expected),
