@@ -578,6 +578,7 @@ pub fn check(root: &Path, database_url: &str, only: &[String]) -> Result<Vec<Che
         .filter(|p| only.is_empty() || only.contains(p))
         .collect();
     ensure!(!services.is_empty(), "no service to split");
+    let moto = crate::pytools::ensure(root, &[&crate::pytools::MOTO])?;
     let mut reports = Vec::new();
     for service in services {
         crate::signals::check()?;
@@ -619,7 +620,9 @@ pub fn check(root: &Path, database_url: &str, only: &[String]) -> Result<Vec<Che
         test.current_dir(&dir)
             .args(["test", "--offline", "--locked"])
             .env("CARGO_TARGET_DIR", &target)
-            .env("DATABASE_URL", database_url);
+            .env("DATABASE_URL", database_url)
+            // catalog-service's S3 media tests (its workflow installs moto too).
+            .env("MOTO_SERVER", moto.join(crate::pytools::MOTO.executable));
         sqlx_offline_default(&mut test);
         eprintln!("xtask: ({service}) {}", process::describe(&test));
         process::run_ok(&mut test)
@@ -794,6 +797,44 @@ service-kit = { path = "../service-kit", features = ["testing"] }
                 &Kit::read(&root)?,
                 false,
             )?;
+        }
+        Ok(())
+    }
+
+    /// In the monorepo each service's workflow runs on a change to anything
+    /// the service builds or tests from: its folder (pinned contracts
+    /// included), the kit (its only path dependency), the lockfile and
+    /// manifest, and the workflow itself, for pushes and pull requests.
+    #[test]
+    fn the_monorepo_workflows_filter_on_what_each_service_builds_from() -> Result<()> {
+        let root = workspace::root();
+        for member in workspace::members(&root)? {
+            if member.template.is_none() {
+                continue;
+            }
+            let service = &member.package;
+            let manifest = std::fs::read_to_string(member.dir.join("Cargo.toml"))?;
+            let deps = path_dependencies(&manifest)?;
+            assert!(
+                deps.values().all(|p| p == "../service-kit"),
+                "{service} depends by path on more than the kit: {deps:?}"
+            );
+            let workflow =
+                std::fs::read_to_string(root.join(format!(".github/workflows/{service}.yml")))?;
+            for filter in [
+                format!("{service}/**"),
+                "service-kit/**".to_owned(),
+                "Cargo.lock".to_owned(),
+                "Cargo.toml".to_owned(),
+                format!(".github/workflows/{service}.yml"),
+            ] {
+                let line = format!("      - \"{filter}\"\n");
+                assert_eq!(
+                    workflow.matches(&line).count(),
+                    2,
+                    "{service}.yml: `{filter}` is not a path filter of both push and pull_request"
+                );
+            }
         }
         Ok(())
     }

@@ -155,7 +155,7 @@ pub fn run(opts: TestOptions) -> Result<()> {
     // Each service as a repository of its own: split with the kit vendored,
     // `cargo test --offline` there. Skipped by --quick and when the run is
     // scoped to packages.
-    if !opts.quick && scope.is_some() {
+    if full {
         let split_root = root.clone();
         let split_url = database_url.clone();
         steps.push((
