@@ -135,9 +135,10 @@ pub fn split(root: &Path, service: &str, dir: &Path, opts: &SplitOptions) -> Res
             copy(&kit_dir.join(&file), &dir.join(VENDOR_DIR).join(&file))?;
         }
         let vendored = std::fs::read_to_string(dir.join(VENDOR_DIR).join("Cargo.toml"))?;
+        let paths = path_dependencies(&vendored)?;
         ensure!(
-            !vendored.contains("path ="),
-            "service-kit depends on another crate by path: it cannot be released alone"
+            paths.is_empty(),
+            "service-kit depends on another crate by path ({paths:?}): it cannot be released alone"
         );
     }
 
@@ -174,6 +175,7 @@ pub fn split(root: &Path, service: &str, dir: &Path, opts: &SplitOptions) -> Res
     )?;
 
     derive_lockfile(root, dir, &kit, opts.vendor_kit)?;
+    prune_profile_overrides(dir)?;
     let tag_commit = if opts.vendor_kit {
         None
     } else {
@@ -453,13 +455,30 @@ fn readme_preamble(service: &str, kit: &Kit, vendor_kit: bool) -> String {
     )
 }
 
-/// `Cargo.lock` from the monorepo's: cargo keeps every locked version and
-/// drops what the service does not use.
+/// The host's target triple (`rustc -vV`), so fetching and metadata stay
+/// with the packages this machine builds.
+fn host_triple() -> Result<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("rustc -vV names no host")
+}
+
+/// `Cargo.lock` from the monorepo's: `cargo update --workspace` re-resolves
+/// only the workspace's own package against the locked versions (no
+/// dependency moves; it needs the registry index, no download) and drops
+/// what the service does not use.
 fn derive_lockfile(root: &Path, dir: &Path, kit: &Kit, vendor_kit: bool) -> Result<()> {
     std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).context("copying Cargo.lock")?;
     let mut cmd = Command::new(cargo());
     cmd.current_dir(dir)
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["update", "--workspace", "--offline"])
         .stdout(std::process::Stdio::null());
     if !vendor_kit {
         // Resolve against the working tree's kit (what the tag holds once
@@ -477,6 +496,31 @@ fn derive_lockfile(root: &Path, dir: &Path, kit: &Kit, vendor_kit: bool) -> Resu
         process::describe(&cmd)
     );
     Ok(())
+}
+
+/// Drops the monorepo's `[profile.*.package.<name>]` overrides for packages
+/// the split does not use (cargo warns about each otherwise).
+fn prune_profile_overrides(dir: &Path) -> Result<()> {
+    let lock = workspace::read_toml(&dir.join("Cargo.lock"))?;
+    let used: std::collections::BTreeSet<String> = lock
+        .get("package")
+        .and_then(Item::as_array_of_tables)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("name").and_then(Item::as_str).map(str::to_owned))
+        .collect();
+    let path = dir.join("Cargo.toml");
+    let mut doc: DocumentMut = std::fs::read_to_string(&path)?
+        .parse()
+        .context("parsing the split's Cargo.toml")?;
+    if let Some(profiles) = doc.get_mut("profile").and_then(Item::as_table_mut) {
+        for (_, profile) in profiles.iter_mut() {
+            if let Some(packages) = profile.get_mut("package").and_then(Item::as_table_like_mut) {
+                packages.retain(|name, _| name == "*" || used.contains(name));
+            }
+        }
+    }
+    write(&path, &doc.to_string())
 }
 
 /// The commit of `tag` in the repository at `root`, if the tag exists.
@@ -520,7 +564,9 @@ fn pin_kit_source(lockfile: &Path, kit: &Kit, commit: &str) -> Result<()> {
 pub fn assert_self_contained(dir: &Path) -> Result<usize> {
     let mut cmd = Command::new(cargo());
     cmd.current_dir(dir)
-        .args(["metadata", "--format-version", "1", "--offline", "--locked"]);
+        .args(["metadata", "--format-version", "1", "--offline", "--locked"])
+        .arg("--filter-platform")
+        .arg(host_triple()?);
     let output = cmd
         .output()
         .with_context(|| format!("running {}", process::describe(&cmd)))?;
@@ -606,7 +652,10 @@ pub fn check(root: &Path, database_url: &str, only: &[String]) -> Result<Vec<Che
         );
         // The first fetch may use the network; everything after is offline.
         let mut fetch = Command::new(cargo());
-        fetch.current_dir(&dir).args(["fetch", "--locked"]);
+        fetch
+            .current_dir(&dir)
+            .args(["fetch", "--locked", "--target"])
+            .arg(host_triple()?);
         process::run_ok(&mut fetch).with_context(|| format!("cargo fetch in {service}'s split"))?;
         let local = assert_self_contained(&dir)?;
         eprintln!(
