@@ -515,7 +515,7 @@ fn prune_profile_overrides(dir: &Path) -> Result<()> {
         .context("parsing the split's Cargo.toml")?;
     if let Some(profiles) = doc.get_mut("profile").and_then(Item::as_table_mut) {
         for (_, profile) in profiles.iter_mut() {
-            if let Some(packages) = profile.get_mut("package").and_then(Item::as_table_like_mut) {
+            if let Some(packages) = profile.get_mut("package").and_then(Item::as_table_mut) {
                 packages.retain(|name, _| name == "*" || used.contains(name));
             }
         }
