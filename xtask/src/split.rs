@@ -331,7 +331,7 @@ pub fn rewrite_manifest(
         let mut patch = Table::new();
         patch.set_implicit(true);
         let mut source = Table::new();
-        source.decor_mut().set_prefix(&format!(
+        source.decor_mut().set_prefix(format!(
             "\n# The kit from {VENDOR_DIR} instead of its tag (an offline build); delete\n\
              # this table and {VENDOR_DIR} to build against the released kit.\n"
         ));
