@@ -587,6 +587,12 @@ impl<'a> Journey<'a> {
         let total = format!("{}.{:02}", TOTAL / 100, TOTAL % 100);
         let mails = self.mails_mentioning(&total)?;
         ensure!(mails.len() == 1, "{} confirmation mails", mails.len());
+        let order_id = self.order_id()?;
+        ensure!(
+            mails[0].subject == format!("Your order {order_id} is confirmed"),
+            "the confirmation's subject names the order: {:?}",
+            mails[0].subject
+        );
         let text = mails[0].text.as_deref().unwrap_or_default();
         ensure!(
             text.contains(&self.code),

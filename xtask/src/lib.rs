@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod contracts;
 pub mod db;
 pub mod deploy_env;
 pub mod e2e;
@@ -25,6 +26,7 @@ pub mod seed;
 pub mod services;
 pub mod shop;
 pub mod signals;
+pub mod split;
 pub mod stack;
 pub mod storefront;
 pub mod template;

@@ -905,6 +905,44 @@ impl Report {
     }
 }
 
+/// The checks above that apply to a repository written by `cargo xtask
+/// split` at `repo`: its workflows (schema + actionlint) and its Dockerfile
+/// (hadolint), with the same tools.
+pub fn lint_split(root: &Path, repo: &Path) -> Result<()> {
+    let tools = Tools::ensure(root).context("installing the deploy lint tools")?;
+    let mut workflows = Vec::new();
+    let dir = repo.join(".github/workflows");
+    for entry in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        workflows.push(entry?.path());
+    }
+    workflows.sort();
+    if workflows.is_empty() {
+        bail!("{} holds no workflow", dir.display());
+    }
+    let mut report = Report::default();
+    report.check("split: check-jsonschema github-workflows", || {
+        run_tool(
+            Command::new(&tools.check_jsonschema)
+                .args(["--builtin-schema", "vendor.github-workflows"])
+                .args(&workflows),
+        )
+        .map(|_| String::new())
+    });
+    report.check("split: actionlint", || {
+        run_tool(
+            Command::new(&tools.actionlint)
+                .args(["-no-color", "-shellcheck=", "-pyflakes="])
+                .args(&workflows)
+                .current_dir(repo),
+        )
+        .map(|_| String::new())
+    });
+    report.check("split: hadolint Dockerfile", || {
+        hadolint(&tools, &repo.join("Dockerfile"))
+    });
+    report.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

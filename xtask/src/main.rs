@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use xtask::signals::{self, INTERRUPTED_EXIT_CODE, Interrupted};
-use xtask::{db, lint_deploy, new_service, template, test_suite, up, workspace};
+use xtask::{contracts, db, lint_deploy, new_service, split, template, test_suite, up, workspace};
 
 /// Developer commands for the e-commerce fleet (run them as `cargo xtask <command>`).
 ///
@@ -278,6 +278,58 @@ Examples:
     /// The gateway's merged OpenAPI document, and the checks of every document.
     #[command(subcommand)]
     Openapi(OpenapiCmd),
+    /// Write one service as a repository of its own (see `--help`).
+    #[command(long_about = "\
+Write SERVICE as a repository of its own in DIR (which must not exist or be empty):
+
+  - the service's files as git knows them (sources, tests, migrations, openapi.json,
+    .env.example, README, the providers' documents pinned in contracts/);
+  - Cargo.toml as a workspace root with the monorepo's profiles, service-kit as a
+    git dependency on the tag service-kit-v<version> of this repository (version and
+    URL from service-kit/Cargo.toml's `version` and `repository`);
+  - Cargo.lock derived from the monorepo's (cargo prunes it; no version moves); when
+    the kit's tag exists in this clone its commit is recorded, otherwise the first
+    `cargo fetch` records it;
+  - .github/workflows/ci.yml: the monorepo's .github/workflows/SERVICE.yml without
+    path filters or `-p`, release tags `v<semver>`;
+  - the Dockerfile with the build context at the repository's root, .dockerignore,
+    .gitignore, and a note at the top of the README.
+
+--vendor-kit also copies service-kit into vendor/service-kit and adds a [patch] of
+the git dependency to it, so the repository builds offline (what `split-check` uses).
+
+Example:
+  cargo xtask split order-service ../order-service")]
+    Split {
+        /// The service's package name, e.g. `order-service`.
+        service: String,
+        /// The new repository's directory.
+        dir: std::path::PathBuf,
+        /// Copy service-kit into vendor/service-kit and [patch] the git dependency to it.
+        #[arg(long)]
+        vendor_kit: bool,
+        /// The kit's git URL [default: `repository` of service-kit/Cargo.toml].
+        #[arg(long, value_name = "URL")]
+        kit_git: Option<String>,
+    },
+    /// Split every service with the kit vendored and run `cargo test --offline` in each.
+    #[command(long_about = "\
+For each service (or those named by --only): `cargo xtask split --vendor-kit` into
+target/xtask/split/<service>/<service>, `cargo fetch --locked` (the only step that may
+use the network), prove with `cargo metadata --offline --locked` that Cargo.lock is
+current and that no package comes from a path outside the split, lint its workflow
+(check-jsonschema, actionlint) and Dockerfile (hadolint) like `lint-deploy`, then
+`cargo test --offline --locked` there with the monorepo's target directory as
+CARGO_TARGET_DIR (dependencies are compiled once). Uses DATABASE_URL when set,
+otherwise starts a private Postgres. Part of `cargo xtask test`.")]
+    SplitCheck {
+        /// Only these services.
+        #[arg(long)]
+        only: Vec<String>,
+    },
+    /// Pinned provider documents (`<consumer>/contracts/<provider>.openapi.json`).
+    #[command(subcommand)]
+    Contracts(ContractsCmd),
     /// Load the demo catalog and pricing into a running fleet (idempotent).
     #[command(long_about = "\
 Load catalog-service/seed/catalog.json (a category tree and a few dozen products
@@ -335,6 +387,22 @@ Tools are installed on first use: openapi-spec-validator into target/tools/venv
 (pip), openapi-typescript and TypeScript into tools/openapi/node_modules (npm ci
 from the committed lockfile). Part of `cargo xtask test`.")]
     Check,
+}
+
+/// What `cargo xtask contracts` can do.
+#[derive(Debug, Subcommand)]
+enum ContractsCmd {
+    /// Fail, with a diff, when a pinned document differs from its provider's `openapi.json`.
+    Check,
+    /// Copy each provider's committed `openapi.json` over every pin of it (review the diff).
+    Update,
+    /// Pin PROVIDER's document inside CONSUMER (`CONSUMER/contracts/PROVIDER.openapi.json`).
+    Add {
+        /// The consuming service, e.g. `order-service`.
+        consumer: String,
+        /// The providing service, e.g. `catalog-service`.
+        provider: String,
+    },
 }
 
 /// What `cargo xtask bench` can measure.
@@ -540,6 +608,63 @@ fn run(command: Cmd) -> Result<()> {
             };
             let report = xtask::seed::run(&root, &target)?;
             println!("{report}");
+            Ok(())
+        }
+        Cmd::Split {
+            service,
+            dir,
+            vendor_kit,
+            kit_git,
+        } => {
+            let done = split::split(
+                &workspace::root(),
+                &service,
+                &dir,
+                &split::SplitOptions {
+                    vendor_kit,
+                    kit_git,
+                },
+            )?;
+            println!(
+                "wrote {} ({service}, service-kit {} from tag {} of {})",
+                done.dir.display(),
+                done.kit.version,
+                done.kit.tag(),
+                done.kit.git
+            );
+            match (&done.tag_commit, vendor_kit) {
+                (_, true) => println!("service-kit is vendored in {}", split::VENDOR_DIR),
+                (Some(commit), false) => println!("Cargo.lock pins the tag at {commit}"),
+                (None, false) => println!(
+                    "the tag {} is not in this clone yet: the first `cargo fetch` in {} records \
+                     its commit in Cargo.lock (nothing else moves); commit that",
+                    done.kit.tag(),
+                    done.dir.display()
+                ),
+            }
+            Ok(())
+        }
+        Cmd::SplitCheck { only } => split::check_with_postgres(&workspace::root(), &only),
+        Cmd::Contracts(ContractsCmd::Check) => contracts::check(&workspace::root()),
+        Cmd::Contracts(ContractsCmd::Update) => {
+            let root = workspace::root();
+            let changed = contracts::update(&root)?;
+            if changed.is_empty() {
+                println!("every pin is current");
+            }
+            for pin in changed {
+                println!(
+                    "updated {} (from {}): review the diff and run {}'s tests",
+                    pin.path.display(),
+                    pin.source.display(),
+                    pin.consumer
+                );
+            }
+            Ok(())
+        }
+        Cmd::Contracts(ContractsCmd::Add { consumer, provider }) => {
+            let path = contracts::add(&workspace::root(), &consumer, &provider)?;
+            println!("pinned {}", path.display());
             Ok(())
         }
         Cmd::Db => db::run(),

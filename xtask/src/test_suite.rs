@@ -137,6 +137,11 @@ pub fn run(opts: TestOptions) -> Result<()> {
             }),
         ));
     }
+    let contracts_root = root.clone();
+    steps.push((
+        "contracts (pinned copies match the providers)".into(),
+        Box::new(move || crate::contracts::check(&contracts_root)),
+    ));
     let lint_root = root.clone();
     let lint = crate::lint_deploy::LintOptions {
         release: full,
@@ -146,6 +151,18 @@ pub fn run(opts: TestOptions) -> Result<()> {
         "deploy-lint".into(),
         Box::new(move || crate::lint_deploy::run(&lint_root, &lint)),
     ));
+
+    // Each service as a repository of its own: split with the kit vendored,
+    // `cargo test --offline` there. Skipped by --quick and when the run is
+    // scoped to packages.
+    if full {
+        let split_root = root.clone();
+        let split_url = database_url.clone();
+        steps.push((
+            "split (each service alone, cargo test --offline)".into(),
+            Box::new(move || crate::split::check(&split_root, &split_url, &[]).map(|_| ())),
+        ));
+    }
 
     // The fleet as users meet it: the release binaries end to end, then
     // fuzzed. Skipped by --quick and when the run is scoped to packages.

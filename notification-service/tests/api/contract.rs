@@ -30,10 +30,10 @@ fn the_outbox_notification_is_accepted_by_the_intake() {
 }
 
 /// notification-service as a consumer: the contact lookup reads what
-/// user-service's committed document promises.
+/// user-service's document promises (its copy pinned in `contracts/`).
 #[test]
 fn the_contact_lookup_reads_what_user_service_documents() {
-    let users = Provider::load("../user-service/openapi.json");
+    let users = Provider::load("contracts/user-service.openapi.json");
     users.assert_operation("GET", "/internal/v1/users/{id}");
     users.assert_status("GET", "/internal/v1/users/{id}", 404);
     users.assert_response::<notification_service::features::notifications::contacts::Contact>(
@@ -41,4 +41,37 @@ fn the_contact_lookup_reads_what_user_service_documents() {
         "/internal/v1/users/{id}",
         200,
     );
+}
+
+/// notification-service as a consumer of order-service's events: every
+/// example order-service publishes (`events.json`, pinned here) is data the
+/// template accepts and renders with the lines order-service expects (the
+/// breakdown: discount, shipping, tax, total).
+#[test]
+fn order_service_events_are_accepted_and_rendered_with_their_breakdown() {
+    use notification_service::templates::{TemplateName, Templates, check_data};
+
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contracts/order-service.events.json"
+    );
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("the pinned events"))
+            .expect("json");
+    let examples = document["examples"].as_array().expect("examples");
+    assert!(examples.len() >= 4, "{document}");
+    let templates = Templates::load("http://localhost:5173").expect("templates load");
+    for example in examples {
+        let name = example["template"].as_str().expect("a template name");
+        let template = TemplateName::parse(name).expect("a known template");
+        let errors = check_data(template, &example["data"]);
+        assert!(errors.is_empty(), "{}: {errors:?}", example["example"]);
+        let rendered = templates
+            .render(template, &example["data"])
+            .expect("renders");
+        for line in example["shows"].as_array().expect("shows") {
+            let line = line.as_str().expect("a line");
+            assert!(rendered.text.contains(line), "{line} in {}", rendered.text);
+        }
+    }
 }

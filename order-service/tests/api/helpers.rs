@@ -1,15 +1,15 @@
 //! The kit's harness spawns this service on a random port against a fresh
-//! database, trusting a test token issuer; here: the real catalog-service
-//! in-process (its own database, the same issuer), a fake
-//! notification-service and a fake payment gateway, and request helpers.
-//!
-//! `FleetOptions::real_notifications` runs the real notification-service
-//! in-process too (its own database, the same issuer, a fake user directory
-//! and a real SMTP server), for the full happy path.
+//! database, trusting a test token issuer; here: HTTP fakes of its providers
+//! checked against the documents pinned in `contracts/` (catalog-service:
+//! [`FakeCatalog`]; notification-service: [`FakeNotifications`]), a fake
+//! payment gateway, and request helpers. No sibling crate: order-service's
+//! tests run the same in its own repository (`cargo xtask split`); the
+//! real services talking to each other are `cargo xtask e2e`.
 // Feature test modules each use a different part.
 #![allow(dead_code, unused_imports)]
 
-pub use service_kit::testing::{TcpProxy, TestApp, problem};
+pub use crate::fake_catalog::FakeCatalog;
+pub use service_kit::testing::{TcpProxy, TestApp, TestIssuer, problem};
 
 use axum::Router;
 use axum::extract::{Path as AxPath, State};
@@ -40,10 +40,20 @@ async fn serve(router: Router) -> SocketAddr {
     addr
 }
 
+/// notification-service's document as order-service pins it.
+static NOTIFICATIONS_CONTRACT: std::sync::LazyLock<service_kit::testing::contract::Provider> =
+    std::sync::LazyLock::new(|| {
+        service_kit::testing::contract::Provider::load(
+            "contracts/notification-service.openapi.json",
+        )
+    });
+
 type NotificationState = (Arc<Mutex<Vec<Value>>>, Arc<AtomicBool>, Arc<Mutex<usize>>);
 
 /// A stand-in for notification-service: records every body it accepts
-/// (deduplicated by `event_id` like the real one), or answers 503 while down.
+/// (deduplicated by `event_id` like the real one) after checking it against
+/// the pinned document (`contracts/notification-service.openapi.json`), or
+/// answers 503 while down.
 #[derive(Clone)]
 pub struct FakeNotifications {
     pub url: String,
@@ -71,6 +81,19 @@ impl FakeNotifications {
                         }
                         if !headers.contains_key("authorization") {
                             return StatusCode::UNAUTHORIZED.into_response();
+                        }
+                        // What the pinned document accepts, or a 500 naming the difference.
+                        let errors = NOTIFICATIONS_CONTRACT.validate_request(
+                            "POST",
+                            "/internal/v1/notifications",
+                            &body,
+                        );
+                        if !errors.is_empty() {
+                            eprintln!(
+                                "fake notification-service: not in the pinned contract: {errors:?}"
+                            );
+                            return (StatusCode::INTERNAL_SERVER_ERROR, errors.join("; "))
+                                .into_response();
                         }
                         let mut list = received.lock().unwrap();
                         if !list.iter().any(|b| b["event_id"] == body["event_id"]) {
@@ -300,59 +323,17 @@ pub struct FleetOptions {
     pub big_pools: bool,
     /// Reach order-service's own database through a TCP proxy the test can cut.
     pub database_proxy: bool,
-    /// Deliver the outbox to this notification-service instead of the fake
-    /// (e.g. the real one spawned with the same issuer).
+    /// Deliver the outbox to this URL instead of the fake notification-service.
     pub notification_url: Option<String>,
-    /// Run the real notification-service (see [`RealNotifications`]).
-    pub real_notifications: bool,
 }
 
-/// The real notification-service in-process: its own database, the fleet's
-/// issuer, contact details from a fake user directory (`<user id>@example.com`)
-/// and mail delivered to a real SMTP server.
-pub struct RealNotifications {
-    pub app: TestApp,
-    pub smtp: service_kit::testing::smtp::SmtpServer,
-}
-
-impl RealNotifications {
-    async fn start(issuer: &Arc<service_kit::testing::TestIssuer>) -> Self {
-        let smtp = service_kit::testing::smtp::SmtpServer::start().await;
-        let users = Router::new().route(
-            "/internal/v1/users/{id}",
-            get(|AxPath(id): AxPath<Uuid>| async move {
-                axum::Json(json!({"id": id, "email": format!("{id}@example.com"),
-                                  "full_name": "Ada Lovelace", "phone": null}))
-            }),
-        );
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let users_url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, users).await });
-        let credentials = issuer.client_credentials("notification-service");
-        let (host, port) = (smtp.host(), smtp.port());
-        let app = service_kit::testing::spawn_with_issuer::<notification_service::Application>(
-            issuer,
-            |s| {
-                s.services.user_url = users_url;
-                s.service_auth = credentials;
-                s.smtp.host = host;
-                s.smtp.port = port;
-                s.smtp.tls = notification_service::config::SmtpTls::None;
-                s.delivery.poll_interval_ms = 50;
-            },
-        )
-        .await;
-        Self { app, smtp }
-    }
-}
-
-/// order-service with the real catalog-service, a fake notification-service
+/// order-service with a fake catalog-service, a fake notification-service
 /// and (optionally) a fake payment gateway.
 pub struct Fleet {
     pub order: TestApp,
-    pub catalog: TestApp,
+    pub catalog: FakeCatalog,
+    pub issuer: Arc<TestIssuer>,
     pub notifications: FakeNotifications,
-    pub real_notifications: Option<RealNotifications>,
     pub gateway: Option<FakeGateway>,
     pub catalog_proxy: Option<Arc<TcpProxy>>,
     pub database_proxy: Option<Arc<TcpProxy>>,
@@ -370,37 +351,22 @@ pub async fn spawn_fleet_with(
     configure: impl FnOnce(&mut Settings, Option<&Arc<TcpProxy>>),
 ) -> Fleet {
     let big = options.big_pools;
-    let catalog = service_kit::testing::spawn_configured::<catalog_service::Application>(|s| {
-        if big {
-            s.database.max_connections = 30;
-            s.database.acquire_timeout_secs = 15;
-        }
-    })
-    .await;
+    let issuer = Arc::new(TestIssuer::start().await);
+    let catalog = FakeCatalog::start(&issuer).await;
     let notifications = FakeNotifications::start().await;
-    let real_notifications = if options.real_notifications {
-        Some(RealNotifications::start(&catalog.issuer).await)
-    } else {
-        None
-    };
     let gateway = if options.gateway {
         Some(FakeGateway::start().await)
     } else {
         None
     };
     let catalog_proxy = if options.catalog_proxy {
-        let addr: SocketAddr = catalog
-            .address
-            .trim_start_matches("http://")
-            .parse()
-            .expect("catalog address");
-        Some(Arc::new(TcpProxy::start(addr).await))
+        Some(Arc::new(TcpProxy::start(catalog.addr).await))
     } else {
         None
     };
     let catalog_url = match &catalog_proxy {
         Some(proxy) => format!("http://{}", proxy.addr()),
-        None => catalog.address.clone(),
+        None => catalog.url.clone(),
     };
     let (database, database_proxy) = if options.database_proxy {
         let db = service_kit::testing::TestDatabase::create("orders").await;
@@ -411,15 +377,14 @@ pub async fn spawn_fleet_with(
     };
     let captured = Arc::new(Mutex::new(None));
     let capture = captured.clone();
-    let credentials = catalog.issuer.client_credentials("order-service");
-    let notification_url = match (&options.notification_url, &real_notifications) {
-        (Some(url), _) => url.clone(),
-        (None, Some(real)) => real.app.address.clone(),
-        (None, None) => notifications.url.clone(),
-    };
+    let credentials = issuer.client_credentials("order-service");
+    let notification_url = options
+        .notification_url
+        .clone()
+        .unwrap_or_else(|| notifications.url.clone());
     let gateway_settings = gateway.as_ref().map(|g| (g.url.clone(), g.api_key.clone()));
     let proxy_for_config = catalog_proxy.clone();
-    let order = service_kit::testing::spawn_with_issuer::<Application>(&catalog.issuer, |s| {
+    let order = service_kit::testing::spawn_with_issuer::<Application>(&issuer, |s| {
         s.services.catalog_url = catalog_url;
         s.services.notification_url = notification_url;
         s.service_auth = credentials;
@@ -452,39 +417,17 @@ pub async fn spawn_fleet_with(
     })
     .await;
     let settings = captured.lock().unwrap().take().expect("settings captured");
-    let category = admin_post(
-        &catalog,
-        "/api/v1/categories",
-        &json!({"name": "things", "slug": "things"}),
-    )
-    .await;
-    assert_eq!(category.status(), StatusCode::CREATED);
-    let category: Value = category.json().await.unwrap();
     Fleet {
         order,
         catalog,
+        issuer,
         notifications,
-        real_notifications,
         gateway,
         catalog_proxy,
         database_proxy,
         settings,
-        category_id: category["id"].as_str().unwrap().to_owned(),
+        category_id: Uuid::new_v4().to_string(),
     }
-}
-
-async fn admin_post(catalog: &TestApp, path: &str, body: &Value) -> reqwest::Response {
-    let token = catalog
-        .issuer
-        .admin_token(Uuid::new_v4(), "catalog-service");
-    catalog
-        .http
-        .post(catalog.url(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// A customer of the shop.
@@ -503,64 +446,25 @@ pub fn checkout_body(token: &str) -> Value {
 }
 
 impl Fleet {
-    /// Creates a product with `stock` units; returns its id.
+    /// Creates a product with `stock` units in the catalog; returns its id.
     pub async fn product(&self, name: &str, price_cents: i64, stock: i32) -> String {
-        let sku = format!("SKU-{}", Uuid::new_v4().simple());
-        let response = admin_post(
-            &self.catalog,
-            "/api/v1/products",
-            &json!({"sku": sku, "name": name, "price_cents": price_cents, "currency": "EUR",
-                    "category_id": self.category_id, "initial_stock": stock}),
-        )
-        .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let product: Value = response.json().await.unwrap();
-        product["id"].as_str().unwrap().to_owned()
+        self.catalog
+            .add_product(name, price_cents, stock, &self.category_id)
     }
 
-    /// Changes a product in the catalog (admin PATCH).
+    /// Changes a product in the catalog (what an admin's PATCH does).
     pub async fn patch_product(&self, id: &str, patch: &Value) {
-        let token = self
-            .catalog
-            .issuer
-            .admin_token(Uuid::new_v4(), "catalog-service");
-        let response = self
-            .catalog
-            .http
-            .patch(self.catalog.url(&format!("/api/v1/products/{id}")))
-            .bearer_auth(token)
-            .json(patch)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+        self.catalog.patch_product(id, patch);
     }
 
     /// Deletes a product in the catalog (soft delete).
     pub async fn delete_product(&self, id: &str) {
-        let token = self
-            .catalog
-            .issuer
-            .admin_token(Uuid::new_v4(), "catalog-service");
-        let response = self
-            .catalog
-            .http
-            .delete(self.catalog.url(&format!("/api/v1/products/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        self.catalog.delete_product(id);
     }
 
     /// `{on_hand, reserved, available}` of a product.
     pub async fn inventory(&self, id: &str) -> Value {
-        self.catalog
-            .get(&format!("/api/v1/products/{id}/inventory"))
-            .await
-            .json()
-            .await
-            .unwrap()
+        self.catalog.inventory(id)
     }
 
     pub fn customer(&self) -> Customer {

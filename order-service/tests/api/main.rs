@@ -7,7 +7,7 @@ mod config;
 mod contracts;
 mod efficiency;
 mod erasure;
-mod fleet;
+mod fake_catalog;
 mod helpers;
 mod idempotency;
 mod ops;

@@ -1,13 +1,15 @@
-//! Consumer-driven contract checks against a provider's committed OpenAPI
-//! document (`<provider>/openapi.json`, kept current by the provider's own
-//! ops suite).
+//! Consumer-driven contract checks against a provider's OpenAPI document,
+//! as pinned inside the consumer (`contracts/<provider>.openapi.json`, a copy
+//! of the provider's committed `openapi.json`, which the provider's own ops
+//! suite keeps current). A consumer never reads a sibling folder, so it can
+//! leave the monorepo with its pins.
 //!
 //! A consumer describes what it really sends and reads with the same Rust
 //! types its client uses (deriving `utoipa::ToSchema`), and asserts them
 //! against the provider's document:
 //!
 //! ```ignore
-//! let catalog = Provider::load("../catalog-service/openapi.json");
+//! let catalog = Provider::load("contracts/catalog-service.openapi.json");
 //! catalog.assert_request::<ReserveRequest>("POST", "/internal/v1/reservations");
 //! catalog.assert_response::<ReserveResponse>("POST", "/internal/v1/reservations", 201);
 //! ```
@@ -48,7 +50,7 @@ enum Direction {
 
 impl Provider {
     /// Loads `path`; a relative path is relative to the consumer's manifest
-    /// directory (`CARGO_MANIFEST_DIR`), e.g. `../catalog-service/openapi.json`.
+    /// directory (`CARGO_MANIFEST_DIR`), e.g. `contracts/catalog-service.openapi.json`.
     pub fn load(path: impl AsRef<Path>) -> Self {
         let path = match std::env::var_os("CARGO_MANIFEST_DIR") {
             Some(dir) if path.as_ref().is_relative() => Path::new(&dir).join(path.as_ref()),
@@ -158,6 +160,75 @@ impl Provider {
             &mut errors,
         );
         self.report(method, path, &format!("{status} response"), errors);
+    }
+
+    /// Checks a request body a fake provider received against the document:
+    /// the errors (empty when it conforms). For HTTP fakes that stand in for
+    /// the provider in a consumer's tests.
+    pub fn validate_request(&self, method: &str, path: &str, body: &Value) -> Vec<String> {
+        let schema =
+            &self.operation(method, path)["requestBody"]["content"]["application/json"]["schema"];
+        let mut errors = Vec::new();
+        if schema.is_object() {
+            validate(
+                Side {
+                    schema,
+                    doc: &self.doc,
+                },
+                body,
+                "body",
+                &mut errors,
+            );
+        } else {
+            errors.push(format!(
+                "{} documents no JSON request body for `{method} {path}`",
+                self.name
+            ));
+        }
+        errors
+    }
+
+    /// Checks an answer a fake provider gives (status and JSON body, `Null`
+    /// for none) against the document: the errors (empty when it conforms).
+    /// `path` is the documented template, e.g. `/internal/v1/reservations/{id}/commit`.
+    pub fn validate_response(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        body: &Value,
+    ) -> Vec<String> {
+        let response = &self.operation(method, path)["responses"][status.to_string()];
+        if !response.is_object() {
+            return vec![format!(
+                "{} documents no {status} answer for `{method} {path}`",
+                self.name
+            )];
+        }
+        let content = &response["content"];
+        let schema = content["application/json"]["schema"]
+            .as_object()
+            .or_else(|| content["application/problem+json"]["schema"].as_object());
+        let mut errors = Vec::new();
+        match schema {
+            Some(schema) if !body.is_null() => validate(
+                Side {
+                    schema: &Value::Object(schema.clone()),
+                    doc: &self.doc,
+                },
+                body,
+                "body",
+                &mut errors,
+            ),
+            Some(_) => errors.push(format!(
+                "{status} of `{method} {path}` has a documented body, the answer none"
+            )),
+            None if !body.is_null() => errors.push(format!(
+                "{status} of `{method} {path}` documents no body, the answer has one"
+            )),
+            None => {}
+        }
+        errors
     }
 
     fn report(&self, method: &str, path: &str, what: &str, errors: Vec<String>) {
@@ -351,6 +422,145 @@ fn compare(
             } else {
                 format!("`{at}.{name}` is required by the provider and never sent")
             });
+        }
+    }
+}
+
+/// Whether `value` is an instance of `side` (the OpenAPI subset our
+/// documents use: `$ref`, `type`, nullable, `oneOf`/`anyOf`/`allOf`,
+/// `enum`, `properties`, `required`, `additionalProperties: false`, `items`,
+/// `format: uuid`/`date-time`, `minimum`/`maximum`).
+fn validate(side: Side, value: &Value, at: &str, errors: &mut Vec<String>) {
+    let side = resolve(side);
+    let schema = side.schema;
+    for key in ["oneOf", "anyOf"] {
+        if let Some(options) = schema.get(key).and_then(Value::as_array) {
+            let fits = options.iter().any(|option| {
+                let mut inner = Vec::new();
+                validate(
+                    Side {
+                        schema: option,
+                        doc: side.doc,
+                    },
+                    value,
+                    at,
+                    &mut inner,
+                );
+                inner.is_empty()
+            });
+            if !fits {
+                errors.push(format!(
+                    "`{at}`: {value} fits none of the {key} alternatives"
+                ));
+            }
+            return;
+        }
+    }
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+        for part in all {
+            validate(
+                Side {
+                    schema: part,
+                    doc: side.doc,
+                },
+                value,
+                at,
+                errors,
+            );
+        }
+    }
+    if value.is_null()
+        && (types(schema).contains("null")
+            || schema.get("nullable").and_then(Value::as_bool) == Some(true))
+    {
+        return;
+    }
+    let expected = types(schema);
+    if !expected.is_empty() {
+        let actual = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        if !accepts(&expected, actual) {
+            errors.push(format!(
+                "`{at}`: {value} is {actual}, the document says {expected:?}"
+            ));
+            return;
+        }
+    }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(value)
+    {
+        errors.push(format!("`{at}`: {value} is none of {options:?}"));
+    }
+    if let (Some(s), Some(format)) = (value.as_str(), schema.get("format").and_then(Value::as_str))
+    {
+        let ok = match format {
+            "uuid" => uuid::Uuid::parse_str(s).is_ok(),
+            "date-time" => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
+            _ => true,
+        };
+        if !ok {
+            errors.push(format!("`{at}`: {s:?} is no {format}"));
+        }
+    }
+    if let Some(n) = value.as_f64() {
+        if schema
+            .get("minimum")
+            .and_then(Value::as_f64)
+            .is_some_and(|min| n < min)
+        {
+            errors.push(format!("`{at}`: {n} is below the minimum"));
+        }
+        if schema
+            .get("maximum")
+            .and_then(Value::as_f64)
+            .is_some_and(|max| n > max)
+        {
+            errors.push(format!("`{at}`: {n} is above the maximum"));
+        }
+    }
+    if let (Some(items), Some(values)) = (schema.get("items"), value.as_array()) {
+        for (i, item) in values.iter().enumerate() {
+            validate(
+                Side {
+                    schema: items,
+                    doc: side.doc,
+                },
+                item,
+                &format!("{at}[{i}]"),
+                errors,
+            );
+        }
+    }
+    if let Some(object) = value.as_object() {
+        let props = schema.get("properties").and_then(Value::as_object);
+        for name in required(schema) {
+            if !object.contains_key(&name) {
+                errors.push(format!("`{at}.{name}` is required and missing"));
+            }
+        }
+        for (name, field) in object {
+            match props.and_then(|p| p.get(name)) {
+                Some(field_schema) => validate(
+                    Side {
+                        schema: field_schema,
+                        doc: side.doc,
+                    },
+                    field,
+                    &format!("{at}.{name}"),
+                    errors,
+                ),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    errors.push(format!("`{at}.{name}` is not in the document"));
+                }
+                None => {}
+            }
         }
     }
 }
