@@ -1,14 +1,18 @@
 //! catalog-service: built on service-kit from the fleet's service template.
 
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod features;
+pub mod media;
 pub mod state;
 
 use service_kit::CancellationToken;
 use service_kit::auth::JwksVerifier;
+use service_kit::middleware::BodyLimits;
 use service_kit::ops::Ops;
 use service_kit::server::Server;
+use service_kit::tasks::BackgroundTasks;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
@@ -28,6 +32,9 @@ pub struct Application {
 impl Application {
     /// Connects (lazily), migrates when configured, and binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.search.check()?;
+        settings.media.check()?;
+        let media = media::Media::open(&settings.media)?;
         let pool = service_kit::db::connect(&settings.database, env!("CARGO_PKG_NAME"))?;
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
@@ -35,14 +42,27 @@ impl Application {
         let state = AppState {
             pool: pool.clone(),
             verifier: JwksVerifier::new(&settings.auth)?,
+            caches: cache::Caches::new(&settings.cache),
             settings: Arc::new(settings),
             known_words: Default::default(),
+            media,
         };
         let ops = Ops {
             pool,
             migrator: &MIGRATOR,
         };
-        let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
+        // Uploads may be larger than the kit's 1 MiB.
+        let limits = BodyLimits::default().allow(
+            features::images::UPLOAD_ROUTE,
+            features::images::UPLOAD_BODY_LIMIT,
+        );
+        let server = Server::bind_with_body_limits(
+            &state.settings.server,
+            api::router(state.clone()),
+            ops,
+            limits,
+        )
+        .await?;
         // After `bind`, which installs the process's metrics recorder.
         describe_metrics();
         Ok(Self { server, state })
@@ -59,19 +79,46 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests;
-    /// the reservation sweeper runs alongside and stops with the server.
+    /// the reservation sweeper and the cache's listener run alongside and
+    /// stop with the server.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let stop_sweeper = shutdown.child_token();
+        let stop_tasks = shutdown.child_token();
         let sweeper = tokio::spawn(features::reservations::sweeper::run(
             self.state.pool.clone(),
+            self.state.caches.clone(),
             self.state.settings.reservations.clone(),
-            stop_sweeper.clone(),
+            stop_tasks.clone(),
         ));
-        let served = self.server.run(shutdown).await;
-        // The server may also stop on its own (an error): stop the sweeper too.
-        stop_sweeper.cancel();
+        // Without a listener the cache is never used (bypassed throughout).
+        let listener = self.state.settings.cache.enabled.then(|| {
+            tokio::spawn(cache::listener::run(
+                self.state.pool.clone(),
+                self.state.caches.clone(),
+                stop_tasks.clone(),
+            ))
+        });
+        let mut tasks = BackgroundTasks::new(&shutdown);
+        let (pool, media, settings) = (
+            self.state.pool.clone(),
+            self.state.media.clone(),
+            self.state.settings.media.clone(),
+        );
+        tasks.every(
+            "media sweep",
+            std::time::Duration::from_millis(settings.sweep_interval_ms.max(10)),
+            move || features::images::sweeper::tick(pool.clone(), media.clone(), settings.clone()),
+        );
+        let served = tasks.while_serving(self.server.run(shutdown)).await;
+        // The server may also stop on its own (an error): stop the tasks too.
+        stop_tasks.cancel();
         if let Err(err) = sweeper.await {
             tracing::warn!(error = %err, "the reservation sweeper ended abnormally");
+        }
+        if let Some(Err(err)) = match listener {
+            Some(listener) => Some(listener.await),
+            None => None,
+        } {
+            tracing::warn!(error = %err, "the cache listener ended abnormally");
         }
         served
     }
@@ -87,8 +134,35 @@ fn describe_metrics() {
         "catalog_reservations_expired_total",
         "Expired reservations released by the sweeper."
     );
+    metrics::describe_counter!(
+        "catalog_cache_requests_total",
+        "Cache lookups by cache (product, categories) and outcome: hit, miss, bypass (the cache is off or its listener is not listening)."
+    );
+    metrics::describe_counter!(
+        "catalog_cache_invalidations_total",
+        "Cache entries dropped after a committed write, by cache and scope: key, all (a flush)."
+    );
+    metrics::describe_gauge!(
+        "catalog_cache_listener_connected",
+        "1 while the cache's LISTEN connection is up (the cache is in use), else 0."
+    );
+    metrics::describe_counter!(
+        "catalog_cache_listener_reconnects_total",
+        "Times the cache's LISTEN connection was re-established (each flushes the cache)."
+    );
+    metrics::describe_gauge!("catalog_cache_entries", "Entries held, by cache.");
+    metrics::describe_counter!(
+        "catalog_media_swept_total",
+        "Stored image objects deleted by the sweep (no image used them any more)."
+    );
+    metrics::describe_gauge!(
+        "catalog_cache_weighted_bytes",
+        "Approximate memory the entries take, by cache (bounded by cache.max_bytes)."
+    );
     // Present (at 0) from the start, so alerts can tell "none" from "absent".
     metrics::counter!("catalog_reservations_expired_total").increment(0);
+    metrics::counter!("catalog_cache_listener_reconnects_total").increment(0);
+    metrics::counter!("catalog_media_swept_total").increment(0);
 }
 
 impl service_kit::Service for Application {

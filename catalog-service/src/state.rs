@@ -5,8 +5,10 @@ use service_kit::auth::JwksVerifier;
 use sqlx::PgPool;
 use std::sync::Arc;
 
+use crate::cache::Caches;
 use crate::config::Settings;
 use crate::features::products::KnownWords;
+use crate::media::Media;
 
 /// Application state, cloned into every handler.
 #[derive(Clone)]
@@ -19,6 +21,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Search texts known to hold only known words.
     pub known_words: KnownWords,
+    /// Products and categories in memory, coherent across replicas.
+    pub caches: Caches,
+    /// Product images: storage, processing, serving.
+    pub media: Media,
 }
 
 impl FromRef<AppState> for JwksVerifier {

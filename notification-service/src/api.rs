@@ -1,7 +1,8 @@
 //! The HTTP API: the public routers under `/api/v1`, the internal intake
-//! (service tokens) under `/internal/v1`, and the OpenAPI document they
-//! describe.
+//! and erasure endpoints (service tokens) under `/internal/v1`, and the
+//! OpenAPI document they describe.
 
+use service_kit::auth::AllowedCallers;
 use service_kit::openapi::BearerAuth;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,7 +15,7 @@ use crate::state::AppState;
     info(title = "notification-service", description = "notification-service of the e-commerce fleet: email, SMS and push notifications with preferences and reliable delivery."),
     modifiers(&BearerAuth),
     tags(
-        (name = "internal", description = "Notification intake for the other services (service tokens only)"),
+        (name = "internal", description = "Notification intake and account erasure for the other services (service tokens only)"),
         (name = "notifications", description = "A user's notification history"),
         (name = "preferences", description = "A user's channels and push subscriptions"),
         (name = "admin", description = "Deliveries and their failures (administrators)"),
@@ -30,6 +31,16 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .merge(features::preferences::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", public)
-        .nest("/internal/v1", features::notifications::internal_router())
+        .nest(
+            "/internal/v1",
+            // Intake: the outboxes of order-service and user-service;
+            // erasure: user-service's `user_deleted`.
+            features::notifications::internal_router()
+                .route_layer(AllowedCallers::only(&["order-service", "user-service"]))
+                .merge(
+                    features::erasure::internal_router()
+                        .route_layer(AllowedCallers::only(&["user-service"])),
+                ),
+        )
         .with_state(state)
 }

@@ -4,7 +4,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use service_kit::ServiceSettings;
 use service_kit::auth::client_credentials::ClientCredentialsSettings;
-use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
+use service_kit::config::{AuthSettings, DatabaseSettings, Environment, ServerSettings};
+use service_kit::startup::Rule;
 
 /// Built-in defaults, layered over the kit's. The database password and the
 /// client secret are local-only defaults; deployments set
@@ -39,6 +40,7 @@ timeout_secs = 10
 
 [sms]
 provider = "log"
+allow_log_in_production = false
 base_url = ""
 account_sid = ""
 auth_token = ""
@@ -47,6 +49,7 @@ timeout_secs = 10
 
 [push]
 provider = "log"
+allow_log_in_production = false
 base_url = ""
 server_key = ""
 timeout_secs = 10
@@ -62,11 +65,21 @@ backoff_max_secs = 900
 poll_interval_ms = 1000
 batch_size = 20
 claim_lease_secs = 60
+
+[retention]
+days = 7
+sweep_interval_secs = 3600
+
+[erasure]
+sweep_interval_secs = 300
+reapply_window_secs = 3600
 "#;
 
 /// Everything notification-service is configured with.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// Where the service runs (start-up rules).
+    pub environment: Environment,
     /// HTTP server.
     pub server: ServerSettings,
     /// Postgres database and schema.
@@ -87,6 +100,10 @@ pub struct Settings {
     pub links: LinkSettings,
     /// The delivery queue and its workers.
     pub delivery: DeliverySettings,
+    /// How long finished deliveries are kept.
+    pub retention: RetentionSettings,
+    /// Erasure of deleted accounts.
+    pub erasure: ErasureSettings,
 }
 
 /// Where the links in messages point (`APP__LINKS__STOREFRONT_URL`).
@@ -155,6 +172,9 @@ pub enum ProviderKind {
 pub struct SmsSettings {
     /// `log` or `http`.
     pub provider: ProviderKind,
+    /// Lets `provider = "log"` run in production (a shop that sends no SMS:
+    /// messages are then only logged, masked, and never delivered).
+    pub allow_log_in_production: bool,
     /// Gateway base URL (`https://api.twilio.com`).
     pub base_url: String,
     /// Account id (HTTP Basic user and part of the path).
@@ -173,6 +193,9 @@ pub struct SmsSettings {
 pub struct PushSettings {
     /// `log` or `http`.
     pub provider: ProviderKind,
+    /// Lets `provider = "log"` run in production (a shop without push
+    /// notifications).
+    pub allow_log_in_production: bool,
     /// Gateway base URL (`https://fcm.googleapis.com`).
     pub base_url: String,
     /// Server key (`Authorization: key=...`). Secret.
@@ -203,7 +226,75 @@ pub struct DeliverySettings {
     pub claim_lease_secs: u64,
 }
 
+/// Deletion of finished deliveries: they hold addresses, rendered bodies
+/// and, for a failed password reset, the user's data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days a sent or failed delivery is kept (the user's history and the
+    /// admin list show them meanwhile); a notification goes with its last
+    /// delivery. At least 1: the notification is what deduplicates a
+    /// producer's redelivery, which the producers' outboxes stop retrying
+    /// after about two hours.
+    pub days: u32,
+    /// How often the sweep runs.
+    pub sweep_interval_secs: u64,
+}
+
+/// Erasure of deleted accounts (`user_deleted`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureSettings {
+    /// How often recent erasures are re-applied.
+    pub sweep_interval_secs: u64,
+    /// How long after an erasure it is re-applied: longer than an access
+    /// token lives (15 minutes) and than a producer's event can take.
+    pub reapply_window_secs: u64,
+}
+
 impl ServiceSettings for Settings {
+    fn environment(&self) -> Environment {
+        self.environment
+    }
+
+    /// In production every channel really sends (a log provider only with
+    /// its explicit allowance); a real provider's credentials are required
+    /// wherever it is used.
+    fn startup_rules(&self) -> Vec<Rule> {
+        let (smtp, sms, push) = (&self.smtp, &self.sms, &self.push);
+        let mut rules = vec![
+            Rule::secret(
+                "service_auth.client_secret",
+                &self.service_auth.client_secret,
+            ),
+            Rule::dev_only(
+                "smtp.host",
+                smtp.host.trim().is_empty(),
+                "without an SMTP host, emails are only logged and never sent",
+            ),
+            Rule::dev_only(
+                "sms.provider",
+                sms.provider == ProviderKind::Log && !sms.allow_log_in_production,
+                "the log provider sends no SMS (set sms.allow_log_in_production to accept that)",
+            ),
+            Rule::dev_only(
+                "push.provider",
+                push.provider == ProviderKind::Log && !push.allow_log_in_production,
+                "the log provider sends no push notification (set push.allow_log_in_production to accept that)",
+            ),
+        ];
+        if !smtp.username.is_empty() {
+            rules.push(Rule::secret("smtp.password", &smtp.password));
+        }
+        if sms.provider == ProviderKind::Http {
+            rules.push(Rule::secret("sms.auth_token", &sms.auth_token).everywhere());
+        }
+        if push.provider == ProviderKind::Http {
+            rules.push(Rule::secret("push.server_key", &push.server_key).everywhere());
+        }
+        rules
+    }
+
     fn server(&mut self) -> &mut ServerSettings {
         &mut self.server
     }

@@ -12,9 +12,11 @@ use service_kit::CancellationToken;
 use service_kit::auth::JwksVerifier;
 use service_kit::ops::Ops;
 use service_kit::server::Server;
+use service_kit::tasks::BackgroundTasks;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use config::Settings;
 use delivery::Worker;
@@ -34,37 +36,6 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects (lazily), migrates when configured, compiles the templates
-    /// (a broken one fails here), configures the channels, binds the port.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = service_kit::db::connect(&settings.database, env!("CARGO_PKG_NAME"))?;
-        if settings.database.migrate_on_start {
-            service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
-        }
-        let templates = Arc::new(Templates::load(&settings.links.storefront_url)?);
-        let channels = Channels::from_settings(&settings)?;
-        let worker = Worker::new(pool.clone(), channels, settings.delivery.clone());
-        let state = AppState {
-            pool: pool.clone(),
-            verifier: JwksVerifier::new(&settings.auth)?,
-            templates,
-            users: UserDirectory::from_settings(&settings)?,
-            settings: Arc::new(settings),
-        };
-        let ops = Ops {
-            pool,
-            migrator: &MIGRATOR,
-        };
-        let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
-        // After `bind`, which installs the process's metrics recorder.
-        describe_metrics();
-        Ok(Self {
-            server,
-            state,
-            worker,
-        })
-    }
-
     /// The state handlers see (tests reach the pool through it).
     pub fn state(&self) -> &AppState {
         &self.state
@@ -73,23 +44,6 @@ impl Application {
     /// A delivery worker over this service's queue (tests drive their own).
     pub fn worker(&self) -> Worker {
         self.worker.clone()
-    }
-
-    /// Serves until `shutdown` is cancelled, then drains in-flight requests;
-    /// `delivery.workers` delivery workers run alongside and stop with it.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let stop_workers = shutdown.child_token();
-        let workers: Vec<_> = (0..self.state.settings.delivery.workers)
-            .map(|_| tokio::spawn(self.worker.clone().run(stop_workers.clone())))
-            .collect();
-        let served = self.server.run(shutdown).await;
-        stop_workers.cancel();
-        for worker in workers {
-            if let Err(err) = worker.await {
-                tracing::warn!(error = %err, "a delivery worker ended abnormally");
-            }
-        }
-        served
     }
 }
 
@@ -134,8 +88,40 @@ impl service_kit::Service for Application {
         &MIGRATOR
     }
 
+    /// Connects (lazily), migrates when configured, compiles the templates
+    /// (a broken one fails here), configures the channels, binds the port.
     async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Application::build(settings).await
+        if settings.retention.days == 0 {
+            anyhow::bail!(
+                "retention.days (APP__RETENTION__DAYS) must be at least 1: a notification deduplicates its producer's redeliveries"
+            );
+        }
+        let pool = service_kit::db::connect(&settings.database, Self::NAME)?;
+        if settings.database.migrate_on_start {
+            service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
+        }
+        let templates = Arc::new(Templates::load(&settings.links.storefront_url)?);
+        let channels = Channels::from_settings(&settings)?;
+        let worker = Worker::new(pool.clone(), channels, settings.delivery.clone());
+        let state = AppState {
+            pool: pool.clone(),
+            verifier: JwksVerifier::new(&settings.auth)?,
+            templates,
+            users: UserDirectory::from_settings(&settings)?,
+            settings: Arc::new(settings),
+        };
+        let ops = Ops {
+            pool,
+            migrator: &MIGRATOR,
+        };
+        let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
+        // After `bind`, which installs the process's metrics recorder.
+        describe_metrics();
+        Ok(Self {
+            server,
+            state,
+            worker,
+        })
     }
 
     fn port(&self) -> u16 {
@@ -146,7 +132,28 @@ impl service_kit::Service for Application {
         &self.state.pool
     }
 
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests;
+    /// `delivery.workers` delivery workers, the retention sweep and the
+    /// erasure sweep run alongside and stop with it.
     async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        Application::run(self, shutdown).await
+        let mut tasks = BackgroundTasks::new(&shutdown);
+        let settings = &self.state.settings;
+        for _ in 0..settings.delivery.workers {
+            let worker = self.worker.clone();
+            tasks.spawn("delivery worker", |stop| worker.run(stop));
+        }
+        let (pool, retention) = (self.state.pool.clone(), settings.retention.clone());
+        tasks.spawn("retention sweep", move |stop| {
+            delivery::retention::sweep(pool, retention, stop)
+        });
+        let (pool, every, window) = (
+            self.state.pool.clone(),
+            Duration::from_secs(settings.erasure.sweep_interval_secs.max(1)),
+            Duration::from_secs(settings.erasure.reapply_window_secs),
+        );
+        tasks.spawn("erasure sweep", move |stop| {
+            features::erasure::service::sweep(pool, every, window, stop)
+        });
+        tasks.while_serving(self.server.run(shutdown)).await
     }
 }

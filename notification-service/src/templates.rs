@@ -8,6 +8,15 @@
 //! The data each template needs is declared here ([`TemplateName::required`])
 //! and checked at intake, so a missing field is a 422 for the producer, not
 //! a failed send later.
+//!
+//! Text a person typed (a name: [`FieldKind::UserText`]) could carry a
+//! phishing line ("your account is locked, go to https://..."), and an
+//! account can be registered with anybody's address. So it never enters a
+//! subject (nor a push title): subjects are rendered from the declared
+//! fields that are not typed by a person only, so a subject template that
+//! names one fails to start. In every body (text, HTML, SMS, push) it is
+//! collapsed to one line and cut to [`MAX_USER_TEXT_CHARS`] characters, and
+//! escaped in HTML.
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
@@ -37,16 +46,34 @@ pub enum TemplateName {
 /// The shape a required data field must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
-    /// A string.
+    /// A string the producer made (an id, a token, a date).
     Text,
+    /// A string a person typed (a name): never in a subject; one line of at
+    /// most [`MAX_USER_TEXT_CHARS`] characters in bodies.
+    UserText,
     /// A string of three upper-case letters (ISO 4217).
     Currency,
+    /// A string, or `null`.
+    OptionalText,
     /// An integer (minor units, quantities).
     Integer,
     /// The order lines: a non-empty array of
     /// `{name, quantity, unit_price_cents, line_total_cents}`.
     Items,
 }
+
+impl FieldKind {
+    /// Whether a field of this kind may appear in a subject (the email
+    /// subject and the push title): not text typed by a person, nor the
+    /// order lines (product names).
+    fn may_enter_subject(self) -> bool {
+        matches!(self, Self::Text | Self::Integer | Self::Currency)
+    }
+}
+
+/// The longest a user's text (a name) is in a message body, in characters;
+/// longer text is cut and ends with `…`.
+pub const MAX_USER_TEXT_CHARS: usize = 100;
 
 /// Fields of each order line.
 const ITEM_FIELDS: &[(&str, FieldKind)] = &[
@@ -85,11 +112,11 @@ impl TemplateName {
     /// The data fields the template needs (extra fields are allowed).
     pub fn required(self) -> &'static [(&'static str, FieldKind)] {
         match self {
-            Self::Welcome => &[("full_name", FieldKind::Text)],
+            Self::Welcome => &[("full_name", FieldKind::UserText)],
             Self::PasswordReset => &[
                 ("token", FieldKind::Text),
                 ("expires_at", FieldKind::Text),
-                ("full_name", FieldKind::Text),
+                ("full_name", FieldKind::UserText),
             ],
             Self::OrderConfirmed => &[
                 ("order_id", FieldKind::Text),
@@ -107,6 +134,26 @@ impl TemplateName {
                 ("total_cents", FieldKind::Integer),
                 ("currency", FieldKind::Currency),
             ],
+        }
+    }
+
+    /// Fields the template shows when they are present, checked then:
+    /// the breakdown of what an order was charged (order-service sends it
+    /// since shipping, tax and discount codes; events queued before still
+    /// render, without it).
+    pub fn optional(self) -> &'static [(&'static str, FieldKind)] {
+        const BREAKDOWN: &[(&str, FieldKind)] = &[
+            ("subtotal_cents", FieldKind::Integer),
+            ("discount_cents", FieldKind::Integer),
+            ("shipping_cents", FieldKind::Integer),
+            ("tax_cents", FieldKind::Integer),
+            ("total_cents", FieldKind::Integer),
+            ("discount_code", FieldKind::OptionalText),
+            ("shipping_method", FieldKind::OptionalText),
+        ];
+        match self {
+            Self::OrderConfirmed | Self::OrderCancelled => BREAKDOWN,
+            _ => &[],
         }
     }
 
@@ -130,11 +177,15 @@ impl TemplateName {
                 "token": "sample-token", "expires_at": "2026-01-01T00:30:00Z", "full_name": "Ada Lovelace"
             }),
             Self::OrderConfirmed => json!({
-                "order_id": "0190a3c8-0000-7000-8000-000000000000", "total_cents": 2998, "currency": "EUR",
-                "items": [{"name": "Lamp", "quantity": 2, "unit_price_cents": 1499, "line_total_cents": 2998}]
+                "order_id": "0190a3c8-0000-7000-8000-000000000000", "total_cents": 3454, "currency": "EUR",
+                "items": [{"name": "Lamp", "quantity": 2, "unit_price_cents": 1499, "line_total_cents": 2998}],
+                "subtotal_cents": 2998, "discount_cents": 300, "shipping_cents": 495, "tax_cents": 261,
+                "discount_code": "WELCOME10", "shipping_method": "Standard"
             }),
             Self::OrderCancelled => json!({
-                "order_id": "0190a3c8-0000-7000-8000-000000000000", "refund_cents": 2998, "currency": "EUR"
+                "order_id": "0190a3c8-0000-7000-8000-000000000000", "refund_cents": 3454, "currency": "EUR",
+                "subtotal_cents": 2998, "discount_cents": 300, "shipping_cents": 495, "tax_cents": 261,
+                "total_cents": 3454, "discount_code": "WELCOME10", "shipping_method": "Standard"
             }),
             Self::PaymentFailed => json!({
                 "order_id": "0190a3c8-0000-7000-8000-000000000000", "total_cents": 2998, "currency": "EUR"
@@ -159,17 +210,35 @@ pub fn check_data(template: TemplateName, data: &Value) -> Vec<FieldError> {
             &mut errors,
         );
     }
+    // A field both required and optional (`total_cents` of an order
+    // confirmation) was checked above.
+    let required = template.required();
+    for (field, kind) in template.optional() {
+        if required.iter().any(|(r, _)| r == field) {
+            continue;
+        }
+        let value = object.get(*field);
+        if value.is_some_and(|v| !v.is_null() || *kind == FieldKind::OptionalText) {
+            check_field(&format!("data.{field}"), value, *kind, &mut errors);
+        }
+    }
     errors
 }
 
 fn check_field(path: &str, value: Option<&Value>, kind: FieldKind, errors: &mut Vec<FieldError>) {
+    if kind == FieldKind::OptionalText && value.is_some_and(Value::is_null) {
+        return;
+    }
     let Some(value) = value.filter(|v| !v.is_null()) else {
         errors.push(FieldError::new(path, "is required"));
         return;
     };
     match kind {
-        FieldKind::Text if !value.is_string() => {
+        FieldKind::Text | FieldKind::UserText if !value.is_string() => {
             errors.push(FieldError::new(path, "must be a string"));
+        }
+        FieldKind::OptionalText if !value.is_string() => {
+            errors.push(FieldError::new(path, "must be a string or null"));
         }
         FieldKind::Integer if !(value.is_i64() || value.is_u64()) => {
             errors.push(FieldError::new(path, "must be an integer"));
@@ -325,9 +394,12 @@ impl Templates {
     }
 
     /// Renders every part of `template` with `data` (checked by
-    /// [`check_data`] first).
+    /// [`check_data`] first): the subject from the fields that may enter
+    /// it only, the bodies with the user's text bounded.
     pub fn render(&self, template: TemplateName, data: &Value) -> Result<Rendered, String> {
-        let part = |part: &str| -> Result<String, String> {
+        let subject_data = subject_context(template, data);
+        let body_data = bounded(template, data);
+        let part = |part: &str, data: &Value| -> Result<String, String> {
             let name = format!("{}/{part}", template.as_str());
             self.env
                 .get_template(&name)
@@ -336,12 +408,64 @@ impl Templates {
         };
         let [subject, text, html, short] = PARTS;
         Ok(Rendered {
-            subject: one_line(&part(subject)?),
-            text: part(text)?.trim().to_owned() + "\n",
-            html: part(html)?.trim().to_owned() + "\n",
-            short: one_line(&part(short)?),
+            subject: one_line(&part(subject, &subject_data)?),
+            text: part(text, &body_data)?.trim().to_owned() + "\n",
+            html: part(html, &body_data)?.trim().to_owned() + "\n",
+            short: one_line(&part(short, &body_data)?),
         })
     }
+}
+
+/// The data a subject is rendered from: the declared fields that may
+/// enter one ([`FieldKind::may_enter_subject`]), nothing else.
+fn subject_context(template: TemplateName, data: &Value) -> Value {
+    let fields = template
+        .required()
+        .iter()
+        .filter(|(_, kind)| kind.may_enter_subject())
+        .filter_map(|(field, _)| Some(((*field).to_owned(), data.get(*field)?.clone())))
+        .collect();
+    Value::Object(fields)
+}
+
+/// `data` with each field a person typed bounded by [`bound_user_text`].
+fn bounded(template: TemplateName, data: &Value) -> Value {
+    let mut data = data.clone();
+    if let Some(object) = data.as_object_mut() {
+        for (field, kind) in template.required() {
+            if *kind == FieldKind::UserText
+                && let Some(Value::String(text)) = object.get_mut(*field)
+            {
+                *text = bound_user_text(text);
+            }
+        }
+    }
+    data
+}
+
+/// A person's text as it may appear in a body: whitespace runs (newlines
+/// included) collapsed to one space, at most [`MAX_USER_TEXT_CHARS`]
+/// characters, `…` where it was cut.
+pub fn bound_user_text(text: &str) -> String {
+    let mut words = text.split_whitespace();
+    let mut bounded = String::new();
+    let mut chars = 0;
+    let mut cut = false;
+    'words: for (i, word) in words.by_ref().enumerate() {
+        for c in (i > 0).then_some(' ').into_iter().chain(word.chars()) {
+            if chars == MAX_USER_TEXT_CHARS {
+                cut = true;
+                break 'words;
+            }
+            bounded.push(c);
+            chars += 1;
+        }
+    }
+    if cut {
+        bounded.truncate(bounded.trim_end().len());
+        bounded.push('…');
+    }
+    bounded
 }
 
 /// Collapses whitespace runs, newlines included: a subject is one line
@@ -444,6 +568,86 @@ mod tests {
             .unwrap();
         assert!(rendered.text.contains("2 x Lamp @ 14.99 EUR = 29.98 EUR"));
         assert!(rendered.html.contains("29.98 EUR"));
+        assert!(rendered.short.contains("34.54 EUR"));
+    }
+
+    #[test]
+    fn order_mails_show_the_breakdown_when_it_is_sent() {
+        let templates = Templates::load(LOCAL).unwrap();
+        let rendered = templates
+            .render(
+                TemplateName::OrderConfirmed,
+                &TemplateName::OrderConfirmed.sample(),
+            )
+            .unwrap();
+        for line in [
+            "Subtotal: 29.98 EUR",
+            "Discount (WELCOME10): -3.00 EUR",
+            "Shipping (Standard): 4.95 EUR",
+            "Tax: 2.61 EUR",
+            "Total: 34.54 EUR",
+        ] {
+            assert!(rendered.text.contains(line), "{line} in {}", rendered.text);
+            let (label, amount) = line.split_once(": ").unwrap();
+            assert!(
+                rendered.html.contains(label) && rendered.html.contains(amount),
+                "{line} in {}",
+                rendered.html
+            );
+        }
+        let cancelled = templates
+            .render(
+                TemplateName::OrderCancelled,
+                &TemplateName::OrderCancelled.sample(),
+            )
+            .unwrap();
+        assert!(
+            cancelled.text.contains("Shipping (Standard): 4.95 EUR"),
+            "{}",
+            cancelled.text
+        );
+        assert!(
+            cancelled.text.contains("34.54 EUR will be refunded"),
+            "{}",
+            cancelled.text
+        );
+    }
+
+    #[test]
+    fn order_mails_without_a_breakdown_still_render() {
+        let templates = Templates::load(LOCAL).unwrap();
+        let old = json!({"order_id": "o-1", "total_cents": 2998, "currency": "EUR",
+                         "items": [{"name": "Lamp", "quantity": 2, "unit_price_cents": 1499, "line_total_cents": 2998}]});
+        assert!(check_data(TemplateName::OrderConfirmed, &old).is_empty());
+        let rendered = templates
+            .render(TemplateName::OrderConfirmed, &old)
+            .unwrap();
+        assert!(rendered.text.contains("Total: 29.98 EUR"));
+        assert!(!rendered.text.contains("Subtotal"), "{}", rendered.text);
+        let free = json!({"order_id": "o-2", "refund_cents": 100, "currency": "EUR",
+                          "subtotal_cents": 100, "discount_cents": 0, "shipping_cents": 0,
+                          "tax_cents": 0, "total_cents": 100, "discount_code": null, "shipping_method": null});
+        assert!(check_data(TemplateName::OrderCancelled, &free).is_empty());
+        let rendered = templates
+            .render(TemplateName::OrderCancelled, &free)
+            .unwrap();
+        assert!(!rendered.text.contains("Discount"), "{}", rendered.text);
+        assert!(
+            rendered.text.contains("Shipping: 0.00 EUR"),
+            "{}",
+            rendered.text
+        );
+    }
+
+    #[test]
+    fn a_mistyped_breakdown_is_named() {
+        let errors = check_data(
+            TemplateName::OrderCancelled,
+            &json!({"order_id": "o", "refund_cents": 1, "currency": "EUR",
+                    "tax_cents": "1", "shipping_method": 5}),
+        );
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["data.tax_cents", "data.shipping_method"]);
     }
 
     #[test]
@@ -459,6 +663,44 @@ mod tests {
         assert!(!rendered.html.contains("<b>"));
         assert!(rendered.text.contains("<b>Eve</b> & \"Co\""));
         assert!(!rendered.subject.contains('\n') && !rendered.subject.contains('\r'));
+    }
+
+    #[test]
+    fn user_text_is_one_bounded_line() {
+        assert_eq!(bound_user_text("  Ada \r\n  Lovelace "), "Ada Lovelace");
+        let long = "x".repeat(10 * 1024);
+        let bounded = bound_user_text(&long);
+        assert_eq!(bounded.chars().count(), MAX_USER_TEXT_CHARS + 1);
+        assert!(bounded.ends_with('…'));
+        let exact = "é".repeat(MAX_USER_TEXT_CHARS);
+        assert_eq!(bound_user_text(&exact), exact);
+        let words = format!("{} tail", "w".repeat(MAX_USER_TEXT_CHARS - 1));
+        assert_eq!(
+            bound_user_text(&words),
+            format!("{}…", "w".repeat(MAX_USER_TEXT_CHARS - 1))
+        );
+    }
+
+    #[test]
+    fn user_text_never_reaches_a_subject() {
+        let templates = Templates::load(LOCAL).unwrap();
+        let name = "Visit https://evil.example/login <b>now</b>";
+        for template in [TemplateName::Welcome, TemplateName::PasswordReset] {
+            let mut data = template.sample();
+            data["full_name"] = json!(name);
+            let rendered = templates.render(template, &data).unwrap();
+            assert!(!rendered.subject.contains("evil"), "{}", rendered.subject);
+            assert!(rendered.text.contains("https://evil.example/login"));
+        }
+        // A subject template that names user text does not even load.
+        let mut sources = embedded_sources();
+        let subject = sources
+            .iter_mut()
+            .find(|(name, _)| name == "welcome/subject.txt")
+            .unwrap();
+        subject.1 = "Welcome to Shop, {{ full_name }}";
+        let err = Templates::compile(sources, LOCAL).unwrap_err().to_string();
+        assert!(err.contains("welcome"), "{err}");
     }
 
     #[test]

@@ -4,10 +4,13 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use service_kit::ServiceSettings;
 use service_kit::auth::client_credentials::ClientCredentialsSettings;
-use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
+use service_kit::client::ClientOptions;
+use service_kit::config::{AuthSettings, DatabaseSettings, Environment, ServerSettings};
 pub use service_kit::outbox::OutboxSettings;
+use service_kit::startup::Rule;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Built-in defaults, layered over the kit's. Passwords, secrets and keys
 /// here are local-only defaults; deployments set them (README, Configuration).
@@ -48,16 +51,33 @@ idempotency_sweep_interval_secs = 300
 reconciler_interval_secs = 30
 reconciler_stale_after_secs = 120
 
+[checkout_limits]
+trusted_proxies = ""
+attempts_per_address_per_minute = 20
+attempts_per_user = 20
+attempts_window_secs = 3600
+declines_per_user = 5
+declines_window_secs = 3600
+housekeeping_interval_secs = 60
+
 [outbox]
 poll_interval_ms = 1000
 backoff_base_ms = 1000
 backoff_max_secs = 300
 max_attempts = 25
+failed_retention_days = 7
+sweep_interval_secs = 60
+
+[erasure]
+sweep_interval_secs = 300
+reapply_window_secs = 3600
 "#;
 
 /// Everything order-service is configured with.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// Where the service runs (start-up rules).
+    pub environment: Environment,
     /// HTTP server.
     pub server: ServerSettings,
     /// Postgres database and schema.
@@ -72,8 +92,12 @@ pub struct Settings {
     pub payments: PaymentSettings,
     /// Checkout saga, idempotency keys and the reconciler.
     pub checkout: CheckoutSettings,
+    /// Limits against card testing and mail flooding through checkout.
+    pub checkout_limits: CheckoutLimitSettings,
     /// Outbox relay.
     pub outbox: OutboxSettings,
+    /// Erasure of deleted accounts.
+    pub erasure: ErasureSettings,
     /// Test-only fault injection: not deserialized, so no configuration file
     /// or environment variable can set it; only code (the tests) can.
     #[serde(skip)]
@@ -138,14 +162,48 @@ pub struct CheckoutSettings {
     pub reconciler_stale_after_secs: u64,
 }
 
-/// A step of the checkout saga, as seen by the fault-injection hook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SagaStep {
-    /// Stock reserved in catalog.
-    Reserved,
-    /// Payment charged.
-    Charged,
+/// Limits of `POST /checkout` (429 with `Retry-After`): card testing needs
+/// many attempts and many declines, and every decline mails the customer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutLimitSettings {
+    /// Addresses or CIDR ranges of proxies whose `X-Forwarded-For` is
+    /// trusted (the gateway, the ingress).
+    #[serde(deserialize_with = "service_kit::config::comma_list")]
+    pub trusted_proxies: Vec<String>,
+    /// Checkout attempts per minute from one client address (an IPv6 client:
+    /// its /64), a burst of the same size; counted in each replica's memory.
+    pub attempts_per_address_per_minute: u32,
+    /// Checkout attempts per user within `attempts_window_secs`, counted in
+    /// Postgres (shared by every replica).
+    pub attempts_per_user: u32,
+    /// The per-user attempts window.
+    pub attempts_window_secs: u64,
+    /// Declined payments per user within `declines_window_secs` (shared by
+    /// every replica); after that every checkout of the user is 429 until
+    /// the window ends.
+    pub declines_per_user: u32,
+    /// The declines window.
+    pub declines_window_secs: u64,
+    /// How often stale per-address entries and ended windows are deleted.
+    pub housekeeping_interval_secs: u64,
 }
+
+/// Erasure of deleted accounts (`user_deleted`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureSettings {
+    /// How often recent erasures are re-applied.
+    pub sweep_interval_secs: u64,
+    /// How long after an erasure it is re-applied: longer than an access
+    /// token lives (15 minutes) plus the longest checkout.
+    pub reapply_window_secs: u64,
+}
+
+/// The saga's steps; the fault-injection hook is called with each point
+/// the saga passes (`Reserving`: the order is written; `Reserved`: the
+/// stock is reserved and recorded; `Charged`: the provider charged).
+pub use crate::features::checkout::SagaStep;
 
 /// What the saga does after a hooked step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,7 +241,79 @@ impl fmt::Debug for Faults {
     }
 }
 
+impl Settings {
+    /// Checks what no single setting can: a live saga must never look
+    /// abandoned. With the HTTP gateway,
+    /// `checkout.reconciler_stale_after_secs` must exceed the
+    /// longest a charge can take with its retries (every attempt timing out
+    /// at `payments.timeout_ms`, plus the backoff between them), or the
+    /// reconciler would settle an order whose charge is still running.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        // Only the HTTP gateway is called with timeouts and retries; the
+        // `fake` provider charges in one statement of our own database.
+        if self.payments.provider != ProviderKind::Http {
+            return Ok(());
+        }
+        let longest = longest_charge(&self.payments);
+        let stale = Duration::from_secs(self.checkout.reconciler_stale_after_secs);
+        if stale <= longest {
+            anyhow::bail!(
+                "checkout.reconciler_stale_after_secs (APP__CHECKOUT__RECONCILER_STALE_AFTER_SECS = {}) \
+                 must exceed the longest charge with its retries ({} s from payments.timeout_ms \
+                 (APP__PAYMENTS__TIMEOUT_MS = {}) x {} attempts + backoff)",
+                self.checkout.reconciler_stale_after_secs,
+                longest.as_secs_f64().ceil(),
+                self.payments.timeout_ms,
+                ClientOptions::default().max_retries + 1,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// How long a charge can take at most: every attempt of the kit's client
+/// times out, with the longest backoff between attempts.
+pub fn longest_charge(payments: &PaymentSettings) -> Duration {
+    let options = ClientOptions::default();
+    let attempts = options.max_retries + 1;
+    Duration::from_millis(payments.timeout_ms) * attempts
+        + options.backoff_max * options.max_retries
+}
+
 impl ServiceSettings for Settings {
+    fn environment(&self) -> Environment {
+        self.environment
+    }
+
+    /// The fake provider charges nothing, so it never runs in production.
+    /// A real gateway's API key and webhook secret are required wherever it
+    /// is used; under `fake`, the webhook secret still guards the webhook
+    /// (anyone knowing it can mark an order paid), so it must be real
+    /// outside a developer's machine.
+    fn startup_rules(&self) -> Vec<Rule> {
+        let payments = &self.payments;
+        let real_gateway = payments.provider == ProviderKind::Http;
+        let mut rules = vec![
+            Rule::dev_only(
+                "payments.provider",
+                !real_gateway,
+                "the fake payment provider accepts test tokens and charges nothing",
+            ),
+            Rule::secret(
+                "service_auth.client_secret",
+                &self.service_auth.client_secret,
+            ),
+        ];
+        let webhook = Rule::secret("payments.webhook_secret", &payments.webhook_secret);
+        if real_gateway {
+            rules.push(webhook.everywhere());
+            rules.push(Rule::secret("payments.api_key", &payments.api_key).everywhere());
+        } else {
+            rules.push(webhook);
+        }
+        rules
+    }
+
     fn server(&mut self) -> &mut ServerSettings {
         &mut self.server
     }
@@ -209,18 +339,74 @@ mod tests {
         assert!(settings.faults.after_step.is_none());
     }
 
+    fn violations(settings: &mut Settings) -> Vec<String> {
+        match service_kit::startup::validate::<crate::Application>(settings) {
+            Ok(()) => Vec::new(),
+            Err(err) => err
+                .downcast::<service_kit::startup::StartupError>()
+                .unwrap()
+                .violations
+                .into_iter()
+                .map(|v| v.variable)
+                .collect(),
+        }
+    }
+
     #[test]
-    fn a_real_gateway_refuses_the_local_only_secrets() {
+    fn the_reconciler_lease_must_outlast_the_longest_charge() {
         let mut settings: Settings = service_kit::config::load(DEFAULTS).unwrap();
-        assert!(crate::refuse_local_secrets(&settings).is_ok());
+        settings.checkout.reconciler_stale_after_secs = 20;
+        assert!(
+            settings.validate().is_ok(),
+            "the fake provider has no timeouts"
+        );
+        settings.checkout.reconciler_stale_after_secs = 120;
         settings.payments.provider = ProviderKind::Http;
-        let err = crate::refuse_local_secrets(&settings)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("APP__PAYMENTS__API_KEY"), "{err}");
-        assert!(!err.contains("sk_local_only"), "{err}");
+        assert!(settings.validate().is_ok(), "the defaults are consistent");
+        // 3 attempts of 10 s plus 2 backoffs of at most 1 s: 32 s.
+        assert_eq!(longest_charge(&settings.payments), Duration::from_secs(32));
+        settings.checkout.reconciler_stale_after_secs = 32;
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("checkout.reconciler_stale_after_secs"),
+            "{err}"
+        );
+        assert!(err.contains("payments.timeout_ms"), "{err}");
+        settings.checkout.reconciler_stale_after_secs = 33;
+        assert!(settings.validate().is_ok());
+        settings.payments.timeout_ms = 60_000;
+        assert!(
+            settings.validate().is_err(),
+            "a slower gateway needs a longer lease"
+        );
+    }
+
+    #[test]
+    fn a_real_gateway_refuses_the_local_only_secrets_everywhere() {
+        let mut settings: Settings = service_kit::config::load(DEFAULTS).unwrap();
+        assert!(violations(&mut settings).is_empty());
+        settings.payments.provider = ProviderKind::Http;
+        assert_eq!(
+            violations(&mut settings),
+            ["APP__PAYMENTS__WEBHOOK_SECRET", "APP__PAYMENTS__API_KEY"]
+        );
         settings.payments.api_key = SecretString::from("sk_live_x");
         settings.payments.webhook_secret = SecretString::from("whsec_x");
-        assert!(crate::refuse_local_secrets(&settings).is_ok());
+        assert!(violations(&mut settings).is_empty());
+    }
+
+    #[test]
+    fn production_refuses_the_fake_provider_and_every_default_secret() {
+        let mut settings: Settings = service_kit::config::load(DEFAULTS).unwrap();
+        settings.environment = Environment::Production;
+        assert_eq!(
+            violations(&mut settings),
+            [
+                "APP__DATABASE__URL",
+                "APP__PAYMENTS__PROVIDER",
+                "APP__SERVICE_AUTH__CLIENT_SECRET",
+                "APP__PAYMENTS__WEBHOOK_SECRET"
+            ]
+        );
     }
 }

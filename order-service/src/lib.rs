@@ -13,6 +13,7 @@ use service_kit::auth::client_credentials::ClientCredentials;
 use service_kit::ops::Ops;
 use service_kit::outbox::Relay;
 use service_kit::server::Server;
+use service_kit::tasks::BackgroundTasks;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
@@ -38,9 +39,28 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects (lazily), migrates when configured, and binds the port.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        refuse_local_secrets(&settings)?;
+    /// The state handlers see.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+}
+
+impl service_kit::Service for Application {
+    const NAME: &'static str = NAME;
+    type Settings = Settings;
+
+    fn default_config() -> &'static str {
+        config::DEFAULTS
+    }
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    /// Checks the settings, connects (lazily), migrates when configured,
+    /// and binds the port.
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
         let pool = service_kit::db::connect(&settings.database, NAME)?;
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
@@ -61,64 +81,68 @@ impl Application {
         })
     }
 
-    /// The state handlers see.
-    pub fn state(&self) -> &AppState {
-        &self.state
+    fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.state.pool
     }
 
     /// Serves until `shutdown` is cancelled, with the outbox relay, the
-    /// reconciler and the idempotency-key sweep alongside; then drains
-    /// in-flight requests and stops the background tasks.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let stop = shutdown.child_token();
+    /// reconciler, the idempotency-key sweep, the erasure sweep and the
+    /// checkout limits' housekeeping alongside; then drains in-flight
+    /// requests and stops the background tasks.
+    async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let checkout = &self.state.settings.checkout;
-        let relay = self.relay.spawn(stop.clone());
-        let reconciler = tokio::spawn(features::orders::reconciler::run(
-            self.state.clone(),
-            stop.clone(),
-        ));
-        let sweeper = tokio::spawn(features::idempotency::service::sweep(
-            self.state.pool.clone(),
-            Duration::from_secs(checkout.idempotency_ttl_secs),
+        let mut tasks = BackgroundTasks::new(&shutdown);
+        let relay = self.relay;
+        tasks.spawn("outbox relay", |stop| relay.run(stop));
+        let state = self.state.clone();
+        tasks.every(
+            "reconciler",
+            Duration::from_secs(checkout.reconciler_interval_secs.max(1)),
+            move || features::checkout::reconciler::pass(state.clone()),
+        );
+        let keys = self.state.idempotency.clone();
+        tasks.every(
+            "idempotency sweep",
             Duration::from_secs(checkout.idempotency_sweep_interval_secs.max(1)),
-            stop.clone(),
-        ));
-        let served = self.server.run(shutdown).await;
-        stop.cancel();
-        for (name, task) in [
-            ("outbox relay", relay),
-            ("reconciler", reconciler),
-            ("idempotency sweep", sweeper),
-        ] {
-            if let Err(err) = task.await {
-                tracing::error!(error = %err, task = name, "a background task panicked");
-            }
-        }
-        served
-    }
-}
-
-/// With a real payment gateway (`payments.provider = "http"`), the
-/// repository's local-only API key and webhook secret are refused, so a
-/// forgotten variable cannot leave a published secret valid.
-pub(crate) fn refuse_local_secrets(settings: &Settings) -> anyhow::Result<()> {
-    use secrecy::ExposeSecret;
-    let payments = &settings.payments;
-    if payments.provider != config::ProviderKind::Http {
-        return Ok(());
-    }
-    for (name, secret) in [
-        ("api_key", &payments.api_key),
-        ("webhook_secret", &payments.webhook_secret),
-    ] {
-        if secret.expose_secret().ends_with("_local_only") {
-            anyhow::bail!(
-                "payments.{name} (APP__PAYMENTS__{}) still has its local-only default while payments.provider = \"http\"",
-                name.to_uppercase()
+            move || {
+                let keys = keys.clone();
+                async move { keys.sweep_expired().await }
+            },
+        );
+        let erasure = &self.state.settings.erasure;
+        let (pool, every, window) = (
+            self.state.pool.clone(),
+            Duration::from_secs(erasure.sweep_interval_secs.max(1)),
+            Duration::from_secs(erasure.reapply_window_secs),
+        );
+        tasks.spawn("erasure sweep", move |stop| {
+            features::erasure::service::sweep(pool, every, window, stop)
+        });
+        let housekeeping_every = Duration::from_secs(
+            self.state
+                .settings
+                .checkout_limits
+                .housekeeping_interval_secs,
+        );
+        let per_address = self.state.checkout_limits.per_address.clone();
+        let pool = self.state.pool.clone();
+        tasks.spawn("checkout limits housekeeping", move |stop| async move {
+            let housekeeping = service_kit::rate_limit::spawn_housekeeping(
+                housekeeping_every,
+                vec![per_address],
+                Some(pool),
+                stop,
             );
-        }
+            if let Err(err) = housekeeping.await {
+                tracing::error!(error = %err, "checkout limits housekeeping panicked");
+            }
+        });
+        tasks.while_serving(self.server.run(shutdown)).await
     }
-    Ok(())
 }
 
 /// The relay delivering this service's outbox to notification-service with
@@ -133,33 +157,4 @@ fn outbox_relay(state: &AppState) -> anyhow::Result<Relay> {
         Arc::new(tokens),
         &settings.outbox,
     )
-}
-
-impl service_kit::Service for Application {
-    const NAME: &'static str = NAME;
-    type Settings = Settings;
-
-    fn default_config() -> &'static str {
-        config::DEFAULTS
-    }
-
-    fn migrator() -> &'static Migrator {
-        &MIGRATOR
-    }
-
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Application::build(settings).await
-    }
-
-    fn port(&self) -> u16 {
-        self.server.port()
-    }
-
-    fn pool(&self) -> &PgPool {
-        &self.state.pool
-    }
-
-    async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        Application::run(self, shutdown).await
-    }
 }

@@ -2,12 +2,14 @@
 
 use axum::extract::FromRef;
 use service_kit::auth::JwksVerifier;
+use service_kit::idempotency::{Idempotency, IdempotencyOptions};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::CatalogClient;
 use crate::config::Settings;
+use crate::features::checkout_limits::CheckoutLimits;
 use crate::features::payments::{PaymentProvider, provider};
 
 /// Application state, cloned into every handler.
@@ -23,6 +25,11 @@ pub struct AppState {
     pub catalog: CatalogClient,
     /// The payment provider.
     pub payments: Arc<dyn PaymentProvider>,
+    /// Idempotency keys (checkout, cancel), leased like the reconciler's
+    /// orders.
+    pub idempotency: Idempotency,
+    /// Limits of the checkout route (card testing, mail flooding).
+    pub checkout_limits: CheckoutLimits,
 }
 
 impl AppState {
@@ -35,8 +42,22 @@ impl AppState {
             Duration::from_millis(settings.checkout.catalog_timeout_ms),
         )?;
         let payments = provider::from_settings(&settings.payments, &pool)?;
+        let checkout = &settings.checkout;
+        let verifier = JwksVerifier::new(&settings.auth)?;
+        let checkout_limits =
+            CheckoutLimits::new(&settings.checkout_limits, verifier.clone(), &pool)?;
+        let idempotency = Idempotency::new(
+            pool.clone(),
+            IdempotencyOptions {
+                ttl: Duration::from_secs(checkout.idempotency_ttl_secs),
+                wait: Duration::from_millis(checkout.idempotency_wait_ms),
+                lease: Duration::from_secs(checkout.reconciler_stale_after_secs),
+            },
+        );
         Ok(Self {
-            verifier: JwksVerifier::new(&settings.auth)?,
+            idempotency,
+            verifier,
+            checkout_limits,
             catalog,
             payments,
             pool,

@@ -1,6 +1,12 @@
 //! The command line every service binary shares: `serve` (the default),
-//! `migrate`, and `healthcheck` (for container health probes in images that
-//! have no shell or curl). A service's `main` is `service_kit::cli::main::<Application>()`.
+//! `migrate`, `check-config` (load and validate the configuration, touch
+//! nothing, exit) and `healthcheck` (for container health probes in images
+//! that have no shell or curl). A service's `main` is
+//! `service_kit::cli::main::<Application>()`.
+//!
+//! Every command but `healthcheck` first checks the start-up rules
+//! ([`crate::startup`]): a service refuses to run with a configuration its
+//! environment does not allow, naming each offending key.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -24,6 +30,9 @@ enum Command {
     Migrate,
     /// Exit 0 if the local server answers /ready with 200 (container probes).
     Healthcheck,
+    /// Load and validate the configuration (start-up rules included) without
+    /// touching the database or the network; exit 0 if `serve` would accept it.
+    CheckConfig,
     /// A command of the service's own (see the service's README).
     #[command(external_subcommand)]
     Other(Vec<String>),
@@ -61,6 +70,9 @@ pub fn main<S: crate::service::Service>() -> ExitCode {
             }
         };
     }
+    if let Command::CheckConfig = command {
+        return check_config::<S>();
+    }
     let guard = match crate::telemetry::init(S::NAME) {
         Ok(guard) => guard,
         Err(err) => {
@@ -84,11 +96,37 @@ pub fn main<S: crate::service::Service>() -> ExitCode {
     code
 }
 
+/// `check-config`: what `serve` checks before it touches anything, reported
+/// on stdout/stderr without the telemetry set-up (no exporter to flush).
+fn check_config<S: crate::service::Service>() -> ExitCode {
+    use crate::service::ServiceSettings;
+    let checked = crate::service::load_settings::<S>()
+        .map_err(anyhow::Error::from)
+        .and_then(|mut settings| {
+            crate::startup::validate::<S>(&mut settings)?;
+            Ok(settings.environment())
+        });
+    match checked {
+        Ok(environment) => {
+            println!(
+                "{}: configuration valid for APP__ENVIRONMENT={environment}",
+                S::NAME
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{}: invalid configuration: {err:#}", S::NAME);
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn execute<S: crate::service::Service>(command: Command) -> anyhow::Result<()> {
     use crate::service::ServiceSettings;
     let mut settings = crate::service::load_settings::<S>().context("invalid configuration")?;
+    crate::startup::validate::<S>(&mut settings).context("invalid configuration")?;
     match command {
-        Command::Serve | Command::Healthcheck => {
+        Command::Serve | Command::Healthcheck | Command::CheckConfig => {
             S::build(settings)
                 .await?
                 .run(crate::server::shutdown_token())

@@ -130,6 +130,16 @@ impl TrustedProxies {
     }
 }
 
+/// The part of a client address that rate limits count by: an IPv4
+/// address as it is, an IPv6 address by its /64 (the smallest block a
+/// subscriber is given: one client can use any of its 2^64 addresses).
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    }
+}
+
 /// IPv4-mapped IPv6 (`::ffff:1.2.3.4`) as plain IPv4.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -210,6 +220,15 @@ mod tests {
             trusted.client_ip(ip("::ffff:127.0.0.1"), &headers(&["garbage"])),
             ip("127.0.0.1")
         );
+    }
+
+    #[test]
+    fn rate_limits_count_ipv6_clients_by_their_64() {
+        assert_eq!(limit_key(ip("2001:db8:1:2:3:4:5:6")), ip("2001:db8:1:2::"));
+        assert_eq!(limit_key(ip("2001:db8:1:2::9")), ip("2001:db8:1:2::"));
+        assert_ne!(limit_key(ip("2001:db8:1:3::9")), ip("2001:db8:1:2::"));
+        assert_eq!(limit_key(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(limit_key(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! optional TOML file (`APP_CONFIG_FILE`) < `APP__SECTION__KEY` environment
 //! variables. Invalid configuration fails at start-up with the key named.
 
-use config::{Config, Environment, File, FileFormat};
+use config::{Config, File, FileFormat};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -10,12 +10,15 @@ use serde::de::DeserializeOwned;
 pub use ::config::ConfigError;
 
 /// Defaults every service shares; a service's own defaults override them.
-const KIT_DEFAULTS: &str = r#"
+pub(crate) const KIT_DEFAULTS: &str = r#"
+environment = "local"
+
 [server]
 host = "0.0.0.0"
 request_timeout_secs = 30
 shutdown_timeout_secs = 25
 cors_allowed_origins = []
+hsts_max_age_secs = 0
 
 [database]
 max_connections = 10
@@ -31,6 +34,39 @@ issuer = "user-service"
 jwks_refresh_secs = 300
 "#;
 
+/// Where a service runs (`APP__ENVIRONMENT`): decides which start-up rules
+/// apply (see [`crate::startup`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// A developer's machine, tests, docker-compose: local-only defaults work.
+    #[default]
+    Local,
+    /// A shared, deployed environment that is not live: secrets must be
+    /// real, development switches (fake payments, log providers, a
+    /// generated signing key) are allowed.
+    Staging,
+    /// Live: every start-up rule applies.
+    Production,
+}
+
+impl Environment {
+    /// The name as configured (`local`, `staging`, `production`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Staging => "staging",
+            Self::Production => "production",
+        }
+    }
+}
+
+impl std::fmt::Display for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The HTTP server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +81,9 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// Origins allowed by CORS; empty means no CORS headers at all.
     pub cors_allowed_origins: Vec<String>,
+    /// `Strict-Transport-Security: max-age=<this>; includeSubDomains` on
+    /// every response when > 0 (production, behind TLS); 0 sends none.
+    pub hsts_max_age_secs: u64,
 }
 
 /// The service's Postgres database and schema.
@@ -83,13 +122,36 @@ pub struct AuthSettings {
     pub jwks_refresh_secs: u64,
 }
 
+/// For `#[serde(deserialize_with = ...)]`: a list given as a TOML array or
+/// as one comma-separated string (what an environment variable can hold);
+/// items are trimmed and empty ones dropped.
+pub fn comma_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(deserializer)? {
+        Raw::One(s) => s.split(',').map(str::to_owned).collect(),
+        Raw::Many(v) => v,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
 /// Loads `T` from the layers, `service_defaults` being the service's TOML.
 pub fn load<T: DeserializeOwned>(service_defaults: &str) -> Result<T, config::ConfigError> {
     let file = std::env::var("APP_CONFIG_FILE").ok();
     load_from(
         service_defaults,
         file.as_deref(),
-        Environment::with_prefix("APP"),
+        config::Environment::with_prefix("APP"),
     )
 }
 
@@ -97,7 +159,7 @@ pub fn load<T: DeserializeOwned>(service_defaults: &str) -> Result<T, config::Co
 pub fn load_from<T: DeserializeOwned>(
     service_defaults: &str,
     file: Option<&str>,
-    environment: Environment,
+    environment: config::Environment,
 ) -> Result<T, config::ConfigError> {
     let mut builder = Config::builder()
         .add_source(File::from_str(KIT_DEFAULTS, FileFormat::Toml))
@@ -130,6 +192,7 @@ mod tests {
 
     #[derive(Debug, Deserialize)]
     struct Settings {
+        environment: Environment,
         server: ServerSettings,
         database: DatabaseSettings,
     }
@@ -142,12 +205,12 @@ url = "postgres://catalog_service:catalog_service@127.0.0.1:5432/shop"
 schema = "catalog"
 "#;
 
-    fn env(vars: &[(&str, &str)]) -> Environment {
+    fn env(vars: &[(&str, &str)]) -> config::Environment {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        Environment::with_prefix("APP").source(Some(map))
+        config::Environment::with_prefix("APP").source(Some(map))
     }
 
     #[test]
@@ -176,6 +239,18 @@ schema = "catalog"
             settings.server.cors_allowed_origins,
             vec!["http://a.test", "http://b.test"]
         );
+    }
+
+    #[test]
+    fn the_environment_is_local_unless_set() {
+        let settings: Settings = load_from(DEFAULTS, None, env(&[])).unwrap();
+        assert_eq!(settings.environment, Environment::Local);
+        let settings: Settings =
+            load_from(DEFAULTS, None, env(&[("APP__ENVIRONMENT", "production")])).unwrap();
+        assert_eq!(settings.environment, Environment::Production);
+        let err = load_from::<Settings>(DEFAULTS, None, env(&[("APP__ENVIRONMENT", "prod")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("environment"), "{err}");
     }
 
     #[test]

@@ -42,24 +42,31 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !has_json_content_type(&req) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Expected a body with Content-Type: application/json.",
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    crate::error::default_detail(StatusCode::PAYLOAD_TOO_LARGE),
-                )
-            } else {
-                ApiError::bad_request("The request body could not be read.")
-            }
-        })?;
+        let bytes = json_bytes(req, state).await?;
         parse_json(&bytes).map(Json)
     }
+}
+
+/// The raw bytes of a JSON body: 415 without a JSON content type, 413 when
+/// over the body limit (for extractors that need the bytes as sent, e.g. to
+/// fingerprint them, before parsing them once with [`parse_json`]).
+pub async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    if !has_json_content_type(&req) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Expected a body with Content-Type: application/json.",
+        ));
+    }
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                crate::error::default_detail(StatusCode::PAYLOAD_TOO_LARGE),
+            )
+        } else {
+            ApiError::bad_request("The request body could not be read.")
+        }
+    })
 }
 
 impl<S, T> FromRequest<S> for ValidJson<T>

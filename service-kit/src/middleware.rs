@@ -1,7 +1,8 @@
 //! The middleware stack every service runs, outermost first:
-//! sensitive headers -> request id -> span, access log and metrics ->
-//! compression -> CORS -> panic to 500 -> problem+json for bare errors ->
-//! timeout -> body limit -> the router (with problem+json 404 and 405).
+//! sensitive headers -> request id -> security headers -> span, access log
+//! and metrics -> compression -> CORS -> panic to 500 -> problem+json for
+//! bare errors -> timeout -> body limit -> the router (with problem+json 404
+//! and 405).
 
 use axum::Router;
 use axum::body::Body;
@@ -12,11 +13,12 @@ use axum::response::{IntoResponse, Response};
 use opentelemetry::global;
 use opentelemetry_http::HeaderExtractor;
 use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
@@ -34,9 +36,35 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 /// Routes that are polled constantly: logged at DEBUG to keep logs readable.
 const QUIET_ROUTES: &[&str] = &["/health", "/ready", "/metrics"];
 
+/// Routes (matched patterns, `/api/v1/products/{id}/images`) allowed a
+/// larger request body than [`BODY_LIMIT_BYTES`]; every other route keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct BodyLimits(Arc<HashMap<String, usize>>);
+
+impl BodyLimits {
+    /// Allows `route` bodies of up to `bytes`.
+    pub fn allow(mut self, route: &str, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.0).insert(route.to_owned(), bytes);
+        self
+    }
+
+    fn of(&self, request: &Request) -> usize {
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .and_then(|route| self.0.get(route.as_str()).copied())
+            .unwrap_or(BODY_LIMIT_BYTES)
+    }
+}
+
 /// Applies the fleet's stack to `router`, including problem+json fallbacks
 /// for unknown routes and wrong methods.
 pub fn apply(router: Router, settings: &ServerSettings) -> Router {
+    apply_with(router, settings, BodyLimits::default())
+}
+
+/// [`apply`], with larger body limits on the routes `limits` names.
+pub fn apply_with(router: Router, settings: &ServerSettings, limits: BodyLimits) -> Router {
     router
         .fallback(|| async { ApiError::not_found(default_detail(StatusCode::NOT_FOUND)) })
         .method_not_allowed_fallback(|| async {
@@ -46,7 +74,7 @@ pub fn apply(router: Router, settings: &ServerSettings) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn_with_state(limits, limit_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(settings.request_timeout_secs),
@@ -56,6 +84,10 @@ pub fn apply(router: Router, settings: &ServerSettings) -> Router {
         .layer(cors(&settings.cors_allowed_origins))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn_with_state(
+            SecurityHeaders::from_settings(settings),
+            security_headers,
+        ))
         .layer(middleware::from_fn(request_id::middleware))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
@@ -65,7 +97,10 @@ pub fn apply(router: Router, settings: &ServerSettings) -> Router {
 }
 
 /// One span per request (request id, method, matched route, status, latency),
-/// continuing the caller's trace; one access-log line; the HTTP metrics.
+/// continuing the caller's trace; one access-log line; the HTTP metrics,
+/// whose labels a client cannot multiply: the method is bounded
+/// ([`method_label`]), the route is the matched pattern or `unmatched`,
+/// never the raw path, and the status is a number.
 async fn observe(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let route = request
@@ -119,13 +154,105 @@ async fn observe(request: Request, next: Next) -> Response {
     });
 
     let labels = [
-        ("method", method.to_string()),
+        ("method", method_label(&method).to_owned()),
         ("route", route),
         ("status", status.to_string()),
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     response
+}
+
+/// Response headers every service sends, whatever gateway is in front.
+#[derive(Clone)]
+struct SecurityHeaders {
+    /// `Strict-Transport-Security`, when `server.hsts_max_age_secs` > 0.
+    hsts: Option<HeaderValue>,
+}
+
+impl SecurityHeaders {
+    fn from_settings(settings: &ServerSettings) -> Self {
+        let hsts = (settings.hsts_max_age_secs > 0)
+            .then(|| format!("max-age={}; includeSubDomains", settings.hsts_max_age_secs))
+            .and_then(|value| HeaderValue::from_str(&value).ok());
+        Self { hsts }
+    }
+}
+
+/// `X-Content-Type-Options: nosniff` on every response; `Cache-Control:
+/// no-store` on the answer to any request that carried credentials
+/// (`Authorization`) unless the handler chose a cache policy itself, so no
+/// shared or browser cache keeps one user's data; HSTS when configured
+/// (browsers honour it only over HTTPS, i.e. behind the TLS gateway).
+async fn security_headers(
+    axum::extract::State(security): axum::extract::State<SecurityHeaders>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let authenticated = request.headers().contains_key(header::AUTHORIZATION);
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    if authenticated {
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
+    if let Some(hsts) = &security.hsts {
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(hsts.clone());
+    }
+    response
+}
+
+/// The `method` label: the standard methods as they are, anything else
+/// `other`. A client chooses the method (`curl -X ANYTHING`): used raw, each
+/// new one would add a counter and a histogram to every scrape, forever.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// The body limit of the route (`tower_http`'s `RequestBodyLimit`, per
+/// route): a declared length above it is refused at once, and a body that
+/// streams past it fails when read (413 either way), never buffered whole.
+async fn limit_body(
+    axum::extract::State(limits): axum::extract::State<BodyLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = limits.of(&request);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        let detail = if limit == BODY_LIMIT_BYTES {
+            default_detail(StatusCode::PAYLOAD_TOO_LARGE).to_owned()
+        } else {
+            format!(
+                "The request body exceeds the {} KiB limit of this resource.",
+                limit / 1024
+            )
+        };
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, detail).into_response();
+    }
+    let request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+    next.run(request).await
 }
 
 /// Errors produced below the handlers (axum's own 405 or 413, a timeout)

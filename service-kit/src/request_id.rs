@@ -51,6 +51,25 @@ pub async fn scope<F: Future>(id: RequestId, fut: F) -> F::Output {
     CURRENT.scope(id, fut).await
 }
 
+/// Spawns `fut` as its own task (so it runs to its end even if the client
+/// goes away) in the current span and with the current request id, which
+/// every log line, outbound call and outbox event of the task then carries.
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    use tracing::Instrument;
+    let span = tracing::Span::current();
+    let id = current().and_then(|id| RequestId::parse(&id));
+    tokio::spawn(async move {
+        match id {
+            Some(id) => scope(id, fut.instrument(span)).await,
+            None => fut.instrument(span).await,
+        }
+    })
+}
+
 /// Middleware: validates or generates the id, stores it in the request's
 /// extensions and the task-local, and echoes it on the response.
 pub async fn middleware(mut request: Request, next: Next) -> Response {

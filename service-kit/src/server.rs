@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::ServerSettings;
-use crate::middleware;
+use crate::middleware::{self, BodyLimits};
 use crate::ops::{self, Ops};
 
 /// A bound, ready-to-run HTTP server with the fleet's middleware and
@@ -31,6 +31,17 @@ impl Server {
         api: OpenApiRouter,
         ops: Ops,
     ) -> anyhow::Result<Self> {
+        Self::bind_with_body_limits(settings, api, ops, BodyLimits::default()).await
+    }
+
+    /// [`Server::bind`], allowing the routes `limits` names larger bodies
+    /// (uploads).
+    pub async fn bind_with_body_limits(
+        settings: &ServerSettings,
+        api: OpenApiRouter,
+        ops: Ops,
+        limits: BodyLimits,
+    ) -> anyhow::Result<Self> {
         crate::metrics::handle();
         let (api, mut openapi) = api.split_for_parts();
         let (ops_routes, ops_openapi) = ops::router(ops).split_for_parts();
@@ -39,7 +50,7 @@ impl Server {
         let router = api
             .merge(ops_routes)
             .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
-        let router = middleware::apply(router, settings);
+        let router = middleware::apply_with(router, settings, limits);
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address)
             .await

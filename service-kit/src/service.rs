@@ -6,16 +6,26 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{AuthSettings, DatabaseSettings, ServerSettings};
+use crate::config::{AuthSettings, DatabaseSettings, Environment, ServerSettings};
+use crate::startup::Rule;
 
-/// A service's settings: its own sections plus the kit's three.
+/// A service's settings: its own sections plus the kit's three and the
+/// environment.
 pub trait ServiceSettings: DeserializeOwned + Send + 'static {
+    /// Where the service runs (`environment`, `APP__ENVIRONMENT`).
+    fn environment(&self) -> Environment;
     /// The HTTP server section.
     fn server(&mut self) -> &mut ServerSettings;
     /// The database section.
     fn database(&mut self) -> &mut DatabaseSettings;
     /// The token verification section.
     fn auth(&mut self) -> &mut AuthSettings;
+    /// What this service refuses to start with (its secrets, its
+    /// development-only switches), as data; the kit adds `database.url` and
+    /// checks them all before any command runs (see [`crate::startup`]).
+    fn startup_rules(&self) -> Vec<Rule> {
+        Vec::new()
+    }
 }
 
 /// A service of the fleet, as `main` and the tests build and run it.

@@ -2,7 +2,8 @@
 
 use serde::Deserialize;
 use service_kit::ServiceSettings;
-use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
+use service_kit::startup::Rule;
+use service_kit::config::{AuthSettings, DatabaseSettings, Environment, ServerSettings};
 
 /// Built-in defaults, layered over the kit's. The database password is a
 /// local-only default; deployments set `APP__DATABASE__URL`.
@@ -21,6 +22,8 @@ audience = "{{project-name}}"
 /// Everything {{project-name}} is configured with.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// Where the service runs (start-up rules).
+    pub environment: Environment,
     /// HTTP server.
     pub server: ServerSettings,
     /// Postgres database and schema.
@@ -30,6 +33,19 @@ pub struct Settings {
 }
 
 impl ServiceSettings for Settings {
+    fn environment(&self) -> Environment {
+        self.environment
+    }
+
+    /// What this service refuses to start with, beyond the kit's
+    /// `database.url` (checked before `serve`, `migrate` and `check-config`).
+    /// List each secret you add (`Rule::secret`) and each development-only
+    /// switch (`Rule::dev_only`), e.g.
+    /// `Rule::secret("gateway.api_key", &self.gateway.api_key)`.
+    fn startup_rules(&self) -> Vec<Rule> {
+        Vec::new()
+    }
+
     fn server(&mut self) -> &mut ServerSettings {
         &mut self.server
     }

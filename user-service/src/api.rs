@@ -1,6 +1,7 @@
 //! The HTTP API: the features' routers under `/api/v1`, the internal ones
 //! under `/internal/v1`, the JWKS, and the OpenAPI document they describe.
 
+use service_kit::auth::AllowedCallers;
 use service_kit::openapi::BearerAuth;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,7 +30,12 @@ pub fn router(state: AppState) -> OpenApiRouter {
             "/api/v1",
             features::auth::router().merge(features::users::router()),
         )
-        .nest("/internal/v1", features::users::internal_router())
+        .nest(
+            "/internal/v1",
+            // Contact details: notification-service addresses its messages.
+            features::users::internal_router()
+                .route_layer(AllowedCallers::only(&["notification-service"])),
+        )
         .merge(features::auth::jwks_router())
         .with_state(state)
 }

@@ -1,10 +1,11 @@
 //! user-service settings: the kit's sections plus this service's own.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use service_kit::ServiceSettings;
-use service_kit::config::{AuthSettings, DatabaseSettings, ServerSettings};
+use service_kit::config::{AuthSettings, DatabaseSettings, Environment, ServerSettings};
 pub use service_kit::outbox::OutboxSettings;
+use service_kit::startup::Rule;
 use std::collections::BTreeMap;
 
 /// Built-in defaults, layered over the kit's. Passwords and client secrets
@@ -29,26 +30,34 @@ refresh_ttl_days = 30
 audiences = "user-service,catalog-service,order-service,notification-service"
 
 [service_clients]
-catalog_service = "catalog_client_secret_local_only"
 order_service = "order_client_secret_local_only"
 notification_service = "notification_client_secret_local_only"
-user_service = "user_client_secret_local_only"
+
+[client_audiences]
+order_service = "catalog-service,notification-service"
+notification_service = "user-service"
 
 [services]
 notification_url = "http://127.0.0.1:8004"
+order_url = "http://127.0.0.1:8003"
 
 [outbox]
 poll_interval_ms = 1000
 backoff_base_ms = 1000
 backoff_max_secs = 300
 max_attempts = 25
+failed_retention_days = 7
+sweep_interval_secs = 60
 
 [rate_limit]
 trusted_proxies = ""
 per_ip_per_minute = 30
-login_failures_per_account = 5
+login_failures_per_account_and_address = 5
+login_failures_per_account = 50
 password_resets_per_account = 3
+password_change_failures_per_user = 5
 account_window_secs = 900
+housekeeping_interval_secs = 60
 
 [passwords]
 max_concurrent_hashes = 0
@@ -57,6 +66,8 @@ max_concurrent_hashes = 0
 /// Everything user-service is configured with.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// Where the service runs (start-up rules).
+    pub environment: Environment,
     /// HTTP server.
     pub server: ServerSettings,
     /// Postgres database and schema.
@@ -70,6 +81,11 @@ pub struct Settings {
     /// Client-credentials clients: `APP__SERVICE_CLIENTS__ORDER_SERVICE=<secret>`
     /// declares client `order-service` (underscores become hyphens).
     pub service_clients: BTreeMap<String, SecretString>,
+    /// The audiences each client may ask a service token for:
+    /// `APP__CLIENT_AUDIENCES__ORDER_SERVICE=catalog-service,notification-service`.
+    /// A client without an entry gets no token (`invalid_scope`).
+    #[serde(default)]
+    pub client_audiences: BTreeMap<String, CommaList>,
     /// Peers.
     pub services: ServicesSettings,
     /// Outbox relay.
@@ -99,7 +115,7 @@ pub struct JwtSettings {
     pub refresh_ttl_days: u32,
     /// The fleet's services: user tokens carry them all as `aud`; service
     /// tokens may be requested for any one of them.
-    #[serde(deserialize_with = "comma_list")]
+    #[serde(deserialize_with = "service_kit::config::comma_list")]
     pub audiences: Vec<String>,
 }
 
@@ -107,8 +123,10 @@ pub struct JwtSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServicesSettings {
-    /// notification-service's base URL.
+    /// notification-service's base URL (notifications and `user_deleted`).
     pub notification_url: String,
+    /// order-service's base URL (`user_deleted`).
+    pub order_url: String,
 }
 
 /// Rate limits (429 with `Retry-After`).
@@ -116,17 +134,30 @@ pub struct ServicesSettings {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Addresses or CIDR ranges of proxies whose `X-Forwarded-For` is trusted.
-    #[serde(deserialize_with = "comma_list")]
+    #[serde(deserialize_with = "service_kit::config::comma_list")]
     pub trusted_proxies: Vec<String>,
-    /// Requests per minute from one client address to login, register,
-    /// password reset and the token endpoint (burst of the same size).
+    /// Requests per minute from one client address (an IPv6 client: its
+    /// /64) to register, login, refresh, password change, both password-reset
+    /// endpoints and the token endpoint (burst of the same size). Counted in
+    /// each replica's memory.
     pub per_ip_per_minute: u32,
-    /// Failed logins per account within the window before 429.
+    /// Failed logins per account from one client address within the window:
+    /// a stranger exhausts only their own allowance, not the owner's.
+    pub login_failures_per_account_and_address: u32,
+    /// Failed logins per account from all addresses together within the
+    /// window (higher: only many addresses together lock an account, and
+    /// only until the window ends).
     pub login_failures_per_account: u32,
     /// Password-reset requests per e-mail address within the window.
     pub password_resets_per_account: u32,
-    /// The per-account window.
+    /// Wrong current passwords per user within the window (password change).
+    pub password_change_failures_per_user: u32,
+    /// The per-account window. Per-account counts live in Postgres, shared by
+    /// every replica.
     pub account_window_secs: u64,
+    /// How often stale per-address entries and ended per-account windows are
+    /// deleted.
+    pub housekeeping_interval_secs: u64,
 }
 
 /// Password hashing.
@@ -138,7 +169,47 @@ pub struct PasswordSettings {
     pub max_concurrent_hashes: usize,
 }
 
+/// A list given as a TOML array or one comma-separated string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommaList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for CommaList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        service_kit::config::comma_list(deserializer).map(Self)
+    }
+}
+
 impl ServiceSettings for Settings {
+    fn environment(&self) -> Environment {
+        self.environment
+    }
+
+    /// A generated signing key is for development only; the configured keys
+    /// and every client secret must be real outside a developer's machine.
+    fn startup_rules(&self) -> Vec<Rule> {
+        let jwt = &self.jwt;
+        let mut rules = vec![Rule::dev_only(
+            "jwt.generate_dev_key",
+            jwt.generate_dev_key,
+            "a signing key generated into the database is managed by no one",
+        )];
+        if !jwt.generate_dev_key {
+            rules.push(Rule::secret("jwt.private_key_pem", &jwt.private_key_pem));
+        }
+        if !jwt.extra_private_key_pem.expose_secret().trim().is_empty() {
+            rules.push(Rule::secret(
+                "jwt.extra_private_key_pem",
+                &jwt.extra_private_key_pem,
+            ));
+        }
+        rules.extend(
+            self.service_clients
+                .iter()
+                .map(|(name, secret)| Rule::secret(format!("service_clients.{name}"), secret)),
+        );
+        rules
+    }
+
     fn server(&mut self) -> &mut ServerSettings {
         &mut self.server
     }
@@ -152,26 +223,6 @@ impl ServiceSettings for Settings {
     }
 }
 
-/// A list given as a TOML array or as one comma-separated string (what an
-/// environment variable can hold).
-fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        One(String),
-        Many(Vec<String>),
-    }
-    let items = match Raw::deserialize(deserializer)? {
-        Raw::One(s) => s.split(',').map(str::to_owned).collect(),
-        Raw::Many(v) => v,
-    };
-    Ok(items
-        .into_iter()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +232,10 @@ mod tests {
         let settings: Settings = service_kit::config::load(DEFAULTS).unwrap();
         assert_eq!(settings.jwt.audiences.len(), 4);
         assert!(settings.service_clients.contains_key("order_service"));
+        assert_eq!(
+            settings.client_audiences["notification_service"],
+            CommaList(vec!["user-service".into()])
+        );
         assert!(settings.rate_limit.trusted_proxies.is_empty());
     }
 }

@@ -11,7 +11,6 @@ pub mod rate_limit;
 pub mod state;
 pub mod tokens;
 
-use secrecy::ExposeSecret;
 use service_kit::CancellationToken;
 use service_kit::auth::JwksVerifier;
 use service_kit::client_ip::TrustedProxies;
@@ -26,7 +25,7 @@ use std::time::Duration;
 pub use config::Settings;
 use features::auth::service::ServiceClients;
 use passwords::Passwords;
-use rate_limit::{Limiter, RateLimits};
+use rate_limit::RateLimits;
 use state::AppState;
 use tokens::{KeyRing, LocalTokenSource};
 
@@ -36,8 +35,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// This service's name: package name, client id of its own service tokens.
 pub const NAME: &str = env!("CARGO_PKG_NAME");
 
-/// notification-service's name (the audience of the relay's tokens).
-use service_kit::outbox::NOTIFICATION_SERVICE;
+/// The receivers of the outbox (the audiences of the relay's tokens).
+use service_kit::outbox::{NOTIFICATION_SERVICE, ORDER_SERVICE};
 
 /// The running service: a bound server, its state, and the outbox relay.
 pub struct Application {
@@ -55,20 +54,17 @@ impl Application {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
         }
         let keys = Arc::new(KeyRing::load(&settings.jwt, &settings.auth.issuer, &pool).await?);
-        refuse_local_defaults(&settings)?;
         let rate = &settings.rate_limit;
-        let window = Duration::from_secs(rate.account_window_secs);
         let state = AppState {
             verifier: JwksVerifier::with_keys(&settings.auth, &keys.jwks())?,
             passwords: Passwords::new(settings.passwords.max_concurrent_hashes),
-            limits: RateLimits {
-                per_ip: Limiter::new(rate.per_ip_per_minute, Duration::from_secs(60)),
-                login_failures: Limiter::new(rate.login_failures_per_account, window),
-                password_resets: Limiter::new(rate.password_resets_per_account, window),
-            },
+            limits: RateLimits::new(rate, &pool),
             trusted_proxies: TrustedProxies::parse(&rate.trusted_proxies)
                 .map_err(|e| anyhow::anyhow!("rate_limit.trusted_proxies: {e}"))?,
-            clients: Arc::new(ServiceClients::from_config(&settings.service_clients)),
+            clients: Arc::new(ServiceClients::from_config(
+                &settings.service_clients,
+                &settings.client_audiences,
+            )),
             keys: Arc::clone(&keys),
             pool: pool.clone(),
             settings: Arc::new(settings),
@@ -97,53 +93,55 @@ impl Application {
         &self.state
     }
 
-    /// Serves and relays the outbox until `shutdown` is cancelled, then
-    /// drains in-flight requests and stops the relay.
+    /// Serves, relays the outbox and keeps the rate limits tidy until
+    /// `shutdown` is cancelled, then drains in-flight requests and stops the
+    /// background tasks.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let relay_stop = shutdown.child_token();
-        let relay = self.relay.spawn(relay_stop.clone());
+        let stop = shutdown.child_token();
+        let relay = self.relay.spawn(stop.clone());
+        let housekeeping = service_kit::rate_limit::spawn_housekeeping(
+            Duration::from_secs(self.state.settings.rate_limit.housekeeping_interval_secs),
+            vec![self.state.limits.per_address.clone()],
+            Some(self.state.pool.clone()),
+            stop.clone(),
+        );
         let served = self.server.run(shutdown).await;
-        relay_stop.cancel();
-        if let Err(err) = relay.await {
-            tracing::error!(error = %err, "the outbox relay panicked");
+        stop.cancel();
+        for (name, task) in [
+            ("outbox relay", relay),
+            ("rate-limit housekeeping", housekeeping),
+        ] {
+            if let Err(err) = task.await {
+                tracing::error!(error = %err, task = name, "a background task panicked");
+            }
         }
         served
     }
 }
 
-/// `jwt.generate_dev_key = false` marks a real deployment: the local-only
-/// default client secrets are refused there, so a forgotten variable cannot
-/// leave a secret from this repository valid.
-fn refuse_local_defaults(settings: &Settings) -> anyhow::Result<()> {
-    if settings.jwt.generate_dev_key {
-        return Ok(());
-    }
-    if let Some(name) = settings
-        .service_clients
-        .iter()
-        .find(|(_, secret)| secret.expose_secret().ends_with("_local_only"))
-        .map(|(name, _)| name)
-    {
-        anyhow::bail!(
-            "service_clients.{name} (APP__SERVICE_CLIENTS__{}) still has its local-only default secret",
-            name.to_uppercase()
-        );
-    }
-    Ok(())
-}
-
-/// The relay delivering this service's outbox to notification-service,
-/// with service tokens it mints itself.
+/// The relay delivering this service's outbox: notifications to
+/// notification-service, `user_deleted` to notification- and
+/// order-service, with service tokens it mints itself (one audience each).
 fn outbox_relay(state: &AppState) -> anyhow::Result<Relay> {
     let settings = &state.settings;
-    let tokens = LocalTokenSource::new(Arc::clone(&state.keys), NAME, NOTIFICATION_SERVICE);
-    Relay::to_notification_service(
-        state.pool.clone(),
-        NAME,
-        &settings.services.notification_url,
-        Arc::new(tokens),
-        &settings.outbox,
-    )
+    let tokens = |audience: &str| {
+        Arc::new(LocalTokenSource::new(
+            Arc::clone(&state.keys),
+            NAME,
+            audience,
+        ))
+    };
+    Relay::new(state.pool.clone(), NAME, (&settings.outbox).into())
+        .deliver_to(
+            NOTIFICATION_SERVICE,
+            &settings.services.notification_url,
+            tokens(NOTIFICATION_SERVICE),
+        )?
+        .deliver_to(
+            ORDER_SERVICE,
+            &settings.services.order_url,
+            tokens(ORDER_SERVICE),
+        )
 }
 
 impl service_kit::Service for Application {

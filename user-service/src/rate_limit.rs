@@ -1,117 +1,75 @@
-//! In-memory rate limiting (token buckets), per client address and per
-//! account. Each replica counts for itself: behind N replicas the effective
-//! limit is up to N times the configured one, which is what these limits are
-//! for (slowing guessing down by orders of magnitude), not exact quotas.
+//! The limits of the authentication endpoints (README, "Abuse protection"),
+//! built from the kit's mechanism (`service_kit::rate_limit`): requests per
+//! client address in this replica's memory; per-account counts in Postgres,
+//! shared by every replica and exact under concurrency.
 
-use service_kit::ApiError;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use service_kit::rate_limit::{AddressLimiter, CounterKey, WindowLimit};
+use sqlx::PgPool;
+use std::net::IpAddr;
+use std::time::Duration;
+use uuid::Uuid;
 
-/// A request over its limit: retry after this many seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimited(pub u64);
-
-impl From<RateLimited> for ApiError {
-    fn from(RateLimited(retry_after_secs): RateLimited) -> Self {
-        ApiError::too_many_requests(retry_after_secs)
-    }
-}
-
-/// Entries kept before idle, refilled buckets are swept.
-const SWEEP_ABOVE: usize = 10_000;
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
-}
-
-/// A family of token buckets sharing one rule: `capacity` tokens, refilled
-/// at `capacity` per `period`.
-#[derive(Clone)]
-pub struct Limiter {
-    capacity: f64,
-    per_second: f64,
-    buckets: Arc<Mutex<HashMap<String, Bucket>>>,
-}
-
-impl Limiter {
-    /// `capacity` requests per `period` (with a burst of `capacity`).
-    pub fn new(capacity: u32, period: Duration) -> Self {
-        let capacity = f64::from(capacity.max(1));
-        Self {
-            capacity,
-            per_second: capacity / period.as_secs_f64().max(0.001),
-            buckets: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-
-    /// Takes one token from `key`'s bucket, or says how long until one is
-    /// available (as a 429 with `Retry-After`).
-    pub fn take(&self, key: &str) -> Result<(), RateLimited> {
-        self.update(key, true)
-    }
-
-    /// Fails like [`Limiter::take`] when the bucket is empty, without taking.
-    pub fn check(&self, key: &str) -> Result<(), RateLimited> {
-        self.update(key, false)
-    }
-
-    /// Takes a token if there is one (recording a failure after the fact).
-    pub fn record(&self, key: &str) {
-        let _ = self.update(key, true);
-    }
-
-    /// Forgets `key` (a successful login clears its failures).
-    pub fn reset(&self, key: &str) {
-        if let Ok(mut buckets) = self.buckets.lock() {
-            buckets.remove(key);
-        }
-    }
-
-    fn update(&self, key: &str, take: bool) -> Result<(), RateLimited> {
-        let now = Instant::now();
-        // A poisoned lock only means another request panicked mid-update:
-        // the map is still usable.
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() > SWEEP_ABOVE {
-            let (capacity, rate) = (self.capacity, self.per_second);
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < capacity
-            });
-        }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: self.capacity,
-            updated: now,
-        });
-        let refill = now.duration_since(bucket.updated).as_secs_f64() * self.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(self.capacity);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            if take {
-                bucket.tokens -= 1.0;
-            }
-            Ok(())
-        } else {
-            let wait = (1.0 - bucket.tokens) / self.per_second;
-            Err(RateLimited((wait.ceil() as u64).max(1)))
-        }
-    }
-}
+use crate::config::RateLimitSettings;
+use crate::features::users::models::Email;
 
 /// The limits of the public authentication endpoints.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RateLimits {
-    /// Requests per client address (login, register, reset, token).
-    pub per_ip: Limiter,
-    /// Failed logins per account.
-    pub login_failures: Limiter,
+    /// Requests per client address (register, login, refresh, password
+    /// change, both reset endpoints, token).
+    pub per_address: AddressLimiter,
+    /// Failed logins per account from one client address: what a stranger
+    /// can spend of an account.
+    pub login_failures_per_account_and_address: WindowLimit,
+    /// Failed logins per account from every address together.
+    pub login_failures_per_account: WindowLimit,
     /// Password-reset requests per e-mail address.
-    pub password_resets: Limiter,
+    pub password_resets: WindowLimit,
+    /// Wrong current passwords per user (password change).
+    pub password_change_failures: WindowLimit,
+}
+
+impl RateLimits {
+    /// The limits configured in `settings`, counting per account in `pool`.
+    pub fn new(settings: &RateLimitSettings, pool: &PgPool) -> Self {
+        let window = Duration::from_secs(settings.account_window_secs);
+        let limit = |scope, n| WindowLimit::new(pool.clone(), scope, n, window);
+        Self {
+            per_address: AddressLimiter::per_minute("auth_per_address", settings.per_ip_per_minute),
+            login_failures_per_account_and_address: limit(
+                "login_failures_per_account_and_address",
+                settings.login_failures_per_account_and_address,
+            ),
+            login_failures_per_account: limit(
+                "login_failures_per_account",
+                settings.login_failures_per_account,
+            ),
+            password_resets: limit(
+                "password_resets_per_account",
+                settings.password_resets_per_account,
+            ),
+            password_change_failures: limit(
+                "password_change_failures_per_user",
+                settings.password_change_failures_per_user,
+            ),
+        }
+    }
+}
+
+/// The per-account key of a (validated, normalized) e-mail address.
+pub fn account_key(email: &Email) -> CounterKey {
+    CounterKey::of(&[email.as_str().as_bytes()])
+}
+
+/// The key of an account as tried from one client (an IPv6 client: its /64).
+pub fn account_and_address_key(email: &Email, client: IpAddr) -> CounterKey {
+    let address = service_kit::client_ip::limit_key(client).to_string();
+    CounterKey::of(&[email.as_str().as_bytes(), address.as_bytes()])
+}
+
+/// The key of a user.
+pub fn user_key(user_id: Uuid) -> CounterKey {
+    CounterKey::of(&[user_id.as_bytes()])
 }
 
 #[cfg(test)]
@@ -119,14 +77,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_bucket_empties_then_tells_how_long_to_wait() {
-        let limiter = Limiter::new(2, Duration::from_secs(60));
-        assert!(limiter.take("a").is_ok());
-        assert!(limiter.take("a").is_ok());
-        let RateLimited(retry_after) = limiter.take("a").unwrap_err();
-        assert!((1..=30).contains(&retry_after), "{retry_after}");
-        assert!(limiter.take("b").is_ok(), "keys are independent");
-        limiter.reset("a");
-        assert!(limiter.check("a").is_ok());
+    fn one_account_has_one_key_per_client_and_one_in_all() {
+        let email = Email::parse(" Ada@Example.com ").unwrap();
+        let same = Email::parse("ada@example.com").unwrap();
+        assert_eq!(account_key(&email), account_key(&same));
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            account_and_address_key(&email, v6("2001:db8::1")),
+            account_and_address_key(&same, v6("2001:db8::ffff:2"))
+        );
+        assert_ne!(
+            account_and_address_key(&email, v6("2001:db8::1")),
+            account_and_address_key(&email, v6("2001:db8:0:1::1"))
+        );
+        assert_ne!(
+            account_key(&email),
+            account_and_address_key(&email, v6("192.0.2.1"))
+        );
     }
 }

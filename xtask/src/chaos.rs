@@ -58,20 +58,21 @@ pub fn run(opts: &ChaosOptions) -> Result<()> {
             name: "chaos".into(),
             smtp: true,
             gateway: false,
-            env: vec![
-                (
-                    "APP__RATE_LIMIT__PER_IP_PER_MINUTE".into(),
-                    "1000000".into(),
-                ),
-                // Resolve stuck sagas quickly so the run settles in seconds.
-                ("APP__CHECKOUT__RECONCILER_INTERVAL_SECS".into(), "2".into()),
-                (
-                    "APP__CHECKOUT__RECONCILER_STALE_AFTER_SECS".into(),
-                    "20".into(),
-                ),
-                // A killed worker's claimed deliveries are taken over sooner.
-                ("APP__DELIVERY__CLAIM_LEASE_SECS".into(), "15".into()),
-            ],
+            env: [
+                // Customers stream checkouts from 127.0.0.1 for minutes.
+                crate::stack::unlimited_env(),
+                vec![
+                    // Resolve stuck sagas quickly so the run settles in seconds.
+                    ("APP__CHECKOUT__RECONCILER_INTERVAL_SECS".into(), "2".into()),
+                    (
+                        "APP__CHECKOUT__RECONCILER_STALE_AFTER_SECS".into(),
+                        "20".into(),
+                    ),
+                    // A killed worker's claimed deliveries are taken over sooner.
+                    ("APP__DELIVERY__CLAIM_LEASE_SECS".into(), "15".into()),
+                ],
+            ]
+            .concat(),
         },
     )?;
     let result = scenario(&mut stack, opts);

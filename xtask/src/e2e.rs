@@ -1,13 +1,15 @@
 //! `cargo xtask e2e`: the release binaries, their own Postgres, an SMTP
 //! server and the gateway (when nginx is installed), driven through one
-//! customer's whole journey over HTTP as a frontend would. Each step prints
-//! one line; the first failure stops the run and names the step.
+//! customer's whole journey over HTTP as a frontend would, ending with the
+//! deletion of the account, checked in every service's database. Each step
+//! prints one line; the first failure stops the run and names the step.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
+use crate::pg::{self, PgBin, PgUrl};
 use crate::shop::{Api, Session, create_products, uuid_like};
 use crate::stack::{Mail, SmtpSink, Stack, StackOptions};
 use crate::workspace;
@@ -65,6 +67,10 @@ struct Journey<'a> {
     email: String,
     password: String,
     products: Vec<String>,
+    /// The shipping method the journey ships with.
+    shipping_method: String,
+    /// The discount code the journey applies.
+    code: String,
     session: Option<Session>,
     order: Value,
 }
@@ -72,10 +78,23 @@ struct Journey<'a> {
 const PRICE: i64 = 2499;
 const STOCK: i64 = 5;
 const MAIL_WAIT: Duration = Duration::from_secs(30);
+/// Where the journey ships: a country only it configures (its own method
+/// and tax rate), so other checkouts in the fleet are unaffected.
+const COUNTRY: &str = "IS";
+const SHIPPING_CENTS: i64 = 500;
+const TAX_BPS: i64 = 2400;
+const DISCOUNT_PERCENT: i64 = 10;
+/// 3 * 2499 = 7497; 10% off, half-up: 750; + 500 shipping; 24% tax on
+/// 7247, half-up: 1739.
+const SUBTOTAL: i64 = 3 * PRICE;
+const DISCOUNT: i64 = 750;
+const TAX: i64 = 1739;
+const TOTAL: i64 = SUBTOTAL - DISCOUNT + SHIPPING_CENTS + TAX;
 
 impl<'a> Journey<'a> {
     fn new(stack: &'a Stack) -> Result<Self> {
         let run_id = uuid_like();
+        let code = format!("E2E-{}", run_id_code(&run_id));
         Ok(Self {
             stack,
             api: &stack.api,
@@ -87,6 +106,8 @@ impl<'a> Journey<'a> {
             password: "correct horse battery staple".into(),
             run_id,
             products: Vec::new(),
+            shipping_method: String::new(),
+            code,
             session: None,
             order: Value::Null,
         })
@@ -99,10 +120,14 @@ impl<'a> Journey<'a> {
                 Self::frontend_surface,
             ),
             ("admin stocks the catalog", Self::stock_catalog),
+            (
+                "admin sets shipping, tax and a discount code",
+                Self::pricing,
+            ),
             ("register and welcome mail", Self::register),
             ("login", Self::login),
             ("browse and search", Self::browse),
-            ("cart", Self::cart),
+            ("cart, discount code and quote", Self::cart),
             ("checkout (and its replay)", Self::checkout),
             ("order history", Self::history),
             ("notification recorded and mailed", Self::confirmation),
@@ -117,6 +142,11 @@ impl<'a> Journey<'a> {
                 "one request id across three services",
                 Self::request_id_in_logs,
             ),
+            (
+                "security headers and the gateway's search limit",
+                Self::defences,
+            ),
+            ("account deletion erased everywhere", Self::erasure),
         ];
         for (name, step) in steps {
             let began = Instant::now();
@@ -127,6 +157,62 @@ impl<'a> Journey<'a> {
             );
         }
         Ok(())
+    }
+
+    /// Every answer says nosniff (once), an answer to a request with
+    /// credentials says no-store; through the gateway, a search flood from
+    /// one address gets 429 problem+json with Retry-After (catalog-service
+    /// has no limiter of its own, so those 429s are the gateway's).
+    fn defences(&mut self) -> Result<()> {
+        let session = self.api.login(&self.email, &self.password)?;
+        let me = self
+            .api
+            .get(&self.api.bases.user, "/api/v1/users/me")
+            .token(&session.access)
+            .send()?
+            .expect(200, "GET /users/me")?;
+        ensure!(
+            me.header_values("cache-control") == ["no-store"],
+            "an authenticated answer's Cache-Control: {:?}",
+            me.header_values("cache-control")
+        );
+        let listing = self
+            .api
+            .get(&self.api.bases.catalog, "/api/v1/products")
+            .send()?
+            .expect(200, "product listing")?;
+        for reply in [&me, &listing] {
+            ensure!(
+                reply.header_values("x-content-type-options") == ["nosniff"],
+                "X-Content-Type-Options: {:?}",
+                reply.header_values("x-content-type-options")
+            );
+        }
+        if !self.stack.through_gateway {
+            return Ok(());
+        }
+        for attempt in 1..=200 {
+            let reply = self
+                .api
+                .get(&self.api.bases.catalog, "/api/v1/products?q=flood")
+                .send()?;
+            if reply.status == 429 {
+                ensure!(
+                    reply.body["status"] == 429 && reply.body["type"].is_string(),
+                    "the gateway's 429 is not problem+json: {}",
+                    reply.body
+                );
+                ensure!(
+                    !reply.header_values("retry-after").is_empty(),
+                    "the gateway's 429 has no Retry-After"
+                );
+                ensure!(reply.header_values("x-content-type-options") == ["nosniff"]);
+                ensure!(attempt > 20, "throttled after only {attempt} searches");
+                return Ok(());
+            }
+            reply.expect(200, "search")?;
+        }
+        bail!("200 searches in a row from one address were never throttled by the gateway")
     }
 
     fn token(&self) -> Result<&str> {
@@ -270,6 +356,94 @@ impl<'a> Journey<'a> {
             cart.body
         );
         ensure!(cart.body["items"].as_array().is_some_and(|i| i.len() == 2));
+        self.api
+            .put(&self.api.bases.order, "/api/v1/cart/discount")
+            .token(&token)
+            .json(json!({"code": self.code.to_lowercase()}))
+            .send()?
+            .expect(200, "apply the discount code")?;
+        let quote = self
+            .api
+            .get(
+                &self.api.bases.order,
+                &format!(
+                    "/api/v1/cart?country={COUNTRY}&shipping_method_id={}",
+                    self.shipping_method
+                ),
+            )
+            .token(&token)
+            .send()?
+            .expect(200, "GET cart quote")?;
+        let breakdown = |v: &Value| {
+            [
+                "subtotal_cents",
+                "discount_cents",
+                "shipping_cents",
+                "tax_cents",
+                "total_cents",
+            ]
+            .map(|k| v[k].as_i64())
+        };
+        ensure!(
+            breakdown(&quote.body) == [SUBTOTAL, DISCOUNT, SHIPPING_CENTS, TAX, TOTAL].map(Some),
+            "quote: {}",
+            quote.body
+        );
+        Ok(())
+    }
+
+    /// The admin configures a shipping method and a tax rate for
+    /// [`COUNTRY`] and a once-per-customer discount code.
+    fn pricing(&mut self) -> Result<()> {
+        let admin = &self.stack.admin_token;
+        let method = self
+            .api
+            .post(&self.api.bases.order, "/api/v1/admin/shipping-methods")
+            .token(admin)
+            .json(json!({"name": format!("E2E courier {}", self.run_id),
+                         "price_cents": SHIPPING_CENTS, "currency": "EUR",
+                         "min_days": 1, "max_days": 3, "countries": [COUNTRY]}))
+            .send()?
+            .expect(201, "create a shipping method")?;
+        self.shipping_method = method.body["id"]
+            .as_str()
+            .context("the shipping method has an id")?
+            .to_owned();
+        self.api
+            .put(
+                &self.api.bases.order,
+                &format!("/api/v1/admin/tax-rates/{COUNTRY}"),
+            )
+            .token(admin)
+            .json(json!({"rate_bps": TAX_BPS}))
+            .send()?
+            .expect(200, "set a tax rate")?;
+        self.api
+            .post(&self.api.bases.order, "/api/v1/admin/discount-codes")
+            .token(admin)
+            .json(
+                json!({"code": self.code, "kind": "percent", "value": DISCOUNT_PERCENT,
+                         "once_per_customer": true, "active": true}),
+            )
+            .send()?
+            .expect(201, "create a discount code")?;
+        let listed = self
+            .api
+            .get(
+                &self.api.bases.order,
+                &format!("/api/v1/shipping-methods?country={COUNTRY}"),
+            )
+            .send()?
+            .expect(200, "list shipping methods")?;
+        ensure!(
+            listed.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|m| m["id"] == self.shipping_method.as_str()),
+            "the method is listed for {COUNTRY}: {}",
+            listed.body
+        );
         Ok(())
     }
 
@@ -280,20 +454,44 @@ impl<'a> Journey<'a> {
     fn checkout(&mut self) -> Result<()> {
         let token = self.token()?.to_owned();
         let key = format!("e2e-{}", self.run_id);
+        let body = self.checkout_body();
         let first = self
             .api
-            .checkout(&token, &key, "tok_visa", Some(&self.request_id()))?
+            .post(&self.api.bases.order, "/api/v1/checkout")
+            .token(&token)
+            .header("idempotency-key", &key)
+            .header("x-request-id", &self.request_id())
+            .json(body.clone())
+            .send()?
             .expect(201, "checkout")?;
         ensure!(first.request_id.as_deref() == Some(self.request_id().as_str()));
         ensure!(first.body["status"] == "confirmed", "order: {}", first.body);
-        ensure!(first.body["total_cents"] == 3 * PRICE);
+        ensure!(
+            first.body["total_cents"] == TOTAL
+                && first.body["discount"]["code"] == self.code.as_str()
+                && first.body["shipping_method"]["id"] == self.shipping_method.as_str(),
+            "order: {}",
+            first.body
+        );
         let replay = self
             .api
-            .checkout(&token, &key, "tok_visa", None)?
+            .post(&self.api.bases.order, "/api/v1/checkout")
+            .token(&token)
+            .header("idempotency-key", &key)
+            .json(body)
+            .send()?
             .expect(201, "checkout replay")?;
         ensure!(replay.body == first.body, "the replay differs");
         self.order = first.body;
         self.expect_available(&self.products[0].clone(), STOCK - 2)
+    }
+
+    /// Checks out to [`COUNTRY`] with the journey's method.
+    fn checkout_body(&self) -> Value {
+        let mut body = crate::shop::checkout_body("tok_visa");
+        body["shipping_address"]["country"] = json!(COUNTRY);
+        body["shipping_method_id"] = json!(self.shipping_method);
+        body
     }
 
     fn expect_available(&self, product: &str, expected: i64) -> Result<()> {
@@ -386,9 +584,14 @@ impl<'a> Journey<'a> {
 
     fn confirmation(&mut self) -> Result<()> {
         self.wait_notification("order_confirmed")?;
-        let total = format!("{:.2}", (3 * PRICE) as f64 / 100.0);
+        let total = format!("{}.{:02}", TOTAL / 100, TOTAL % 100);
         let mails = self.mails_mentioning(&total)?;
         ensure!(mails.len() == 1, "{} confirmation mails", mails.len());
+        let text = mails[0].text.as_deref().unwrap_or_default();
+        ensure!(
+            text.contains(&self.code),
+            "the confirmation names the discount code: {text}"
+        );
         ensure!(mails[0].html.is_some(), "the confirmation has an HTML part");
         Ok(())
     }
@@ -507,8 +710,184 @@ impl<'a> Journey<'a> {
     }
 }
 
+impl Journey<'_> {
+    /// What the fleet's databases still hold about `user_id`: notification
+    /// preferences, devices, notifications with event data, deliveries with
+    /// an address or a body, cart lines, orders with an address, and
+    /// user-service's notification events about the account.
+    fn personal_rows(&self, user_id: &str) -> Result<Vec<(&'static str, i64)>> {
+        let url = PgUrl::parse(self.stack.fleet.superuser_url())?.with_database("shop");
+        let bin = PgBin::locate()?;
+        let checks = [
+            (
+                "notification preferences",
+                format!(
+                    "select count(*) from notifications.preferences where user_id = '{user_id}'"
+                ),
+            ),
+            (
+                "push subscriptions",
+                format!(
+                    "select count(*) from notifications.push_subscriptions where user_id = '{user_id}'"
+                ),
+            ),
+            (
+                "notification event data",
+                format!(
+                    "select count(*) from notifications.notifications
+                     where user_id = '{user_id}' and data <> '{{}}'::jsonb"
+                ),
+            ),
+            (
+                "delivery addresses and bodies",
+                format!(
+                    "select count(*) from notifications.deliveries where user_id = '{user_id}'
+                     and (target not like 'erased-%' or subject <> '' or body_text <> ''
+                          or coalesce(body_html, '') <> '')"
+                ),
+            ),
+            (
+                "cart lines",
+                format!("select count(*) from orders.cart_items where user_id = '{user_id}'"),
+            ),
+            (
+                "order addresses",
+                format!(
+                    "select count(*) from orders.orders where user_id = '{user_id}'
+                     and (shipping_address->>'name' <> '' or shipping_address->>'line1' <> '')"
+                ),
+            ),
+            (
+                "user-service notification events",
+                format!(
+                    "select count(*) from users.outbox where path = '/internal/v1/notifications'
+                     and (payload->>'user_id' = '{user_id}' or payload->'to'->>'email' = '{}')",
+                    self.email
+                ),
+            ),
+        ];
+        checks
+            .into_iter()
+            .map(|(what, sql)| {
+                let out = pg::query(&bin, &url, &sql)?;
+                let count = out
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("counting {what}: {out:?}"))?;
+                Ok((what, count))
+            })
+            .collect()
+    }
+
+    /// `DELETE /users/me`: user-service forgets the account, and its
+    /// `user_deleted` event makes order- and notification-service erase
+    /// theirs (the order stays, without its address).
+    fn erasure(&mut self) -> Result<()> {
+        let session = self.api.login(&self.email, &self.password)?;
+        let me = self
+            .api
+            .get(&self.api.bases.user, "/api/v1/users/me")
+            .token(&session.access)
+            .send()?
+            .expect(200, "GET /users/me")?;
+        let user_id = me.str("id")?;
+        // It goes into SQL below: a UUID and nothing else.
+        ensure!(
+            user_id.len() == 36 && user_id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'),
+            "user id {user_id:?}"
+        );
+        // Something of theirs in each service first.
+        self.api
+            .put(
+                &self.api.bases.notification,
+                "/api/v1/notification-preferences",
+            )
+            .token(&session.access)
+            .json(json!({"email": true, "sms": false, "push": true, "marketing": false}))
+            .send()?
+            .expect(200, "notification preferences")?;
+        self.api
+            .post(&self.api.bases.notification, "/api/v1/push-subscriptions")
+            .token(&session.access)
+            .json(json!({"platform": "web", "token": format!("e2e-device-{}", self.run_id)}))
+            .send()?
+            .expect(201, "push subscription")?;
+        self.api
+            .add_to_cart(&session.access, &self.products[0], 1)?;
+        let before = self.personal_rows(&user_id)?;
+        for what in [
+            "notification preferences",
+            "push subscriptions",
+            "cart lines",
+            "order addresses",
+        ] {
+            ensure!(
+                before.iter().any(|(w, n)| *w == what && *n > 0),
+                "nothing to erase in {what} before the deletion: {before:?}"
+            );
+        }
+
+        self.api
+            .delete(&self.api.bases.user, "/api/v1/users/me")
+            .token(&session.access)
+            .send()?
+            .expect(204, "DELETE /users/me")?;
+        self.api
+            .get(&self.api.bases.user, "/api/v1/users/me")
+            .token(&session.access)
+            .send()?
+            .expect(404, "GET /users/me after the deletion")?;
+
+        let deadline = Instant::now() + MAIL_WAIT;
+        loop {
+            let left = self.personal_rows(&user_id)?;
+            if left.iter().all(|(_, n)| *n == 0) {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("personal data left after the deletion: {left:?}");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        // The order is kept for the accounts, without the address.
+        let orders = self
+            .api
+            .get(
+                &self.api.bases.order,
+                &format!("/api/v1/admin/orders?user_id={user_id}"),
+            )
+            .token(&self.stack.admin_token)
+            .send()?
+            .expect(200, "admin order list")?;
+        let order_id = self.order_id()?;
+        let order = orders.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|o| o["id"] == order_id.as_str())
+            .with_context(|| format!("the order is kept: {}", orders.body))?;
+        ensure!(
+            order["shipping_address"]["name"] == "" && order["shipping_address"]["line1"] == "",
+            "the order still has an address: {}",
+            order["shipping_address"]
+        );
+        ensure!(order["total_cents"] == self.order["total_cents"]);
+        Ok(())
+    }
+}
+
 /// The reset token in a mail: the value of a `token=` parameter, or the
 /// longest URL-safe word of 32+ characters.
+/// A discount code's suffix from the run id (letters and digits only).
+fn run_id_code(run_id: &str) -> String {
+    run_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(40)
+        .collect::<String>()
+        .to_uppercase()
+}
+
 fn reset_token(text: &str) -> Option<String> {
     if let Some(start) = text.find("token=") {
         let rest = &text[start + "token=".len()..];

@@ -59,7 +59,7 @@ pub struct FleetOptions {
     pub ready_timeout: Duration,
     /// Where service output goes.
     pub output: Output,
-    /// The private cluster lives in `target/xtask/pg-<cluster_name>`.
+    /// The private cluster is `pg-<cluster_name>` (where: [`PgCluster::start`]).
     pub cluster_name: String,
     /// Services to run, by short or package name; empty means every service in the workspace.
     pub only: Vec<String>,
@@ -246,6 +246,15 @@ impl Fleet {
             .crash_restart()
     }
 
+    /// The process id of a running service (to read its `/proc` entries).
+    pub fn pid(&self, name: &str) -> Result<u32> {
+        let svc = &self.services[self.index(name)?];
+        svc.child
+            .as_ref()
+            .map(|child| child.id())
+            .with_context(|| format!("{} is not running", svc.spec.package))
+    }
+
     /// True if the service's process is running.
     pub fn is_running(&mut self, name: &str) -> Result<bool> {
         let i = self.index(name)?;
@@ -355,7 +364,7 @@ impl Fleet {
         let svc = &mut self.services[i];
         let mut cmd = Command::new(&svc.exe);
         cmd.arg("serve")
-            .envs(serve_env(&svc.spec, &svc.database_url, &output))
+            .envs(serve_env(&svc.spec, &svc.exe, &svc.database_url, &output))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -537,12 +546,28 @@ fn log_env(output: &Output) -> [(String, String); 2] {
 }
 
 /// The environment of `<bin> serve`; every other `APP__*` variable is inherited untouched.
-fn serve_env(spec: &ServiceSpec, database_url: &str, output: &Output) -> Vec<(String, String)> {
+fn serve_env(
+    spec: &ServiceSpec,
+    exe: &Path,
+    database_url: &str,
+    output: &Output,
+) -> Vec<(String, String)> {
     let mut env = vec![
         // Always ours: readiness polling and role isolation depend on them.
         ("APP__SERVER__PORT".into(), spec.port.to_string()),
         ("APP__DATABASE__URL".into(), database_url.to_owned()),
     ];
+    // catalog's product images: `target/media`, whatever the directory we
+    // were started from (the binary is `target/<profile>/catalog-service`).
+    if spec.package == "catalog-service"
+        && std::env::var_os("APP__MEDIA__PATH").is_none()
+        && let Some(target) = exe.parent().and_then(Path::parent)
+    {
+        env.push((
+            "APP__MEDIA__PATH".into(),
+            target.join("media").to_string_lossy().into_owned(),
+        ));
+    }
     if std::env::var_os("APP__AUTH__JWKS_URL").is_none() {
         env.push(("APP__AUTH__JWKS_URL".into(), services::JWKS_URL.into()));
     }

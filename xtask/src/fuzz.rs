@@ -28,18 +28,44 @@ pub struct FuzzOptions {
 /// The checks every response must pass.
 const CHECKS: &str = "not_a_server_error,response_schema_conformance,content_type_conformance";
 
-/// Local-only client secrets (docker-compose.yml, user-service defaults);
-/// the order-service client is trusted by every internal route it calls,
-/// notification-service's by user-service's.
+/// The client each service's internal routes admit, with its local-only
+/// secret (user-service's defaults): order-service for catalog's and
+/// notification-service's, notification-service for user-service's, and
+/// user-service for order-service's (`user_deleted`).
 fn caller_of(service: &str) -> (&'static str, &'static str) {
     match service {
         "user-service" => (
             "notification-service",
             "notification_client_secret_local_only",
         ),
-        "notification-service" => ("order-service", "order_client_secret_local_only"),
+        "order-service" => ("user-service", USER_SERVICE_FUZZ_SECRET),
         _ => ("order-service", "order_client_secret_local_only"),
     }
+}
+
+/// user-service mints its own service tokens (its outbox) and has no client
+/// of the client-credentials grant; the fuzz fleet gives it one, allowed
+/// order-service's audience only, so order-service's internal route is
+/// fuzzed as its real caller sees it.
+const USER_SERVICE_FUZZ_SECRET: &str = "fuzz_user_service_client_secret_local_only";
+
+/// The fuzz fleet's extra environment: the client of
+/// [`USER_SERVICE_FUZZ_SECRET`], and the rate limits lifted (schemathesis
+/// sends thousands of requests from 127.0.0.1, the token requests of the
+/// later services among them; the limits have tests of their own).
+fn fuzz_env() -> Vec<(String, String)> {
+    let mut env = crate::stack::unlimited_env();
+    env.extend([
+        (
+            "APP__SERVICE_CLIENTS__USER_SERVICE".into(),
+            USER_SERVICE_FUZZ_SECRET.into(),
+        ),
+        (
+            "APP__CLIENT_AUDIENCES__USER_SERVICE".into(),
+            "order-service".into(),
+        ),
+    ]);
+    env
 }
 
 /// Starts the fleet and fuzzes each service's API.
@@ -54,7 +80,7 @@ pub fn run(opts: &FuzzOptions) -> Result<()> {
             name: "fuzz".into(),
             smtp: false,
             gateway: false,
-            env: Vec::new(),
+            env: fuzz_env(),
         },
     )?;
     let result = fuzz_all(&stack, &bin.join("schemathesis"), opts);
@@ -75,8 +101,6 @@ fn fuzz_all(stack: &Stack, schemathesis: &std::path::Path, opts: &FuzzOptions) -
         .collect();
     for spec in services {
         let base = stack.fleet.base_url(&spec.package)?;
-        let (client, secret) = caller_of(&spec.package);
-        let service_token = stack.api.service_token(client, secret, &spec.package)?;
         let document = stack.api.get(&base, "/openapi.json").send()?.body;
         let has_internal = document["paths"]
             .as_object()
@@ -88,6 +112,10 @@ fn fuzz_all(stack: &Stack, schemathesis: &std::path::Path, opts: &FuzzOptions) -
             "^/internal/",
         )];
         if has_internal {
+            // The client its internal routes admit (each client may get
+            // tokens only for the audiences it calls: invalid_scope otherwise).
+            let (client, secret) = caller_of(&spec.package);
+            let service_token = stack.api.service_token(client, secret, &spec.package)?;
             passes.push((
                 "internal",
                 service_token,

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod db;
+pub mod deploy_env;
 pub mod e2e;
 pub mod fleet;
 pub mod frontend;
@@ -14,6 +15,7 @@ pub mod http;
 pub mod lint_deploy;
 pub mod load;
 pub mod local_extras;
+pub mod memory;
 pub mod new_service;
 pub mod openapi;
 pub mod pg;

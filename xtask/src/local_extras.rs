@@ -46,13 +46,21 @@ impl Gateway {
         }
         link_storefront(root, &prefix)?;
         let config = root.join("deploy/nginx/nginx.local.conf");
+        // Started by root, nginx's workers would run as `nobody`, who may not
+        // enter the checkout (0700 under /root or `mktemp -d`) to read the
+        // api-docs site and the storefront: keep them as the invoking user.
+        let globals = if crate::pg::is_root() {
+            "daemon off; user root;"
+        } else {
+            "daemon off;"
+        };
         let mut command = Command::new(nginx);
         command
             .arg("-p")
             .arg(&prefix)
             .arg("-c")
             .arg(&config)
-            .args(["-e", "stderr", "-g", "daemon off;"])
+            .args(["-e", "stderr", "-g", globals])
             .stdin(Stdio::null());
         if let Some(log) = log {
             let file = std::fs::File::create(log)

@@ -11,8 +11,10 @@ use xtask::{db, lint_deploy, new_service, template, test_suite, up, workspace};
 ///
 /// Everything runs from local binaries: no Docker needed. Postgres comes from
 /// the machine's PostgreSQL install (Debian: `apt-get install postgresql`) and
-/// lives in target/xtask/pg-<command>; it is stopped on every exit path,
-/// Ctrl-C and SIGTERM included.
+/// lives in target/xtask/pg-<command> (as root: /var/tmp/shop-xtask/<checkout
+/// id>/pg-<command>, linked from there, so that any checkout works); it is
+/// stopped on every exit path, Ctrl-C and SIGTERM included, and its data is
+/// deleted unless the command failed.
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
@@ -71,10 +73,13 @@ Run what CI runs, stopping at the first failure, then print each step's duration
   4. cargo xtask template-check
   5. cargo xtask openapi check: the merged document is current and routed, every
      document passes openapi-spec-validator and openapi-typescript   (skipped by -p)
-  6. the deploy lint (deploy/, Dockerfiles, workflows)
-  7. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
-  8. cargo xtask browser: the SDK's tests and the storefront in Chromium (skipped by --quick or -p)
-  9. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
+  6. cargo build --release --bins of every service                    (skipped by --quick or -p)
+  7. the deploy lint (deploy/, Dockerfiles, workflows; every overlay's workloads
+     through their binary's check-config: release binaries, or the debug ones
+     with --quick or -p)
+  8. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
+  9. cargo xtask browser: the SDK's tests and the storefront in Chromium (skipped by --quick or -p)
+ 10. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
 
 A private Postgres is started first (or DATABASE_URL is used if set) and the
 children get DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres, a
@@ -127,7 +132,30 @@ for byte with the service's copy. Drifted files are shown as unified diffs
 drift: change such files in the template, then re-render them into every service.")]
     TemplateCheck,
     /// Lint deploy/, docker-compose.yml, the Dockerfiles and workflows with the real tools.
-    LintDeploy,
+    #[command(long_about = "\
+Lint deploy/, docker-compose.yml, the Dockerfiles and the workflows with the real
+tools (installed when missing: apt, and a venv in target/tools/venv): kustomize
+and the Kubernetes schemas, hadolint, docker-compose config, promtool, nginx -t,
+the workflow schema and actionlint.
+
+Then what the services will make of the Kubernetes overlays:
+  - nothing development-only reaches overlays/prod (an environment other than
+    production, a fake or log provider, a generated signing key, a local-only
+    default, a secret in a ConfigMap or a literal env value, a rendered Secret,
+    a workload that does not take every key of its documented Secret);
+  - every Deployment and Job of overlays/dev and overlays/prod: its service's
+    binary runs `check-config` with exactly the container's environment
+    (ConfigMaps, literals, and every key of the service's secret.example.yaml
+    filled with a fresh random value) and must accept it.
+The binaries are built first (release profile unless --debug).")]
+    LintDeploy {
+        /// Check with the debug binaries instead of the release ones.
+        #[arg(long)]
+        debug: bool,
+        /// Use the binaries already built.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// Start a private, provisioned Postgres and print its URLs, until Ctrl-C.
     #[command(long_about = "\
 Start a private Postgres (target/xtask/pg-db), provision database `shop` exactly as
@@ -169,7 +197,8 @@ Check, build and test the frontend side against the release fleet behind the gat
      OpenAPI document), typecheck (strict), build; storefront: npm ci, build.
   2. Start the release fleet (private Postgres target/xtask/pg-browser, an SMTP
      server, the nginx gateway serving the storefront at /) with access tokens
-     that expire after 1 s (plus the verifiers' 30 s leeway), and seed the demo catalog.
+     that expire after 1 s (plus the verifiers' 30 s leeway), and seed the demo catalog
+     and pricing (shipping methods, tax rates, WELCOME10).
   3. The SDK's tests (node --test) through the gateway, including ten parallel
      calls that meet an expired token and cause exactly one refresh request at
      user-service (counted on its /metrics).
@@ -249,12 +278,15 @@ Examples:
     /// The gateway's merged OpenAPI document, and the checks of every document.
     #[command(subcommand)]
     Openapi(OpenapiCmd),
-    /// Load the demo catalog into a running fleet (idempotent).
+    /// Load the demo catalog and pricing into a running fleet (idempotent).
     #[command(long_about = "\
 Load catalog-service/seed/catalog.json (a category tree and a few dozen products
-with stock) into a running fleet through the public API, as the local admin
-(ADMIN_EMAIL/ADMIN_PASSWORD, or the admin `cargo xtask up` created). Categories
-are matched by slug and products by SKU, so running it twice adds nothing.
+with stock) and order-service/seed/pricing.json (shipping methods Standard and
+Express, tax rates for AT, DE, FR, GB and NL, the demo code WELCOME10) into a
+running fleet through the public API, as the local admin (ADMIN_EMAIL/
+ADMIN_PASSWORD, or the admin `cargo xtask up` created). Categories are matched
+by slug, products by SKU, methods by name and codes by code, and tax rates are
+set, so running it twice adds nothing.
 `cargo xtask up --seed` does the same right after start-up.")]
     Seed {
         /// user-service base URL.
@@ -263,6 +295,9 @@ are matched by slug and products by SKU, so running it twice adds nothing.
         /// catalog-service base URL.
         #[arg(long, default_value = "http://127.0.0.1:8002")]
         catalog_url: String,
+        /// order-service base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8003")]
+        order_url: String,
     },
 }
 
@@ -330,6 +365,22 @@ enum BenchCmd {
         #[command(flatten)]
         compare: CompareArgs,
     },
+    /// user-service's memory under password resets with distinct 1 MiB
+    /// e-mails: resident set before and after (fails above the allowance).
+    ResetFlood {
+        /// Requests sent.
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Largest accepted growth of the resident set, in MiB.
+        #[arg(long, default_value_t = 10.0)]
+        allowance_mib: f64,
+        /// Run the binary already in target/release.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// A shop's mixed workload across the four services, with a latency chart.
     Fleet {
         /// Concurrent customers.
@@ -372,11 +423,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // For `up` and `db`, Ctrl-C is the normal way to finish.
     let is_up = matches!(cli.command, Cmd::Up { .. } | Cmd::Db);
-    match run(cli.command) {
+    let result = run(cli.command);
+    // A signal also makes children fail (Ctrl-C reaches initdb, pg_ctl, ...):
+    // whatever the error, after a signal it is an interruption.
+    let interrupted = signals::interrupted()
+        || result
+            .as_ref()
+            .is_err_and(|err| err.downcast_ref::<Interrupted>().is_some());
+    // Every cluster is stopped by now: delete their data unless something failed.
+    xtask::pg::finish(result.is_ok() || interrupted);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        // A signal also makes children fail (Ctrl-C reaches initdb, pg_ctl, ...):
-        // whatever the error, after a signal it is an interruption.
-        Err(err) if err.downcast_ref::<Interrupted>().is_some() || signals::interrupted() => {
+        Err(_) if interrupted => {
             // `up` is meant to end with Ctrl-C: that is success.
             if is_up {
                 ExitCode::SUCCESS
@@ -420,7 +478,13 @@ fn run(command: Cmd) -> Result<()> {
             0 => Ok(()),
             n => bail!("{n} template-owned file(s) drifted"),
         },
-        Cmd::LintDeploy => lint_deploy::run(&workspace::root()),
+        Cmd::LintDeploy { debug, no_build } => lint_deploy::run(
+            &workspace::root(),
+            &lint_deploy::LintOptions {
+                release: !debug,
+                build: !no_build,
+            },
+        ),
         Cmd::Bench(BenchCmd::Catalog {
             products,
             concurrency,
@@ -447,15 +511,30 @@ fn run(command: Cmd) -> Result<()> {
             seconds,
             compare,
         }) => xtask::load::fleet(&load_options(concurrency, seconds), &compare.plan()?).map(|_| ()),
+        Cmd::Bench(BenchCmd::ResetFlood {
+            requests,
+            concurrency,
+            allowance_mib,
+            no_build,
+        }) => xtask::memory::reset_flood(&xtask::memory::ResetFlood {
+            requests,
+            concurrency,
+            allowance_mib,
+            build: !no_build,
+        })
+        .map(|_| ()),
         Cmd::Seed {
             user_url,
             catalog_url,
+            order_url,
         } => {
             let root = workspace::root();
             let (email, password, _) = xtask::local_extras::admin_credentials(&root)?;
             let target = xtask::seed::SeedTarget {
                 user_url,
                 catalog_url,
+                order_url,
+                pricing: true,
                 email,
                 password,
             };

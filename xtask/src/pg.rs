@@ -1,15 +1,21 @@
 //! A private, throw-away Postgres cluster from the local binaries, and provisioning.
 //!
-//! [`PgCluster::start`] makes a fresh cluster under `target/xtask/pg-<name>`;
+//! [`PgCluster::start`] makes a fresh cluster `pg-<name>` (where: [`PgCluster::start`]);
 //! the guard stops it on [`PgCluster::stop`], on `Drop` and (via
 //! [`crate::signals`]) on a forced shutdown, so no `postgres` process outlives xtask.
+//! [`finish`], called once the command has ended, deletes the stopped clusters'
+//! data directories, or keeps them (and says where their logs are) when it failed.
 //! [`provision`] creates the `shop` database with one role and schema per service.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::io::Write;
 use std::net::TcpListener;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 
@@ -18,6 +24,14 @@ use crate::{signals, workspace};
 
 /// The database every service lives in (one schema each).
 pub const DATABASE: &str = "shop";
+
+/// Where the clusters live when xtask runs as root: one directory per
+/// checkout, `<SHARED_BASE>/<checkout id>/pg-<name>` (see [`PgCluster::start`]).
+pub const SHARED_BASE: &str = "/var/tmp/shop-xtask";
+
+/// The file in a checkout's directory under [`SHARED_BASE`] naming the
+/// checkout's scratch directory (for people, and for [`collect_abandoned`]).
+const CHECKOUT_RECORD: &str = "checkout";
 
 /// The directory holding `initdb`, `pg_ctl`, `psql` and `postgres`.
 #[derive(Debug, Clone)]
@@ -116,7 +130,7 @@ fn run_setup(mut cmd: Command) -> Result<String> {
 #[derive(Debug)]
 pub struct PgCluster {
     bin: PgBin,
-    data_dir: PathBuf,
+    location: Location,
     port: u16,
     as_postgres: bool,
     running: bool,
@@ -124,13 +138,24 @@ pub struct PgCluster {
 }
 
 impl PgCluster {
-    /// Starts a fresh cluster in `<target>/xtask/pg-<name>` on a free port (about 1.5 s).
+    /// Starts a fresh cluster `pg-<name>` on a free port (about 1.5 s), from an
+    /// empty data directory (a previous run's is stopped and deleted first).
+    ///
+    /// The data directory is `<target>/xtask/pg-<name>`, except as root: the
+    /// server then runs as the `postgres` user, who may not be allowed into the
+    /// checkout (a clone under `/root` or in a `mktemp -d` directory is 0700),
+    /// and xtask does not loosen the permissions of the user's directories. The
+    /// cluster then lives in `/var/tmp/shop-xtask/<checkout id>/pg-<name>`
+    /// (root-owned 0755 directories, the data directory owned by `postgres`;
+    /// `/var/tmp` rather than `/tmp`, which may be memory) and
+    /// `<target>/xtask/pg-<name>` is a symbolic link to it. The checkout id is a
+    /// hash of the scratch directory's real path, so every checkout (and every
+    /// `bench --against` baseline) has its own clusters.
     pub fn start(root: &Path, name: &str) -> Result<Self> {
         let bin = PgBin::locate()?;
-        let scratch = workspace::scratch_dir(root);
-        let data_dir = scratch.join(format!("pg-{name}"));
         let as_postgres = is_root();
-        prepare_data_dir(&bin, &scratch, &data_dir, as_postgres)?;
+        let location = prepare_data_dir(&bin, root, name, as_postgres)?;
+        let data_dir = location.data_dir.clone();
 
         let mut initdb = server_command(&bin, "initdb", as_postgres);
         initdb
@@ -149,14 +174,14 @@ impl PgCluster {
             let port = free_port()?;
             let mut cluster = Self {
                 bin: bin.clone(),
-                data_dir: data_dir.clone(),
+                location: location.clone(),
                 port,
                 as_postgres,
                 running: true,
                 _forced_stop: None,
             };
             // Register before starting so a signal during start-up still stops it.
-            cluster._forced_stop = Some(forced_stop(&bin, &data_dir, as_postgres));
+            cluster._forced_stop = Some(forced_stop(&bin, &location, as_postgres));
             let mut pg_ctl = server_command(&bin, "pg_ctl", as_postgres);
             pg_ctl
                 .arg("-D")
@@ -210,7 +235,7 @@ impl PgCluster {
 
     /// The data directory (the server log is `postgres.log` in it).
     pub fn data_dir(&self) -> &Path {
-        &self.data_dir
+        &self.location.data_dir
     }
 
     /// The binaries this cluster runs from (for [`psql`] and [`provision`]).
@@ -229,9 +254,9 @@ impl PgCluster {
         let mut pg_ctl = server_command(&self.bin, "pg_ctl", self.as_postgres);
         pg_ctl
             .arg("-D")
-            .arg(&self.data_dir)
+            .arg(&self.location.data_dir)
             .arg("-l")
-            .arg(self.data_dir.join("postgres.log"))
+            .arg(self.location.data_dir.join("postgres.log"))
             .args(["-m", "immediate", "-w", "-t", "60", "restart"]);
         run_setup(pg_ctl).map(drop).context("restarting Postgres")
     }
@@ -245,20 +270,35 @@ impl PgCluster {
         let mut pg_ctl = server_command(&self.bin, "pg_ctl", self.as_postgres);
         pg_ctl
             .arg("-D")
-            .arg(&self.data_dir)
+            .arg(&self.location.data_dir)
             .args(["-m", "fast", "-w", "-t", "30", "stop"]);
         let result = run_setup(pg_ctl).map(drop);
         if result.is_err() {
             // Fall back to what the signal path would do.
             let mut immediate = server_command(&self.bin, "pg_ctl", self.as_postgres);
-            immediate
-                .arg("-D")
-                .arg(&self.data_dir)
-                .args(["-m", "immediate", "-w", "stop"]);
+            immediate.arg("-D").arg(&self.location.data_dir).args([
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ]);
             let _ = run_setup(immediate);
         }
         self._forced_stop = None;
         result.context("stopping Postgres")
+    }
+
+    /// Stops the server and deletes its data directory (and the link to it) now,
+    /// rather than when the command ends ([`finish`]).
+    pub fn discard(&mut self) -> Result<()> {
+        self.stop()?;
+        if server_alive(&self.location.data_dir) {
+            bail!(
+                "Postgres in {} still runs after being stopped; not deleting it",
+                self.location.data_dir.display()
+            );
+        }
+        self.location.remove()
     }
 }
 
@@ -270,24 +310,170 @@ impl Drop for PgCluster {
     }
 }
 
-/// The last-resort stop run by the signal watchdog.
-fn forced_stop(bin: &PgBin, data_dir: &Path, as_postgres: bool) -> signals::Registration {
+/// The last-resort stop run by the signal watchdog: the command was
+/// interrupted, so (as [`finish`] would) the data directory goes too.
+fn forced_stop(bin: &PgBin, location: &Location, as_postgres: bool) -> signals::Registration {
     let bin = bin.clone();
-    let data_dir = data_dir.to_path_buf();
+    let location = location.clone();
     signals::register_cleanup(move || {
         let mut cmd = server_command(&bin, "pg_ctl", as_postgres);
         cmd.arg("-D")
-            .arg(&data_dir)
+            .arg(&location.data_dir)
             .args(["-m", "immediate", "-w", "stop"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let _ = cmd.status();
+        if !server_alive(&location.data_dir) {
+            let _ = location.remove();
+        }
     })
 }
 
-/// Removes a previous run's directory (stopping a server left running by a
-/// SIGKILLed xtask first) and creates an empty one the server user owns.
-fn prepare_data_dir(bin: &PgBin, scratch: &Path, data_dir: &Path, as_postgres: bool) -> Result<()> {
+/// Where one cluster's files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Location {
+    /// The data directory (`postgres.log` is in it).
+    data_dir: PathBuf,
+    /// `<target>/xtask/pg-<name>` when it is a link to `data_dir` (as root).
+    link: Option<PathBuf>,
+}
+
+impl Location {
+    /// Deletes the data directory and the link to it (neither need exist).
+    fn remove(&self) -> Result<()> {
+        if let Some(link) = &self.link
+            && std::fs::read_link(link).is_ok_and(|target| target == self.data_dir)
+        {
+            std::fs::remove_file(link)
+                .with_context(|| format!("removing the link {}", link.display()))?;
+        }
+        match std::fs::remove_dir_all(&self.data_dir) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("removing {}", self.data_dir.display())),
+        }
+    }
+}
+
+/// The clusters this process made, for [`finish`].
+static MADE: Mutex<Vec<Location>> = Mutex::new(Vec::new());
+
+/// Ends the command's clusters (all stopped by now: their guards are dropped).
+///
+/// When the command `succeeded` (or was interrupted: the caller decides),
+/// their data directories are deleted, so a run leaves nothing behind (a
+/// `cargo xtask test` cluster holds one database per test, gigabytes). When it
+/// failed they are kept for diagnosis and their server logs are named; the
+/// next start of the same cluster deletes them. A cluster whose server still
+/// runs is never touched.
+pub fn finish(succeeded: bool) {
+    let made = std::mem::take(&mut *MADE.lock().unwrap_or_else(|p| p.into_inner()));
+    for location in made {
+        let dir = &location.data_dir;
+        if !dir.exists() {
+            continue;
+        }
+        if server_alive(dir) {
+            eprintln!(
+                "xtask: Postgres in {} is still running; left as it is",
+                dir.display()
+            );
+        } else if succeeded {
+            if let Err(err) = location.remove() {
+                eprintln!("xtask: {err:#}");
+            }
+        } else {
+            let log = dir.join("postgres.log");
+            let log = if log.exists() {
+                format!(" (server log: {})", log.display())
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "xtask: kept the Postgres cluster {}{log}; its next start deletes it",
+                dir.display()
+            );
+        }
+    }
+}
+
+/// True when `data_dir/postmaster.pid` names a live process.
+fn server_alive(data_dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(data_dir.join("postmaster.pid")) else {
+        return false;
+    };
+    let Some(pid) = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<i32>().ok())
+    else {
+        // Being written: count it as alive rather than delete under a server.
+        return true;
+    };
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// Makes the cluster's empty data directory, owned by the server user, and
+/// records it for [`finish`]; see [`PgCluster::start`] for where it is.
+fn prepare_data_dir(bin: &PgBin, root: &Path, name: &str, as_postgres: bool) -> Result<Location> {
+    let scratch = workspace::scratch_dir(root);
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let in_checkout = scratch.join(format!("pg-{name}"));
+    let location = if as_postgres {
+        let checkout_dir = shared_checkout_dir(Path::new(SHARED_BASE), &scratch)?;
+        for removed in collect_abandoned(Path::new(SHARED_BASE), &checkout_dir) {
+            eprintln!(
+                "xtask: removed {} (clusters of a checkout that no longer exists)",
+                removed.display()
+            );
+        }
+        // A link (perhaps copied along with `target/` from another checkout)
+        // is never followed; a directory is a cluster from before they moved.
+        match std::fs::symlink_metadata(&in_checkout) {
+            Ok(meta) if meta.is_dir() => wipe(bin, &in_checkout, as_postgres)?,
+            Ok(_) => std::fs::remove_file(&in_checkout)
+                .with_context(|| format!("removing {}", in_checkout.display()))?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("inspecting {}", in_checkout.display()));
+            }
+        }
+        Location {
+            data_dir: checkout_dir.join(format!("pg-{name}")),
+            link: Some(in_checkout),
+        }
+    } else {
+        Location {
+            data_dir: in_checkout,
+            link: None,
+        }
+    };
+    let data_dir = &location.data_dir;
+    wipe(bin, data_dir, as_postgres)?;
+    std::fs::create_dir(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    if !made.contains(&location) {
+        made.push(location.clone());
+    }
+    drop(made);
+    if as_postgres {
+        let mut chown = Command::new("chown");
+        chown.arg("postgres:postgres").arg(data_dir);
+        run_setup(chown).context("giving the data directory to the `postgres` user")?;
+    }
+    if let Some(link) = &location.link {
+        std::os::unix::fs::symlink(data_dir, link)
+            .with_context(|| format!("linking {} to {}", link.display(), data_dir.display()))?;
+    }
+    Ok(location)
+}
+
+/// Deletes a previous run's data directory, stopping a server left running by
+/// a SIGKILLed xtask first.
+fn wipe(bin: &PgBin, data_dir: &Path, as_postgres: bool) -> Result<()> {
     if data_dir.join("postmaster.pid").exists() {
         let mut pg_ctl = server_command(bin, "pg_ctl", as_postgres);
         pg_ctl
@@ -296,22 +482,99 @@ fn prepare_data_dir(bin: &PgBin, scratch: &Path, data_dir: &Path, as_postgres: b
             .args(["-m", "immediate", "-w", "stop"]);
         let _ = run_setup(pg_ctl);
     }
-    if data_dir.exists() {
-        std::fs::remove_dir_all(data_dir)
-            .with_context(|| format!("removing the old cluster {}", data_dir.display()))?;
+    match std::fs::remove_dir_all(data_dir) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => {
+            Err(err).with_context(|| format!("removing the old cluster {}", data_dir.display()))
+        }
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    if as_postgres {
-        // The server user must be able to reach its data directory.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(scratch, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("making {} traversable", scratch.display()))?;
-        let mut chown = Command::new("chown");
-        chown.arg("postgres:postgres").arg(data_dir);
-        run_setup(chown).context("giving the data directory to the `postgres` user")?;
+}
+
+/// `<base>/<checkout id>`, made if needed (root-owned, 0755 so that the
+/// `postgres` user can pass), with the scratch directory's path recorded in it.
+fn shared_checkout_dir(base: &Path, scratch: &Path) -> Result<PathBuf> {
+    let scratch = scratch
+        .canonicalize()
+        .with_context(|| format!("resolving {}", scratch.display()))?;
+    traversable_root_dir(base)?;
+    let dir = base.join(checkout_id(&scratch));
+    traversable_root_dir(&dir)?;
+    std::fs::write(dir.join(CHECKOUT_RECORD), scratch.as_os_str().as_bytes())
+        .with_context(|| format!("writing {}", dir.join(CHECKOUT_RECORD).display()))?;
+    Ok(dir)
+}
+
+/// Makes `dir` (if needed) and checks that nobody but root can have put
+/// anything in it: `/var/tmp` is writable by everyone, so a directory someone
+/// else made there first must not be used as root.
+fn traversable_root_dir(dir: &Path) -> Result<()> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(err) => return Err(err).with_context(|| format!("creating {}", dir.display())),
     }
-    Ok(())
+    let meta =
+        std::fs::symlink_metadata(dir).with_context(|| format!("inspecting {}", dir.display()))?;
+    if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        bail!(
+            "{} must be a directory owned by root and writable only by root \
+             (it is {}owned by uid {}, mode {:o}); remove it and run again",
+            dir.display(),
+            if meta.is_dir() {
+                ""
+            } else {
+                "not a directory, "
+            },
+            meta.uid(),
+            meta.mode() & 0o7777
+        );
+    }
+    // Whatever the umask made it: the `postgres` user must pass through.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("making {} traversable", dir.display()))
+}
+
+/// A stable name for a checkout: FNV-1a of its scratch directory's real path.
+fn checkout_id(scratch: &Path) -> String {
+    let hash = scratch
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    format!("{hash:016x}")
+}
+
+/// Deletes the directories under `base` (other than `ours`) whose checkout no
+/// longer exists (a deleted clone, a `cargo clean`) and whose servers are all
+/// stopped; returns what it deleted. Best effort: what it cannot read stays.
+fn collect_abandoned(base: &Path, ours: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if dir == ours {
+            continue;
+        }
+        // Without a record it is being made, or not ours to judge.
+        let Ok(record) = std::fs::read(dir.join(CHECKOUT_RECORD)) else {
+            continue;
+        };
+        if Path::new(OsStr::from_bytes(&record)).exists() {
+            continue;
+        }
+        let running = std::fs::read_dir(&dir)
+            .map(|clusters| clusters.flatten().any(|c| server_alive(&c.path())))
+            .unwrap_or(true);
+        if !running && std::fs::remove_dir_all(&dir).is_ok() {
+            removed.push(dir);
+        }
+    }
+    removed
 }
 
 /// Single-quotes a path for the shell command line `pg_ctl -o` builds.
@@ -560,6 +823,79 @@ mod tests {
     }
 
     #[test]
+    fn checkout_ids_are_stable_and_distinct() {
+        // FNV-1a: the same path names the same directory across xtask builds.
+        assert_eq!(checkout_id(Path::new("")), "cbf29ce484222325");
+        assert_eq!(checkout_id(Path::new("a")), "af63dc4c8601ec8c");
+        assert_ne!(
+            checkout_id(Path::new("/work/a/target/xtask")),
+            checkout_id(Path::new("/work/b/target/xtask"))
+        );
+    }
+
+    /// `/var/tmp` is writable by everyone: a directory there that root did not
+    /// make (or that others may write to) is refused, never used.
+    #[test]
+    fn refuses_a_shared_directory_others_control() -> Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path().join("shop-xtask");
+        std::fs::create_dir(&dir)?;
+        if is_root() {
+            std::os::unix::fs::chown(&dir, Some(65534), None)?;
+            let err = traversable_root_dir(&dir).expect_err("owned by nobody");
+            assert!(format!("{err:#}").contains("owned by uid 65534"), "{err:#}");
+            std::os::unix::fs::chown(&dir, Some(0), None)?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+            let err = traversable_root_dir(&dir).expect_err("world-writable");
+            assert!(format!("{err:#}").contains("mode 777"), "{err:#}");
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+            traversable_root_dir(&dir)?;
+            let mode = std::fs::metadata(&dir)?.mode() & 0o7777;
+            assert_eq!(mode, 0o755, "made traversable for the postgres user");
+            let file = tmp.path().join("a-file");
+            std::fs::write(&file, "")?;
+            assert!(traversable_root_dir(&file).is_err());
+        } else {
+            assert!(traversable_root_dir(&dir).is_err(), "not owned by root");
+        }
+        Ok(())
+    }
+
+    /// Directories of deleted checkouts go; live ones, running servers and
+    /// directories without a record stay.
+    #[test]
+    fn collects_only_abandoned_stopped_checkouts() -> Result<()> {
+        let base = tempfile::tempdir()?;
+        let existing = tempfile::tempdir()?;
+        let make = |name: &str, record: Option<&Path>| -> Result<PathBuf> {
+            let dir = base.path().join(name);
+            std::fs::create_dir_all(dir.join("pg-test"))?;
+            if let Some(record) = record {
+                std::fs::write(dir.join(CHECKOUT_RECORD), record.as_os_str().as_bytes())?;
+            }
+            Ok(dir)
+        };
+        let gone = Path::new("/nonexistent/checkout/target/xtask");
+        let abandoned = make("abandoned", Some(gone))?;
+        let ours = make("ours", Some(gone))?;
+        let live = make("live", Some(existing.path()))?;
+        let unrecorded = make("unrecorded", None)?;
+        let running = make("running", Some(gone))?;
+        // Our own pid stands in for a running postmaster.
+        std::fs::write(
+            running.join("pg-test/postmaster.pid"),
+            format!("{}\n/data\n", std::process::id()),
+        )?;
+        let removed = collect_abandoned(base.path(), &ours);
+        assert_eq!(removed, vec![abandoned.clone()]);
+        assert!(!abandoned.exists());
+        for kept in [&ours, &live, &unrecorded, &running] {
+            assert!(kept.exists(), "{} was removed", kept.display());
+        }
+        Ok(())
+    }
+
+    #[test]
     fn versions_sort_numerically() {
         assert!(parse_version("10") > parse_version("9.6"));
         assert_eq!(parse_version("main"), None);
@@ -588,13 +924,21 @@ mod cluster_tests {
             eprintln!("skipped: no PostgreSQL binaries on this machine");
             return Ok(());
         }
-        let root = tempfile::tempdir()?;
-        // The scratch dir must be reachable by the `postgres` user when we run as root.
-        std::fs::set_permissions(
-            root.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )?;
-        let mut cluster = PgCluster::start(root.path(), "unit")?;
+        // A checkout only its owner may enter (what `mktemp -d` makes): as
+        // root, the `postgres` user running the server cannot pass through it.
+        let private = tempfile::tempdir()?;
+        std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700))?;
+        let root = private.path().join("checkout");
+        std::fs::create_dir(&root)?;
+        let mut cluster = PgCluster::start(&root, "unit")?;
+        let data_dir = cluster.data_dir().to_path_buf();
+        let link = workspace::scratch_dir(&root).join("pg-unit");
+        if is_root() {
+            assert!(data_dir.starts_with(SHARED_BASE), "{}", data_dir.display());
+            assert_eq!(std::fs::read_link(&link)?, data_dir);
+        } else {
+            assert_eq!(data_dir, link);
+        }
         let bin = cluster.bin().clone();
         let specs = crate::services::conventions();
         let urls = provision(&bin, &cluster.superuser_url(), &specs)?;
@@ -654,7 +998,44 @@ mod cluster_tests {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
             "still listening"
         );
-        assert!(!cluster.data_dir().join("postmaster.pid").exists());
+        assert!(!data_dir.join("postmaster.pid").exists());
+        assert!(
+            data_dir.join("postgres.log").is_file(),
+            "stop keeps the files"
+        );
+        cluster.discard()?;
+        assert!(!data_dir.exists(), "discard deletes the data directory");
+        assert!(link.symlink_metadata().is_err(), "and the link to it");
+        // Nothing was loosened on the way.
+        assert_eq!(mode(private.path())?, 0o700);
         Ok(())
+    }
+
+    /// A new start begins from an empty directory, whatever the last run left.
+    #[test]
+    fn a_start_wipes_the_previous_cluster() -> Result<()> {
+        if PgBin::locate().is_err() {
+            eprintln!("skipped: no PostgreSQL binaries on this machine");
+            return Ok(());
+        }
+        let root = tempfile::tempdir()?;
+        let first = PgCluster::start(root.path(), "again")?;
+        let leftover = first.data_dir().join("leftover-from-a-failed-run");
+        std::fs::write(&leftover, "x")?;
+        // Killed without a stop (an xtask that got SIGKILL): the server still runs.
+        let stale_port = first.port();
+        std::mem::forget(first);
+        let mut second = PgCluster::start(root.path(), "again")?;
+        assert!(!leftover.exists(), "the data directory was not emptied");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", stale_port)).is_err(),
+            "the stale server was not stopped"
+        );
+        second.discard()?;
+        Ok(())
+    }
+
+    fn mode(path: &Path) -> Result<u32> {
+        Ok(std::fs::metadata(path)?.mode() & 0o7777)
     }
 }

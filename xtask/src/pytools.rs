@@ -26,6 +26,13 @@ pub const SCHEMATHESIS: PyTool = PyTool {
     executable: "schemathesis",
 };
 
+/// moto's server: a real S3-compatible HTTP server, for catalog-service's
+/// S3 media backend tests (`MOTO_SERVER`, see `cargo xtask test`).
+pub const MOTO: PyTool = PyTool {
+    requirement: "moto[server]==5.2.5",
+    executable: "moto_server",
+};
+
 /// The shared tools venv.
 pub fn venv(root: &Path) -> PathBuf {
     root.join("target/tools/venv")

@@ -54,6 +54,8 @@ pub struct Reply {
     pub request_id: Option<String>,
     /// The `ETag`, if any.
     pub etag: Option<String>,
+    /// Every response header (lower-case names), in order.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -67,6 +69,15 @@ impl Reply {
             );
         }
         Ok(self)
+    }
+
+    /// The values of header `name` (lower-case).
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// A string field of the body.
@@ -137,6 +148,16 @@ impl Call<'_> {
                 .map(str::to_owned)
         };
         let (request_id, etag) = (header("x-request-id"), header("etag"));
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
         let status = response.status().as_u16();
         let bytes = response.body_mut().read_to_vec().unwrap_or_default();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -145,6 +166,7 @@ impl Call<'_> {
             body,
             request_id,
             etag,
+            headers,
         })
     }
 }

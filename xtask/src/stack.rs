@@ -17,6 +17,23 @@ use crate::process::GroupChild;
 use crate::shop::{Api, Bases};
 use crate::{pg, pytools, workspace};
 
+/// Environment that lifts the fleet's rate limits, for load runs whose many
+/// customers log in and check out back to back from 127.0.0.1 (bench,
+/// chaos): user-service's per-address limit, order-service's checkout
+/// attempts per address and per user, and declines per user. The e2e
+/// journey keeps the defaults.
+pub fn unlimited_env() -> Vec<(String, String)> {
+    [
+        "APP__RATE_LIMIT__PER_IP_PER_MINUTE",
+        "APP__CHECKOUT_LIMITS__ATTEMPTS_PER_ADDRESS_PER_MINUTE",
+        "APP__CHECKOUT_LIMITS__ATTEMPTS_PER_USER",
+        "APP__CHECKOUT_LIMITS__DECLINES_PER_USER",
+    ]
+    .into_iter()
+    .map(|key| (key.to_owned(), "1000000".to_owned()))
+    .collect()
+}
+
 /// How to start a [`Stack`].
 #[derive(Debug, Clone)]
 pub struct StackOptions {

@@ -211,6 +211,10 @@ fn run_against(root: &Path, stack: &Stack, npm_bin: &Path, chromium: &Path) -> R
     let target = crate::seed::SeedTarget {
         user_url: user_url.clone(),
         catalog_url: stack.fleet.base_url("catalog-service")?,
+        order_url: stack.fleet.base_url("order-service")?,
+        // The demo pricing too: the checkout journey picks a shipping method
+        // and applies WELCOME10.
+        pricing: true,
         email: email.clone(),
         password: password.clone(),
     };

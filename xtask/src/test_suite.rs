@@ -97,6 +97,10 @@ pub fn run(opts: TestOptions) -> Result<()> {
     };
     tests.args(scope);
     tests.args(&opts.extra);
+    // catalog-service's S3 media tests start moto's server (a real
+    // S3-compatible server from PyPI), installed on first use.
+    let bin = crate::pytools::ensure(&root, &[&crate::pytools::MOTO])?;
+    tests.env("MOTO_SERVER", bin.join(crate::pytools::MOTO.executable));
     steps.push((
         format!("tests ({runner})"),
         Box::new(move || run_cargo(&mut tests)),
@@ -118,18 +122,37 @@ pub fn run(opts: TestOptions) -> Result<()> {
             Box::new(move || crate::openapi::check(&openapi_root)),
         ));
     }
+    // The full run builds the release binaries once, here: the deploy
+    // lint starts each of them with every overlay's configuration, then
+    // e2e and fuzz run them. --quick and package-scoped runs check the
+    // overlays with the debug binaries the tests have just built.
+    let full = !opts.quick && scope.is_some();
+    if full {
+        let build_root = root.clone();
+        steps.push((
+            "build (release binaries)".into(),
+            Box::new(move || {
+                let specs = crate::services::present(&build_root)?;
+                crate::fleet::build(&build_root, &specs, true)
+            }),
+        ));
+    }
     let lint_root = root.clone();
+    let lint = crate::lint_deploy::LintOptions {
+        release: full,
+        build: !full,
+    };
     steps.push((
         "deploy-lint".into(),
-        Box::new(move || crate::lint_deploy::run(&lint_root)),
+        Box::new(move || crate::lint_deploy::run(&lint_root, &lint)),
     ));
 
     // The fleet as users meet it: the release binaries end to end, then
     // fuzzed. Skipped by --quick and when the run is scoped to packages.
-    if !opts.quick && scope.is_some() {
+    if full {
         steps.push((
             "e2e (release fleet)".into(),
-            Box::new(|| crate::e2e::run(&crate::e2e::E2eOptions { build: true })),
+            Box::new(|| crate::e2e::run(&crate::e2e::E2eOptions { build: false })),
         ));
         // Its own fleet rather than e2e's: short-lived access tokens (the
         // refresh tests need them to expire) would break e2e's journey, and

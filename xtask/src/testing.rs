@@ -36,8 +36,6 @@ esac
 /// Writes a workspace at `root` whose members are `packages`, each with a
 /// [`FAKE_SERVICE`] as its debug binary (`target/debug/<package>`).
 pub fn fake_workspace(root: &Path, packages: &[&str]) -> Result<()> {
-    // Reachable by the `postgres` user when the tests run as root.
-    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))?;
     let members: Vec<String> = packages.iter().map(|p| format!("\"{p}\"")).collect();
     std::fs::write(
         root.join("Cargo.toml"),

@@ -67,11 +67,13 @@ fn seed_fleet(root: &std::path::Path, fleet: &Fleet) -> Result<()> {
     let target = crate::seed::SeedTarget {
         user_url: fleet.base_url("user-service")?,
         catalog_url: fleet.base_url("catalog-service")?,
+        order_url: fleet.base_url("order-service")?,
+        pricing: true,
         email,
         password,
     };
     let report = crate::seed::run(root, &target)?;
-    println!("Seeded the catalog: {report}");
+    println!("Seeded the catalog and pricing: {report}");
     Ok(())
 }
 

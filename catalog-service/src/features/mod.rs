@@ -1,6 +1,7 @@
 //! The service's features, one module each (routes, service, repository, models).
 
 pub mod categories;
+pub mod images;
 pub mod inventory;
 pub mod products;
 pub mod reservations;

@@ -4,6 +4,7 @@
 pub use service_kit::testing::problem;
 
 use serde_json::{Value, json};
+use std::sync::Arc;
 use uuid::Uuid;
 
 use catalog_service::{Application, Settings};
@@ -11,14 +12,18 @@ use catalog_service::{Application, Settings};
 /// The audience tokens for this service carry.
 pub const AUDIENCE: &str = env!("CARGO_PKG_NAME");
 
-/// The kit's running service, plus catalog's own request helpers.
-pub struct TestApp(service_kit::testing::TestApp);
+/// The kit's running service, plus catalog's own request helpers and the
+/// directory its images are stored in (removed with the last replica).
+pub struct TestApp {
+    app: service_kit::testing::TestApp,
+    media: Arc<tempfile::TempDir>,
+}
 
 impl std::ops::Deref for TestApp {
     type Target = service_kit::testing::TestApp;
 
     fn deref(&self) -> &Self::Target {
-        &self.0
+        &self.app
     }
 }
 
@@ -28,10 +33,66 @@ pub async fn spawn_app() -> TestApp {
 
 /// The app with settings adjusted by `configure` (short TTLs, a bigger pool).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    TestApp(service_kit::testing::spawn_configured::<Application>(configure).await)
+    let media = Arc::new(tempfile::tempdir().expect("a media directory"));
+    let path = media.path().to_string_lossy().into_owned();
+    let app = service_kit::testing::spawn_configured::<Application>(|settings| {
+        settings.media.path = path;
+        configure(settings);
+    })
+    .await;
+    TestApp { app, media }
+}
+
+/// Two replicas on one database, trusting the same issuer (a token works on
+/// both), each with its settings adjusted.
+pub async fn spawn_replicas(
+    configure_a: impl FnOnce(&mut Settings),
+    configure_b: impl FnOnce(&mut Settings),
+) -> (TestApp, TestApp) {
+    let mut database = None;
+    let a = spawn_app_with(|settings| {
+        configure_a(settings);
+        database = Some(settings.database.clone());
+    })
+    .await;
+    let database = database.expect("the first replica's database settings");
+    let path = a.media_dir().to_string_lossy().into_owned();
+    let b = service_kit::testing::spawn_with_issuer::<Application>(&a.issuer, |settings| {
+        settings.media.path = path;
+        configure_b(settings);
+        settings.database = database;
+    })
+    .await;
+    let media = Arc::clone(&a.media);
+    (a, TestApp { app: b, media })
 }
 
 impl TestApp {
+    /// Where the filesystem backend stores this app's images.
+    pub fn media_dir(&self) -> &std::path::Path {
+        self.media.path()
+    }
+
+    /// Uploads `bytes` as a product image (admin), declared as `content_type`.
+    pub async fn upload_image(
+        &self,
+        product_id: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        alt: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.url(&format!("/api/v1/products/{product_id}/images")))
+            .bearer_auth(self.admin_token())
+            .header("content-type", content_type)
+            .body(bytes);
+        if let Some(alt) = alt {
+            request = request.query(&[("alt", alt)]);
+        }
+        request.send().await.expect("request sent")
+    }
+
     /// An administrator's access token.
     pub fn admin_token(&self) -> String {
         self.issuer.admin_token(Uuid::new_v4(), AUDIENCE)

@@ -1,7 +1,7 @@
 //! Internal reservations: all or nothing, never oversold, idempotent, and
 //! released by the sweeper after their TTL.
 
-use crate::helpers::{TestApp, problem, spawn_app, spawn_app_with};
+use crate::helpers::{AUDIENCE, TestApp, problem, spawn_app, spawn_app_with};
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -96,11 +96,16 @@ async fn a_reservation_that_cannot_be_met_reserves_nothing_and_lists_the_short_i
 }
 
 #[tokio::test]
-async fn internal_routes_refuse_user_and_admin_tokens_and_anonymous_callers() {
+async fn internal_routes_refuse_user_and_admin_tokens_anonymous_and_other_services() {
     let app = spawn_app().await;
     let lamp = product_with_stock(&app, "LAMP", 100, 5).await;
     let (_, customer) = app.user_token();
     let admin = app.admin_token();
+    // Valid service tokens for catalog-service, but not order-service's.
+    let other_services = [
+        app.issuer.service_token("notification-service", AUDIENCE),
+        app.issuer.service_token("user-service", AUDIENCE),
+    ];
     let other_audience = app.issuer.service_token("order-service", "user-service");
     let id = Uuid::new_v4();
     let body = reservation(id, &[(&lamp, 1)]);
@@ -114,7 +119,7 @@ async fn internal_routes_refuse_user_and_admin_tokens_and_anonymous_callers() {
     for (path, body) in cases {
         let response = app.send(Method::POST, &path, None, body).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
-        for token in [&customer, &admin] {
+        for token in [&customer, &admin].into_iter().chain(&other_services) {
             let response = app.send(Method::POST, &path, Some(token), body).await;
             assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
             problem(response).await;

@@ -7,6 +7,7 @@ import { MemoryTokenStore, type TokenStore, type Tokens } from './tokens.js';
 import type {
   AccountPreferences,
   Cart,
+  CartQuote,
   Category,
   CheckoutRequest,
   Inventory,
@@ -21,6 +22,7 @@ import type {
   ProductQuery,
   ProfilePatch,
   RegisterRequest,
+  ShippingMethod,
   TokenPair,
   User,
 } from './types.js';
@@ -384,7 +386,13 @@ export class ShopClient {
 
   /** The signed-in user's cart (order-service). */
   readonly cart = {
-    get: (): Promise<Cart> => unwrap(this.api.GET('/api/v1/cart')),
+    /**
+     * The cart. With `quote.country` (and `quote.shipping_method_id`) it is
+     * priced as checkout would charge it: shipping, tax and total for that
+     * destination and method (422 when the method does not ship there).
+     */
+    get: (quote: CartQuote = {}): Promise<Cart> =>
+      unwrap(this.api.GET('/api/v1/cart', { params: { query: quote } })),
     add: (productId: string, quantity = 1): Promise<Cart> =>
       unwrap(this.api.POST('/api/v1/cart/items', { body: { product_id: productId, quantity } })),
     setQuantity: (productId: string, quantity: number): Promise<Cart> =>
@@ -401,6 +409,21 @@ export class ShopClient {
         }),
       ),
     clear: (): Promise<void> => unwrapEmpty(this.api.DELETE('/api/v1/cart')),
+    /** Applies a discount code (case-insensitive); a code that cannot apply is a 422 naming why (field `code`). */
+    applyDiscount: (code: string): Promise<Cart> =>
+      unwrap(this.api.PUT('/api/v1/cart/discount', { body: { code } })),
+    /** Takes the discount code off the cart (idempotent). */
+    removeDiscount: (): Promise<Cart> => unwrap(this.api.DELETE('/api/v1/cart/discount')),
+  };
+
+  // ---------------------------------------------------------------- shipping
+
+  /** Shipping methods (order-service). */
+  readonly shipping = {
+    /** The active shipping methods, cheapest first; with `country`, those that ship there. */
+    methods: async (country?: string): Promise<ShippingMethod[]> =>
+      (await unwrap(this.api.GET('/api/v1/shipping-methods', { params: { query: country ? { country } : {} } })))
+        .items,
   };
 
   // ------------------------------------------------------------------ orders

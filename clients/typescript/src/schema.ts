@@ -21,6 +21,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/discount-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every discount code with its redemptions, newest first (admin). */
+        get: operations["list_codes"];
+        put?: never;
+        /** Creates a discount code (admin). */
+        post: operations["create_code"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/discount-codes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Changes a discount code (admin); orders already placed keep what they
+         *     were charged.
+         */
+        patch: operations["update_code"];
+        trace?: never;
+    };
     "/api/v1/admin/notifications": {
         parameters: {
             query?: never;
@@ -92,6 +130,82 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/shipping-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every shipping method, newest first (admin). */
+        get: operations["admin_list_methods"];
+        put?: never;
+        /** Creates a shipping method (admin). */
+        post: operations["create_method"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/shipping-methods/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Deletes a shipping method (admin): no longer offered; a cart quoting it
+         *     is asked for another one; orders keep its name.
+         */
+        delete: operations["delete_method"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes a shipping method (admin); orders already placed keep what they
+         *     were charged.
+         */
+        patch: operations["update_method"];
+        trace?: never;
+    };
+    "/api/v1/admin/tax-rates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every country's tax rate (admin); a country not listed is taxed at 0. */
+        get: operations["list_rates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/tax-rates/{country}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Sets a country's tax rate (admin); orders already placed keep theirs. */
+        put: operations["set_rate"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -103,7 +217,8 @@ export interface paths {
         put?: never;
         /**
          * Exchanges e-mail and password for tokens. Wrong password and unknown
-         *     e-mail are the same 401; repeated failures for an account are 429.
+         *     e-mail are the same 401; repeated failures for an account are 429 (per
+         *     account from one address, and per account in all).
          */
         post: operations["login"];
         delete?: never;
@@ -138,7 +253,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Changes the caller's password; every refresh token of theirs is revoked. */
+        /**
+         * Changes the caller's password; every refresh token and every
+         *     outstanding reset token of theirs ends. Wrong current passwords are
+         *     limited per user (429).
+         */
         post: operations["change_password"];
         delete?: never;
         options?: never;
@@ -157,7 +276,8 @@ export interface paths {
         put?: never;
         /**
          * Sends a single-use reset token (30 minutes) to the address, if it has
-         *     an account: the answer is the same 202 either way.
+         *     an account: the answer is the same 202 either way (a malformed address
+         *     is 422).
          */
         post: operations["request_password_reset"];
         delete?: never;
@@ -176,8 +296,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Sets a new password with a reset token; every refresh token of the user
-         *     is revoked. A used or expired token is 400.
+         * Sets a new password with a reset token; every refresh token and every
+         *     other reset token of the user ends. A used or expired token is 400.
          */
         post: operations["confirm_password_reset"];
         delete?: never;
@@ -252,12 +372,36 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The cart, priced with the catalog's current data. */
+        /**
+         * The cart, priced with the catalog's current data; `?country=` and
+         *     `?shipping_method_id=` price shipping and tax as checkout would.
+         */
         get: operations["get_cart"];
         put?: never;
         post?: never;
         /** Empties the cart. */
         delete: operations["clear_cart"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cart/discount": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Applies a discount code to the cart (case-insensitive); checkout checks
+         *     it again.
+         */
+        put: operations["apply_discount"];
+        post?: never;
+        /** Takes the discount code off the cart (idempotent). */
+        delete: operations["remove_discount"];
         options?: never;
         head?: never;
         patch?: never;
@@ -345,9 +489,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Checks out the cart: reserve stock, charge, commit, confirm (a saga;
-         *     README "Checkout"). `Idempotency-Key` is required (400 without it);
-         *     a repeat replays the first answer.
+         * Checks out the cart: reserve stock, charge the quote's total (lines,
+         *     discount code, shipping, tax), commit, confirm (a saga; README
+         *     "Checkout"). `Idempotency-Key` is required (400 without it); a repeat
+         *     replays the first answer.
          */
         post: operations["checkout_cart"];
         delete?: never;
@@ -506,6 +651,50 @@ export interface paths {
         patch: operations["update_product"];
         trace?: never;
     };
+    "/api/v1/products/{id}/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adds an image to a product (admin): the bytes with `Content-Type:
+         *     image/jpeg|png|webp`, or `multipart/form-data` with a `file` part. The
+         *     image is checked (its real format must be the declared one, at most
+         *     8000 px a side, decodable within the memory limit), re-encoded without
+         *     metadata, stored once per content, and appended to the gallery.
+         */
+        post: operations["upload_image"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/products/{id}/images/{image_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes an image from its product (admin); the stored file is deleted
+         *     later, once no product uses it.
+         */
+        delete: operations["delete_image"];
+        options?: never;
+        head?: never;
+        /** Sets an image's alt text and/or its place in the gallery (admin). */
+        patch: operations["update_image"];
+        trace?: never;
+    };
     "/api/v1/products/{id}/inventory": {
         parameters: {
             query?: never;
@@ -548,11 +737,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The caller's push subscriptions, newest first (tokens are not shown). */
+        get: operations["list_subscriptions"];
         put?: never;
         /**
          * Subscribes a device of the caller to push notifications; the same token
-         *     again returns the same subscription.
+         *     again returns the same subscription. A user has at most 20 devices: one
+         *     more replaces the oldest.
          */
         post: operations["subscribe"];
         delete?: never;
@@ -573,6 +764,26 @@ export interface paths {
         post?: never;
         /** Removes one of the caller's push subscriptions. */
         delete: operations["unsubscribe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shipping-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The active shipping methods, cheapest first; `?country=` keeps those
+         *     that ship there.
+         */
+        get: operations["list_methods"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -625,7 +836,9 @@ export interface paths {
         post?: never;
         /**
          * Deletes the caller's account: personal data erased, every refresh token
-         *     revoked.
+         *     revoked, and the `user_deleted` event published so that order- and
+         *     notification-service erase theirs (carts, addresses, preferences,
+         *     devices, stored messages).
          */
         delete: operations["delete_me"];
         options?: never;
@@ -648,6 +861,26 @@ export interface paths {
          *     timezone IANA).
          */
         put: operations["user_put_preferences"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/media/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A stored image, or its WebP rendition `w` px wide; `If-None-Match`
+         *     naming its `ETag` gives 304.
+         */
+        get: operations["get_media"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -735,19 +968,98 @@ export interface components {
              */
             user_id?: string | null;
         };
-        /** @description The cart as returned. */
+        /** @description The discount code an order was charged with (as it was spelled then). */
+        AppliedDiscount: {
+            /** @description The code. */
+            code: string;
+        };
+        /** @description The shipping method an order was charged with (its name then). */
+        AppliedShippingMethod: {
+            /**
+             * Format: uuid
+             * @description The method's id.
+             */
+            id: string;
+            /** @description Its name when the order was placed. */
+            name: string;
+        };
+        /** @description Body of `PUT /cart/discount`. */
+        ApplyDiscount: {
+            /** @description The code, in any case. */
+            code: string;
+        };
+        /**
+         * @description The cart as returned: its lines priced with the catalog's current
+         *     prices, and the totals checkout would charge for the quoted destination
+         *     and method (shipping and tax are 0 without them).
+         */
         Cart: {
+            /** @description The quoted destination (`?country=`). */
+            country?: string | null;
             /** @description The cart's currency (`null` while it is empty). */
             currency?: string | null;
+            discount?: components["schemas"]["CartDiscount"] | null;
+            /**
+             * Format: int64
+             * @description Taken off by the applied code (at most the subtotal).
+             */
+            discount_cents: number;
             /** @description Sellable lines, oldest first. */
             items: components["schemas"]["CartItem"][];
+            /**
+             * Format: int64
+             * @description Shipping with the quoted method (free over its threshold).
+             */
+            shipping_cents: number;
+            /**
+             * Format: uuid
+             * @description The quoted shipping method (`?shipping_method_id=`).
+             */
+            shipping_method_id?: string | null;
+            /**
+             * @description Whether checkout to `country` needs a `shipping_method_id` (an
+             *     active method ships there).
+             */
+            shipping_method_required: boolean;
             /**
              * Format: int64
              * @description Sum of the line totals.
              */
             subtotal_cents: number;
+            /**
+             * Format: int64
+             * @description Tax of the quoted country on `subtotal - discount + shipping`.
+             */
+            tax_cents: number;
+            /**
+             * Format: int64
+             * @description `subtotal - discount + shipping + tax`: what checkout charges for
+             *     this destination and method.
+             */
+            total_cents: number;
             /** @description Lines that can no longer be bought. */
             unavailable_items: components["schemas"]["UnavailableItem"][];
+        };
+        /** @description The discount code applied to the cart. */
+        CartDiscount: {
+            /**
+             * @description Whether it applies to the cart as it is now (`discount_cents` is 0
+             *     otherwise, and checkout refuses it).
+             */
+            applicable: boolean;
+            /** @description The code (upper-case). */
+            code: string;
+            /** @description A fixed code's currency. */
+            currency?: string | null;
+            /** @description `percent` or `fixed`. */
+            kind: components["schemas"]["DiscountKind"];
+            /** @description Why it does not apply. */
+            reason?: string | null;
+            /**
+             * Format: int64
+             * @description Percent, or minor units of `currency`.
+             */
+            value: number;
         };
         /** @description A cart line priced with the catalog's current data. */
         CartItem: {
@@ -848,12 +1160,131 @@ export interface components {
             payment: components["schemas"]["PaymentMethod"];
             /** @description Where to ship. */
             shipping_address: components["schemas"]["ShippingAddress"];
+            /**
+             * Format: uuid
+             * @description The shipping method (`GET /shipping-methods?country=`); required
+             *     when an active method ships to the address's country, where none
+             *     does shipping is free.
+             */
+            shipping_method_id?: string | null;
         };
         /**
          * @description Where a delivery stands.
          * @enum {string}
          */
         DeliveryStatus: "pending" | "sent" | "failed";
+        /** @description A discount code as stored and returned. */
+        DiscountCode: {
+            /** @description Usable at all. */
+            active: boolean;
+            /** @description The code, upper-case (customers may type it in any case). */
+            code: string;
+            /**
+             * Format: date-time
+             * @description Created (UTC).
+             */
+            created_at: string;
+            /** @description A fixed code's currency (`null` for percent codes). */
+            currency?: string | null;
+            /**
+             * Format: date-time
+             * @description Valid until, exclusive (UTC).
+             */
+            ends_at?: string | null;
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /** @description `percent` or `fixed`. */
+            kind: components["schemas"]["DiscountKind"];
+            /**
+             * Format: int32
+             * @description Most orders that may hold it at once (failed and compensated
+             *     checkouts give theirs back).
+             */
+            max_redemptions?: number | null;
+            /**
+             * Format: int64
+             * @description The subtotal a cart must reach.
+             */
+            min_subtotal_cents?: number | null;
+            /** @description One order per customer. */
+            once_per_customer: boolean;
+            /**
+             * Format: int32
+             * @description Orders holding it now.
+             */
+            redemptions: number;
+            /**
+             * Format: date-time
+             * @description Valid from (UTC).
+             */
+            starts_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Last change (UTC).
+             */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description Percent (1-100) or minor units of `currency`.
+             */
+            value: number;
+        };
+        /** @description A page of codes. */
+        DiscountCodePage: {
+            /** @description Newest first. */
+            items: components["schemas"]["DiscountCode"][];
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
+        };
+        /**
+         * @description Body of `PATCH /admin/discount-codes/{id}`: the fields to change
+         *     (`null` clears an optional one). Orders already placed keep what they
+         *     were charged.
+         */
+        DiscountCodePatch: {
+            /** @description Usable. */
+            active?: boolean | null;
+            /** @description A new code (409 when taken). */
+            code?: string | null;
+            /** @description ISO 4217 (fixed codes) or `null`. */
+            currency?: string | null;
+            /**
+             * Format: date-time
+             * @description An end or `null`.
+             */
+            ends_at?: string | null;
+            kind?: components["schemas"]["DiscountKind"] | null;
+            /**
+             * Format: int32
+             * @description A maximum (not below the current redemptions) or `null`.
+             */
+            max_redemptions?: number | null;
+            /**
+             * Format: int64
+             * @description A minimum or `null`.
+             */
+            min_subtotal_cents?: number | null;
+            /** @description One order per customer. */
+            once_per_customer?: boolean | null;
+            /**
+             * Format: date-time
+             * @description A start or `null`.
+             */
+            starts_at?: string | null;
+            /**
+             * Format: int64
+             * @description Percent 1-100, or minor units.
+             */
+            value?: number | null;
+        };
+        /**
+         * @description How a code discounts.
+         * @enum {string}
+         */
+        DiscountKind: "percent" | "fixed";
         /** @description One invalid field of a request, reported in a 422. */
         FieldError: {
             /** @description Dotted path of the field (`shipping_address.city`, `items[0].quantity`). */
@@ -866,6 +1297,68 @@ export interface components {
          * @enum {string}
          */
         FulfilmentStatus: "shipped" | "delivered";
+        /** @description An image as the image endpoints return it. */
+        Image: {
+            /** @description Alternative text. */
+            alt: string;
+            /**
+             * Format: int32
+             * @description Size of the stored (re-encoded) image.
+             */
+            bytes: number;
+            /** @description `image/jpeg`, `image/png` or `image/webp`. */
+            content_type: string;
+            /**
+             * Format: int32
+             * @description Height in pixels.
+             */
+            height: number;
+            /**
+             * Format: uuid
+             * @description The image's id.
+             */
+            id: string;
+            /**
+             * Format: int32
+             * @description Place in the product's gallery, from 0.
+             */
+            position: number;
+            /** @description Gateway-relative URL of the stored image (`/media/<key>`). */
+            url: string;
+            /**
+             * Format: int32
+             * @description Width in pixels.
+             */
+            width: number;
+        };
+        /**
+         * Format: binary
+         * @description The raw bytes of an image (documentation of request and response bodies).
+         */
+        ImageBytes: string;
+        /** @description A multipart upload (documentation of the request body). */
+        ImageForm: {
+            /**
+             * Format: binary
+             * @description The image file, with its own `Content-Type` (`image/jpeg`,
+             *     `image/png` or `image/webp`).
+             */
+            file: string;
+        };
+        /**
+         * @description Body of `PATCH /products/{id}/images/{image_id}`: only the fields
+         *     present change.
+         */
+        ImagePatch: {
+            /** @description Alternative text, at most 500 characters. */
+            alt?: string | null;
+            /**
+             * Format: int32
+             * @description New place in the gallery, from 0 (a larger one moves it last); the
+             *     other images shift to make room.
+             */
+            position?: number | null;
+        };
         /** @description A product's stock. */
         Inventory: {
             /**
@@ -899,6 +1392,18 @@ export interface components {
              */
             password: string;
         };
+        /** @description The public listing. */
+        MethodList: {
+            /** @description Active methods, cheapest first (at most 100). */
+            items: components["schemas"]["ShippingMethod"][];
+        };
+        /** @description A page of the admin listing. */
+        MethodPage: {
+            /** @description Newest first. */
+            items: components["schemas"]["ShippingMethod"][];
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
+        };
         /** @description Body of `POST /products/{id}/inventory/adjustments`. */
         NewAdjustment: {
             /**
@@ -922,6 +1427,47 @@ export interface components {
             parent_id?: string | null;
             /** @description Unique slug: lower-case words of letters and digits joined by dashes, at most 100 characters. */
             slug: string;
+        };
+        /** @description Body of `POST /admin/discount-codes`. */
+        NewDiscountCode: {
+            /** @description Usable (default true). */
+            active?: boolean | null;
+            /**
+             * @description 1-64 letters, digits, `_` or `-`; stored upper-case, matched
+             *     case-insensitively.
+             */
+            code: string;
+            /** @description ISO 4217; required for fixed codes, absent for percent codes. */
+            currency?: string | null;
+            /**
+             * Format: date-time
+             * @description Valid until (exclusive), after `starts_at`.
+             */
+            ends_at?: string | null;
+            /** @description `percent` or `fixed`. */
+            kind: components["schemas"]["DiscountKind"];
+            /**
+             * Format: int32
+             * @description At least 1.
+             */
+            max_redemptions?: number | null;
+            /**
+             * Format: int64
+             * @description The subtotal a cart must reach (minor units of the cart's currency).
+             */
+            min_subtotal_cents?: number | null;
+            /** @description One order per customer (default false). */
+            once_per_customer?: boolean;
+            /**
+             * Format: date-time
+             * @description Valid from.
+             */
+            starts_at?: string | null;
+            /**
+             * Format: int64
+             * @description Percent 1-100, or 1 to 10^12 minor units for a fixed code.
+             */
+            value: number;
         };
         /** @description Body of `POST /products`. */
         NewProduct: {
@@ -962,6 +1508,37 @@ export interface components {
             /** @description The device's registration token, 1-1024 characters. */
             token: string;
         };
+        /** @description Body of `POST /admin/shipping-methods`. */
+        NewShippingMethod: {
+            /** @description Offered to customers (default true). */
+            active?: boolean | null;
+            /** @description 1-250 ISO 3166-1 alpha-2 codes (duplicates are merged). */
+            countries: string[];
+            /** @description ISO 4217. */
+            currency: string;
+            /**
+             * Format: int64
+             * @description Optional free-shipping threshold on the discounted subtotal.
+             */
+            free_over_cents?: number | null;
+            /**
+             * Format: int32
+             * @description 0-365, at least `min_days`.
+             */
+            max_days: number;
+            /**
+             * Format: int32
+             * @description 0-365.
+             */
+            min_days: number;
+            /** @description 1-100 characters. */
+            name: string;
+            /**
+             * Format: int64
+             * @description 0 to 10^12 minor units.
+             */
+            price_cents: number;
+        };
         /** @description A user's notification preferences (the defaults until they change them). */
         NotificationPreferences: {
             /** @description Receive emails (default true). */
@@ -982,6 +1559,12 @@ export interface components {
             created_at: string;
             /** @description ISO 4217. */
             currency: string;
+            discount?: components["schemas"]["AppliedDiscount"] | null;
+            /**
+             * Format: int64
+             * @description Taken off by the discount code (at most the subtotal).
+             */
+            discount_cents: number;
             /**
              * Format: uuid
              * @description The order's id (also the stock reservation's and the charge's idempotency key).
@@ -998,6 +1581,12 @@ export interface components {
             refund_cents?: number | null;
             /** @description Where to ship. */
             shipping_address: components["schemas"]["ShippingAddress"];
+            /**
+             * Format: int64
+             * @description Shipping.
+             */
+            shipping_cents: number;
+            shipping_method?: components["schemas"]["AppliedShippingMethod"] | null;
             /** @description Where it stands. */
             status: components["schemas"]["OrderStatus"];
             /**
@@ -1007,7 +1596,17 @@ export interface components {
             subtotal_cents: number;
             /**
              * Format: int64
-             * @description Amount charged (the subtotal: no shipping or tax yet).
+             * @description Tax on `subtotal - discount + shipping`.
+             */
+            tax_cents: number;
+            /**
+             * Format: int32
+             * @description The destination's rate (basis points) the tax was computed with.
+             */
+            tax_rate_bps: number;
+            /**
+             * Format: int64
+             * @description Amount charged: `subtotal - discount + shipping + tax`.
              */
             total_cents: number;
             /**
@@ -1236,6 +1835,8 @@ export interface components {
                  * @description The product's id.
                  */
                 id: string;
+                /** @description The product's images, in gallery order. */
+                images: components["schemas"]["ProductImage"][];
                 /** @description Display name. */
                 name: string;
                 /**
@@ -1379,6 +1980,8 @@ export interface components {
              * @description The product's id.
              */
             id: string;
+            /** @description The product's images, in gallery order. */
+            images: components["schemas"]["ProductImage"][];
             /** @description Display name. */
             name: string;
             /**
@@ -1395,6 +1998,36 @@ export interface components {
              * @description Last change (UTC).
              */
             updated_at: string;
+        };
+        /** @description An image as a product lists it (`images`, in order). */
+        ProductImage: {
+            /** @description Alternative text. */
+            alt: string;
+            /**
+             * Format: int32
+             * @description Height in pixels.
+             */
+            height: number;
+            /**
+             * Format: uuid
+             * @description The image's id.
+             */
+            id: string;
+            /**
+             * Format: int32
+             * @description Place in the product's gallery, from 0.
+             */
+            position: number;
+            /**
+             * @description Gateway-relative URL of the stored image (`/media/<key>`); add
+             *     `?w=200|400|800` for a WebP rendition that wide.
+             */
+            url: string;
+            /**
+             * Format: int32
+             * @description Width in pixels.
+             */
+            width: number;
         };
         /** @description Body of `PATCH /products/{id}`: only the fields present change. */
         ProductPatch: {
@@ -1437,6 +2070,14 @@ export interface components {
             id: string;
             /** @description `android`, `ios` or `web`. */
             platform: components["schemas"]["Platform"];
+        };
+        /**
+         * @description The caller's devices (`GET /api/v1/push-subscriptions`), newest first;
+         *     at most 20, so one page.
+         */
+        PushSubscriptions: {
+            /** @description The devices (their tokens are not shown). */
+            items: components["schemas"]["PushSubscription"][];
         };
         /** @description Body of `POST /auth/refresh` and `POST /auth/logout`. */
         RefreshRequest: {
@@ -1494,6 +2135,14 @@ export interface components {
             /** @description The complete new set: `customer`, `admin`. */
             roles: string[];
         };
+        /** @description Body of `PUT /admin/tax-rates/{country}`. */
+        SetTaxRate: {
+            /**
+             * Format: int32
+             * @description Basis points, 0-10000 (2000 = 20%).
+             */
+            rate_bps: number;
+        };
         /** @description A shipping address. */
         ShippingAddress: {
             /** @description City, 1-100 characters. */
@@ -1509,10 +2158,110 @@ export interface components {
             /** @description Postal code, 1-20 characters. */
             postal_code: string;
         };
+        /** @description A shipping method as stored and returned. */
+        ShippingMethod: {
+            /** @description Offered to customers (inactive methods are kept but not offered). */
+            active: boolean;
+            /** @description ISO 3166-1 alpha-2 codes it ships to, sorted. */
+            countries: string[];
+            /**
+             * Format: date-time
+             * @description Created (UTC).
+             */
+            created_at: string;
+            /** @description ISO 4217; only carts in this currency can use the method. */
+            currency: string;
+            /**
+             * Format: int64
+             * @description Shipping is free when the discounted subtotal reaches this.
+             */
+            free_over_cents?: number | null;
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /**
+             * Format: int32
+             * @description Most days to deliver.
+             */
+            max_days: number;
+            /**
+             * Format: int32
+             * @description Fewest days to deliver.
+             */
+            min_days: number;
+            /** @description Shown to customers (`Standard`, `Express`). */
+            name: string;
+            /**
+             * Format: int64
+             * @description Flat price per order (minor units of `currency`).
+             */
+            price_cents: number;
+            /**
+             * Format: date-time
+             * @description Last change (UTC).
+             */
+            updated_at: string;
+        };
+        /**
+         * @description Body of `PATCH /admin/shipping-methods/{id}`: the fields to change
+         *     (`free_over_cents: null` removes the threshold).
+         */
+        ShippingMethodPatch: {
+            /** @description Offered to customers. */
+            active?: boolean | null;
+            /** @description 1-250 ISO 3166-1 alpha-2 codes (replaces the list). */
+            countries?: string[] | null;
+            /** @description ISO 4217. */
+            currency?: string | null;
+            /**
+             * Format: int64
+             * @description A threshold, or `null` for none.
+             */
+            free_over_cents?: number | null;
+            /**
+             * Format: int32
+             * @description 0-365, at least `min_days`.
+             */
+            max_days?: number | null;
+            /**
+             * Format: int32
+             * @description 0-365.
+             */
+            min_days?: number | null;
+            /** @description 1-100 characters. */
+            name?: string | null;
+            /**
+             * Format: int64
+             * @description 0 to 10^12 minor units.
+             */
+            price_cents?: number | null;
+        };
         /** @description Body of `POST /admin/orders/{id}/status`. */
         StatusChange: {
             /** @description `shipped` or `delivered`. */
             status: components["schemas"]["FulfilmentStatus"];
+        };
+        /** @description A country's rate. */
+        TaxRate: {
+            /** @description ISO 3166-1 alpha-2. */
+            country: string;
+            /**
+             * Format: int32
+             * @description Basis points, 0-10000 (2000 = 20%).
+             */
+            rate_bps: number;
+            /**
+             * Format: date-time
+             * @description Last change (UTC).
+             */
+            updated_at: string;
+        };
+        /** @description Every rate. */
+        TaxRateList: {
+            /** @description By country. */
+            items: components["schemas"]["TaxRate"][];
         };
         /** @description Tokens issued by login and refresh. */
         TokenPair: {
@@ -1635,6 +2384,189 @@ export interface operations {
                 };
                 content: {
                     "application/json": Record<string, never>;
+                };
+            };
+        };
+    };
+    list_codes: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1-100 (default 20). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiscountCodePage"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_code: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewDiscountCode"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiscountCode"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The code exists already (in any case) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_code: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DiscountCodePatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiscountCode"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The new code exists already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1879,6 +2811,310 @@ export interface operations {
             };
         };
     };
+    admin_list_methods: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1-100 (default 20). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MethodPage"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_method: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewShippingMethod"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShippingMethod"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_method: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_method: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShippingMethodPatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShippingMethod"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_rates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaxRateList"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_rate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description ISO 3166-1 alpha-2 */
+                country: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetTaxRate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaxRate"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not a country code, or a rate outside 0-10000 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -1903,6 +3139,15 @@ export interface operations {
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not an e-mail address (at most 254 characters) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1990,6 +3235,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     request_password_reset: {
@@ -2011,6 +3265,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description not an e-mail address (at most 254 characters) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Too Many Requests */
             429: {
@@ -2103,6 +3366,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     register: {
@@ -2178,7 +3450,7 @@ export interface operations {
                     "application/json": components["schemas"]["ServiceToken"];
                 };
             };
-            /** @description unsupported grant type */
+            /** @description unsupported grant type, or an audience this client may not call (type `/problems/invalid_scope`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2205,11 +3477,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     get_cart: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The destination (ISO 3166-1 alpha-2): its tax rate applies. */
+                country?: string;
+                /** @description The shipping method to price (requires `country`). */
+                shipping_method_id?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2227,6 +3513,15 @@ export interface operations {
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `country` is not a country code (or missing with a method); the method is unknown, deleted, inactive, does not ship there or charges another currency (`shipping_method_id`: choose another) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2263,6 +3558,95 @@ export interface operations {
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    apply_discount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApplyDiscount"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cart"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown, inactive, not yet valid, expired, exhausted, already used by this customer, below its minimum subtotal or in another currency: `code` says which */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    remove_discount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cart"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2706,8 +4090,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Empty cart, invalid body, or the key reused with another body */
+            /** @description Empty cart, invalid body, the key reused with another body; `shipping_method_id` missing where a method ships to the country, unknown, deleted, inactive, not shipping there or in another currency; the cart's discount code no longer applies (`discount`, type `/problems/invalid-discount`): nothing reserved or charged */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many attempts from this address or user, or too many declined payments of this user (`Retry-After`) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3324,6 +4717,214 @@ export interface operations {
             };
         };
     };
+    upload_image: {
+        parameters: {
+            query?: {
+                /** @description Alternative text, at most 500 characters. */
+                alt?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The image (at most 5 MiB), raw or as the `file` part of a multipart form */
+        requestBody: {
+            content: {
+                "image/jpeg": components["schemas"]["ImageBytes"];
+                "image/png": components["schemas"]["ImageBytes"];
+                "image/webp": components["schemas"]["ImageBytes"];
+                "multipart/form-data": components["schemas"]["ImageForm"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Image"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The product has as many images as allowed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Larger than 5 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Neither an image type nor multipart */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an image, not the declared format, over 8000 px a side, a decompression bomb, or a bad `alt` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_image: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                image_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_image: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                image_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImagePatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Image"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     get_inventory: {
         parameters: {
             query?: never;
@@ -3489,6 +5090,44 @@ export interface operations {
             };
         };
     };
+    list_subscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscriptions"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     subscribe: {
         parameters: {
             query?: never;
@@ -3578,6 +5217,38 @@ export interface operations {
             };
             /** @description No such subscription of the caller */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_methods: {
+        parameters: {
+            query?: {
+                /** @description Only methods that ship to this ISO 3166-1 alpha-2 country. */
+                country?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MethodList"];
+                };
+            };
+            /** @description `country` is not an ISO 3166-1 alpha-2 code */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3880,6 +5551,64 @@ export interface operations {
                 };
             };
             /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_media: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `200`, `400` or `800`: a WebP rendition that many pixels wide (never
+                 *     enlarged).
+                 */
+                w?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `<sha256>.<jpg|png|webp>`, from an image's `url` */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The image bytes */
+            200: {
+                headers: {
+                    "Cache-Control"?: string;
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": components["schemas"]["ImageBytes"];
+                    "image/png": components["schemas"]["ImageBytes"];
+                    "image/webp": components["schemas"]["ImageBytes"];
+                };
+            };
+            /** @description Not modified since the `If-None-Match` ETag */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `w` is not 200, 400 or 800 */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -45,6 +45,12 @@ export type Inventory = ResponseBody<'/api/v1/products/{id}/inventory', 'get'>;
 
 /** The cart, priced with the catalog's current prices. */
 export type Cart = ResponseBody<'/api/v1/cart', 'get'>;
+/** Destination and shipping method a cart is quoted for (`GET /api/v1/cart`). */
+export type CartQuote = QueryOf<'/api/v1/cart', 'get'>;
+/** A discount code applied to the cart. */
+export type CartDiscount = NonNullable<Cart['discount']>;
+/** A shipping method offered to customers. */
+export type ShippingMethod = ResponseBody<'/api/v1/shipping-methods', 'get'>['items'][number];
 /** A line of the cart. */
 export type CartItem = Cart['items'][number];
 /** `POST /api/v1/checkout` body. */

@@ -105,12 +105,17 @@ export async function waitUntilRejected(accessToken: string, timeoutMs = 120_000
   throw new Error(`the access token was still accepted after ${timeoutMs} ms`);
 }
 
+/**
+ * An address in a country the demo pricing (`order-service/seed/pricing.json`,
+ * which the browser fleet loads) ships nowhere: checkout needs no shipping
+ * method there, and shipping is free.
+ */
 export const address = {
   name: 'Ada Lovelace',
-  line1: '12 Analytical Street',
-  city: 'London',
-  postal_code: 'N1 9GU',
-  country: 'GB',
+  line1: '12 Bahnhofstrasse',
+  city: 'Zurich',
+  postal_code: '8001',
+  country: 'CH',
 };
 
 /** A fetch that records each request's method, path and headers, and the answer's status. */

@@ -21,6 +21,7 @@
 
 pub mod channels;
 mod repository;
+pub mod retention;
 
 use futures::future::join_all;
 use rand::Rng;

@@ -160,3 +160,30 @@ pub async fn queue_stats(pool: &PgPool) -> sqlx::Result<(i64, f64)> {
     .fetch_one(pool)
     .await
 }
+
+/// Deletes the deliveries that finished (sent or failed) before `before`,
+/// then the notifications created before it that have no delivery left;
+/// returns how many of each.
+#[tracing::instrument(skip_all)]
+pub async fn purge_finished(pool: &PgPool, before: DateTime<Utc>) -> sqlx::Result<(u64, u64)> {
+    let mut tx = pool.begin().await?;
+    let deliveries = sqlx::query(
+        "delete from deliveries
+         where status <> 'pending' and coalesce(sent_at, failed_at) < $1",
+    )
+    .bind(before)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let notifications = sqlx::query(
+        "delete from notifications n
+         where n.created_at < $1
+           and not exists (select 1 from deliveries d where d.notification_id = n.notification_id)",
+    )
+    .bind(before)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok((deliveries, notifications))
+}

@@ -106,3 +106,79 @@ async fn bad_values_are_refused_by_name() {
     let err = Channels::from_settings(&settings).err().unwrap();
     assert!(err.to_string().contains("smtp.from"), "{err}");
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_notification-service");
+
+/// What a production deployment gives: real secrets, real providers.
+const PRODUCTION: &[(&str, &str)] = &[
+    ("APP__ENVIRONMENT", "production"),
+    (
+        "APP__DATABASE__URL",
+        "postgres://notification_service:Vb6n1Qx8Tr3kLm5p@db.internal:5432/shop",
+    ),
+    (
+        "APP__SERVICE_AUTH__CLIENT_SECRET",
+        "e1d4c7b0a3f6e9d2c5b8a1f4e7d0c3b6",
+    ),
+    ("APP__SMTP__HOST", "smtp.mail.internal"),
+    ("APP__SMTP__TLS", "starttls"),
+    ("APP__SMTP__USERNAME", "shop-mailer"),
+    ("APP__SMTP__PASSWORD", "Wq7e2Rt9Yu4iOp1a"),
+    ("APP__SMS__PROVIDER", "http"),
+    ("APP__SMS__BASE_URL", "https://sms.internal"),
+    ("APP__SMS__ACCOUNT_SID", "AC7f3e9d1c5b"),
+    ("APP__SMS__AUTH_TOKEN", "c4e8a2f6b0d3e7a1c5f9b2d6"),
+    ("APP__PUSH__PROVIDER", "http"),
+    ("APP__PUSH__BASE_URL", "https://push.internal"),
+    ("APP__PUSH__SERVER_KEY", "AAAAq1w2e3r4t5y6u7i8o9p0"),
+];
+
+#[test]
+fn production_refuses_log_providers_and_every_default_empty_or_placeholder_secret() {
+    service_kit::testing::assert_startup_rules(
+        BIN,
+        PRODUCTION,
+        &[
+            ("APP__SMTP__HOST", None),
+            ("APP__SMTP__PASSWORD", Some("")),
+            ("APP__SMTP__PASSWORD", Some("REPLACE-ME")),
+            ("APP__SMS__PROVIDER", Some("log")),
+            ("APP__SMS__AUTH_TOKEN", None),
+            ("APP__PUSH__PROVIDER", None),
+            ("APP__PUSH__SERVER_KEY", Some("your-server-key-example")),
+            ("APP__SERVICE_AUTH__CLIENT_SECRET", None),
+            ("APP__DATABASE__URL", None),
+        ],
+    );
+}
+
+#[test]
+fn a_shop_without_sms_or_push_says_so_explicitly() {
+    let mut env: Vec<(&str, &str)> = PRODUCTION
+        .iter()
+        .copied()
+        .filter(|(k, _)| !k.starts_with("APP__SMS__") && !k.starts_with("APP__PUSH__"))
+        .collect();
+    let refused = service_kit::testing::check_config(BIN, &env);
+    assert!(!refused.accepted);
+    assert!(
+        refused.output.contains("(APP__SMS__PROVIDER)"),
+        "{}",
+        refused.output
+    );
+    assert!(
+        refused.output.contains("(APP__PUSH__PROVIDER)"),
+        "{}",
+        refused.output
+    );
+    env.push(("APP__SMS__ALLOW_LOG_IN_PRODUCTION", "true"));
+    env.push(("APP__PUSH__ALLOW_LOG_IN_PRODUCTION", "true"));
+    let allowed = service_kit::testing::check_config(BIN, &env);
+    assert!(allowed.accepted, "{}", allowed.output);
+}
+
+#[test]
+fn the_local_defaults_start_locally() {
+    let check = service_kit::testing::check_config(BIN, &[]);
+    assert!(check.accepted, "{}", check.output);
+}

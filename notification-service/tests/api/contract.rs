@@ -9,10 +9,17 @@ fn the_outbox_notification_is_accepted_by_the_intake() {
     let doc = Provider::load(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json"));
     doc.assert_request::<service_kit::outbox::Notification>("POST", "/internal/v1/notifications");
     doc.assert_status("POST", "/internal/v1/notifications", 202);
+    // user-service's user_deleted, through the same outbox.
+    doc.assert_request::<service_kit::outbox::UserDeleted>(
+        "POST",
+        service_kit::outbox::USER_DELETIONS_PATH,
+    );
+    doc.assert_status("POST", service_kit::outbox::USER_DELETIONS_PATH, 204);
     for path in [
         ("GET", "/api/v1/notifications"),
         ("GET", "/api/v1/notification-preferences"),
         ("PUT", "/api/v1/notification-preferences"),
+        ("GET", "/api/v1/push-subscriptions"),
         ("POST", "/api/v1/push-subscriptions"),
         ("DELETE", "/api/v1/push-subscriptions/{id}"),
         ("GET", "/api/v1/admin/notifications"),

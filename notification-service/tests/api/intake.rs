@@ -118,6 +118,36 @@ async fn user_and_admin_tokens_are_refused_and_anonymous_callers_are_401() {
     assert_eq!(app.count("notifications").await, 0);
 }
 
+#[tokio::test]
+async fn intake_admits_order_and_user_service_only() {
+    let app = spawn_app().await;
+    // catalog-service's own credentials must not be able to mail anyone.
+    let catalog = app.service_token("catalog-service");
+    let event = |to: &str| welcome(Uuid::now_v7(), to);
+    let response = app
+        .send(
+            Method::POST,
+            "/internal/v1/notifications",
+            Some(&catalog),
+            Some(&event("victim@example.com")),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    problem(response).await;
+    assert_eq!(app.count("notifications").await, 0);
+    for token in [app.order_service_token(), app.user_service_token()] {
+        let response = app
+            .send(
+                Method::POST,
+                "/internal/v1/notifications",
+                Some(&token),
+                Some(&event("customer@example.com")),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+}
+
 async fn fields_of(response: reqwest::Response) -> Vec<String> {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = problem(response).await;

@@ -5,6 +5,7 @@ mod config;
 mod contract;
 mod delivery;
 mod email;
+mod erasure;
 mod helpers;
 mod history;
 mod intake;

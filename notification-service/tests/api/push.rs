@@ -186,3 +186,121 @@ async fn a_device_registered_by_another_user_moves_to_them() {
         "ada ({ada}) no longer gets pushes on bob's device"
     );
 }
+
+/// Subscribes `device` for the holder of `token`; the 201's body.
+async fn subscribe(app: &crate::helpers::TestApp, token: &str, device: &str) -> Value {
+    let response = app
+        .send(
+            Method::POST,
+            PATH,
+            Some(token),
+            Some(&json!({"platform": "android", "token": device})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED, "{device}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_user_lists_their_own_devices_newest_first_without_tokens() {
+    let app = spawn_app().await;
+    let (_, token) = app.user_token();
+    let (_, other) = app.user_token();
+    let first = subscribe(&app, &token, "device-secret-1").await;
+    let second = subscribe(&app, &token, "device-secret-2").await;
+    subscribe(&app, &other, "someone-elses-device").await;
+
+    let list = app.get_json(PATH, &token).await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{list}");
+    assert_eq!(items[0]["id"], second["id"]);
+    assert_eq!(items[1]["id"], first["id"]);
+    for item in items {
+        let mut keys: Vec<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["created_at", "id", "platform"]);
+    }
+    assert!(!list.to_string().contains("device-secret"), "{list}");
+    let (_, nobody) = app.user_token();
+    assert_eq!(app.get_json(PATH, &nobody).await, json!({"items": []}));
+    let response = app.send(Method::GET, PATH, None, None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_twenty_first_device_replaces_the_oldest() {
+    let app = spawn_app().await;
+    let (user, token) = app.user_token();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(subscribe(&app, &token, &format!("device-{i}")).await["id"].clone());
+    }
+    // Registering a known device again is not a new one.
+    assert_eq!(subscribe(&app, &token, "device-0").await["id"], ids[0]);
+    let newest = subscribe(&app, &token, "device-20").await;
+
+    let list = app.get_json(PATH, &token).await;
+    let listed: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["id"])
+        .collect();
+    assert_eq!(listed.len(), 20);
+    assert_eq!(listed[0], &newest["id"]);
+    assert!(!listed.contains(&&ids[0]), "the oldest is gone");
+    assert!(listed.contains(&&ids[1]));
+    let tokens: Vec<String> = sqlx::query_scalar(
+        "select token from push_subscriptions where user_id = $1 order by token",
+    )
+    .bind(user)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(tokens.len(), 20);
+    assert!(!tokens.contains(&"device-0".to_owned()));
+}
+
+#[tokio::test]
+async fn thirty_concurrent_subscriptions_leave_twenty_and_one_event_twenty_pushes() {
+    let gateway = FakeProvider::start().await;
+    let configured = gateway.clone();
+    let app = spawn_app_with(move |s| push_via(s, &configured)).await;
+    let user = app.users.add("ada@example.com", None);
+    let token = app.issuer.user_token(user, "notification-service");
+    let answers = futures::future::join_all((0..30).map(|i| {
+        let (app, token) = (&app, token.clone());
+        async move { subscribe(app, &token, &format!("racing-device-{i}")).await }
+    }))
+    .await;
+    assert_eq!(answers.len(), 30);
+    let count: i64 =
+        sqlx::query_scalar("select count(*) from push_subscriptions where user_id = $1")
+            .bind(user)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(count, 20);
+    assert_eq!(
+        app.get_json(PATH, &token).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        20
+    );
+
+    app.send(
+        Method::PUT,
+        "/api/v1/notification-preferences",
+        Some(&token),
+        Some(&json!({"email": false, "sms": false, "push": true, "marketing": false})),
+    )
+    .await;
+    let body = app.notify_ok(&order_confirmed(user)).await;
+    assert_eq!(body["deliveries"].as_array().unwrap().len(), 20);
+}

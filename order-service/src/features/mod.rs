@@ -2,6 +2,12 @@
 //! models).
 
 pub mod cart;
-pub mod idempotency;
+pub mod checkout;
+pub mod checkout_limits;
+pub mod discounts;
+pub mod erasure;
 pub mod orders;
 pub mod payments;
+pub mod pricing;
+pub mod shipping;
+pub mod tax;

@@ -211,15 +211,40 @@ async fn confirmation_takes_only_what_was_ordered_out_of_the_cart() {
             .await
             .unwrap();
     }
-    let mut conn = pool.acquire().await.unwrap();
-    order_service::features::cart::repository::remove_ordered(
-        &mut conn,
-        user,
-        &[ordered, raised],
-        &[2, 3],
+    // An order at `charging` for two of the lines, confirmed as the saga does.
+    let order_id = Uuid::now_v7();
+    sqlx::query(
+        "insert into orders (order_id, user_id, shipping_address, payment_provider, saga_step)
+         values ($1, $2, '{}', 'fake', 'charging')",
     )
+    .bind(order_id)
+    .bind(user)
+    .execute(pool)
     .await
     .unwrap();
+    let line = |product_id, quantity| order_service::features::orders::models::OrderItem {
+        product_id,
+        name: "thing".into(),
+        unit_price_cents: 0,
+        quantity,
+        line_total_cents: 0,
+    };
+    let ordered_items = [line(ordered, 2), line(raised, 3)];
+    let event = service_kit::outbox::OutboxRow::of(&service_kit::outbox::Notification::new(
+        "order_confirmed",
+        serde_json::json!({}),
+    ))
+    .unwrap();
+    let confirmation = order_service::features::checkout::repository::Confirmation {
+        provider_ref: "ch_1",
+        ordered: &ordered_items,
+        event: &event,
+    };
+    let confirmed =
+        order_service::features::checkout::repository::confirm(pool, order_id, &confirmation)
+            .await
+            .unwrap();
+    assert!(confirmed.is_some());
     let mut left: Vec<(Uuid, i32)> =
         sqlx::query_as("select product_id, quantity from cart_items where user_id = $1")
             .bind(user)

@@ -40,3 +40,72 @@ fn notification_intake_accepts_what_the_outbox_sends() {
     );
     notifications.assert_status("POST", service_kit::outbox::NOTIFICATIONS_PATH, 202);
 }
+
+/// The order events order-service writes are data notification-service
+/// accepts and renders, breakdown included (a renamed or mistyped field
+/// fails here, not in production's retry queue).
+#[test]
+fn notification_service_accepts_and_renders_the_order_events_with_their_breakdown() {
+    use notification_service::templates::{TemplateName, Templates, check_data};
+    use order_service::features::orders::events::{self, Summary};
+    use order_service::features::orders::models::OrderItem;
+    use uuid::Uuid;
+
+    let summary = || Summary {
+        order_id: Uuid::now_v7(),
+        user_id: Uuid::now_v7(),
+        subtotal_cents: 5_000,
+        discount_cents: 500,
+        shipping_cents: 490,
+        tax_cents: 998,
+        total_cents: 5_988,
+        currency: "EUR",
+        discount_code: Some("TEN"),
+        shipping_method: Some("Standard"),
+    };
+    let items = [OrderItem {
+        product_id: Uuid::now_v7(),
+        name: "Lamp".into(),
+        unit_price_cents: 2_500,
+        quantity: 2,
+        line_total_cents: 5_000,
+    }];
+    let templates = Templates::load("http://localhost:5173").expect("templates load");
+    let without_extras = Summary {
+        discount_code: None,
+        shipping_method: None,
+        discount_cents: 0,
+        shipping_cents: 0,
+        tax_cents: 0,
+        total_cents: 5_000,
+        ..summary()
+    };
+    for (event, shows) in [
+        (
+            events::order_confirmed(summary(), &items),
+            vec![
+                "Discount (TEN): -5.00 EUR",
+                "Shipping (Standard): 4.90 EUR",
+                "Tax: 9.98 EUR",
+                "Total: 59.88 EUR",
+            ],
+        ),
+        (
+            events::order_cancelled(summary(), 5_988),
+            vec!["Discount (TEN): -5.00 EUR", "Tax: 9.98 EUR", "59.88 EUR"],
+        ),
+        (events::payment_failed(summary()), vec!["59.88 EUR"]),
+        (
+            events::order_confirmed(without_extras, &items),
+            vec!["Total: 50.00 EUR"],
+        ),
+    ] {
+        let template = TemplateName::parse(&event.template).expect("a known template");
+        let errors = check_data(template, &event.data);
+        assert!(errors.is_empty(), "{}: {errors:?}", event.template);
+        let rendered = templates.render(template, &event.data).expect("renders");
+        for line in shows {
+            assert!(rendered.text.contains(line), "{line} in {}", rendered.text);
+        }
+    }
+}

@@ -428,6 +428,10 @@ pub async fn spawn_fleet_with(
         s.outbox.backoff_max_secs = 1;
         // Tests run the reconciler themselves.
         s.checkout.reconciler_interval_secs = 3600;
+        // Limits out of the way (checkout_limits.rs sets them on purpose).
+        s.checkout_limits.attempts_per_address_per_minute = 100_000;
+        s.checkout_limits.attempts_per_user = 100_000;
+        s.checkout_limits.declines_per_user = 100_000;
         s.checkout.catalog_timeout_ms = 2000;
         if let Some((url, key)) = gateway_settings {
             s.payments.provider = order_service::config::ProviderKind::Http;
@@ -709,6 +713,15 @@ impl Fleet {
         assert_eq!(unpaid, 0, "a confirmed order without a charge");
     }
 
+    /// An order's stored status and saga step.
+    pub async fn order_step(&self, order_id: &str) -> (String, String) {
+        sqlx::query_as("select status, saga_step from orders where order_id = $1::uuid")
+            .bind(order_id)
+            .fetch_one(&self.order.pool)
+            .await
+            .unwrap()
+    }
+
     /// The app state for running the reconciler once (every pending order stale).
     pub fn reconciler_state(&self) -> AppState {
         let mut settings = self.settings.clone();
@@ -717,8 +730,8 @@ impl Fleet {
         AppState::new(settings, self.order.pool.clone()).expect("state")
     }
 
-    pub async fn reconcile(&self) -> order_service::features::orders::reconciler::Report {
-        order_service::features::orders::reconciler::reconcile_once(&self.reconciler_state())
+    pub async fn reconcile(&self) -> order_service::features::checkout::reconciler::Report {
+        order_service::features::checkout::reconciler::reconcile_once(&self.reconciler_state())
             .await
             .expect("a reconciler pass")
     }

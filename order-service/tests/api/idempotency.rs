@@ -72,14 +72,12 @@ async fn a_request_still_running_is_reported_as_409_after_the_wait() {
     let ada = fleet.customer();
     let body = checkout_body("tok_visa");
     // A first request that never finished (as after a crash).
-    let hash = order_service::features::idempotency::service::request_hash(
-        "POST",
-        "/api/v1/checkout",
-        &body,
-    );
+    // The fingerprint of the bytes the helper sends.
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let hash = service_kit::idempotency::RequestHash::of("POST", "/api/v1/checkout", &bytes);
     sqlx::query("insert into idempotency_keys (user_id, idempotency_key, request_hash) values ($1, 'busy', $2)")
         .bind(ada.id)
-        .bind(&hash)
+        .bind(hash.as_str())
         .execute(&fleet.order.pool)
         .await
         .unwrap();
@@ -106,11 +104,9 @@ async fn a_key_whose_request_died_is_settled_from_its_order_or_taken_over() {
     let lamp = fleet.product("Lamp", 1_000, 10).await;
     let ada = fleet.customer();
     let body = checkout_body("tok_visa");
-    let hash = order_service::features::idempotency::service::request_hash(
-        "POST",
-        "/api/v1/checkout",
-        &body,
-    );
+    // The fingerprint of the bytes the helper sends.
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let hash = service_kit::idempotency::RequestHash::of("POST", "/api/v1/checkout", &bytes);
 
     // A key left running by a process that died before creating an order.
     sqlx::query(
@@ -118,7 +114,7 @@ async fn a_key_whose_request_died_is_settled_from_its_order_or_taken_over() {
          values ($1, 'dead', $2, now() - interval '1 hour')",
     )
     .bind(ada.id)
-    .bind(&hash)
+    .bind(hash.as_str())
     .execute(&fleet.order.pool)
     .await
     .unwrap();
@@ -150,56 +146,88 @@ async fn a_key_whose_request_died_is_settled_from_its_order_or_taken_over() {
 
 #[tokio::test]
 async fn a_request_that_outlived_its_lease_cannot_settle_the_key_another_took_over() {
-    use axum::http::HeaderMap;
-    use order_service::features::idempotency::service as idempotency;
-    use order_service::features::idempotency::{Begin, IdempotencyKey, StoredResponse};
+    use service_kit::idempotency::{
+        Idempotency, IdempotencyKey, IdempotencyOptions, RequestHash, Settle, Stale, StoredResponse,
+    };
     use std::time::Duration;
 
     let app = crate::helpers::spawn_app().await;
-    let pool = &app.pool;
+    let pool = app.pool.clone();
     let user = uuid::Uuid::now_v7();
-    let mut headers = HeaderMap::new();
-    headers.insert("idempotency-key", "k-1".parse().unwrap());
-    let (ttl, wait, lease) = (
-        Duration::from_secs(86_400),
-        Duration::ZERO,
-        Duration::from_secs(60),
+    let keys = Idempotency::new(
+        pool.clone(),
+        IdempotencyOptions {
+            ttl: Duration::from_secs(86_400),
+            wait: Duration::ZERO,
+            lease: Duration::from_secs(60),
+        },
     );
-    let begin = |key: IdempotencyKey| async move {
-        idempotency::begin(pool, &key, "hash", ttl, wait, lease)
+    let key = IdempotencyKey::parse("k-1").unwrap();
+    let hash = RequestHash::of("POST", "/things", b"{}");
+    let rerun = || async { Ok(Stale::Rerun) };
+    let late = StoredResponse::ok(StatusCode::CREATED, &serde_json::json!({"from": "slow"}));
+
+    // A first request that stalls halfway.
+    let (resume_slow, slow_gate) = tokio::sync::oneshot::channel::<()>();
+    let slow = tokio::spawn({
+        let (keys, key, hash, late) = (keys.clone(), key.clone(), hash.clone(), late.clone());
+        async move {
+            keys.run(user, Some(key), &hash, rerun, move || async move {
+                let _ = slow_gate.await;
+                Settle::Store(late)
+            })
+            .await
+        }
+    });
+    let mut claimed = false;
+    for _ in 0..100 {
+        let rows: i64 = sqlx::query_scalar("select count(*) from idempotency_keys")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if rows == 1 {
+            claimed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(claimed, "the first request claimed the key");
+    // It stops moving for longer than the lease: a retry takes the key over.
+    sqlx::query("update idempotency_keys set updated_at = now() - interval '2 minutes'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let answer = StoredResponse::ok(StatusCode::CREATED, &serde_json::json!({"from": "retry"}));
+    let retry = {
+        let (keys, stored) = (keys.clone(), answer.clone());
+        keys.clone()
+            .run(user, Some(key.clone()), &hash, rerun, move || async move {
+                // While the retry holds the key, the first request finishes
+                // late and a reconciler forgets (or settles) dead keys:
+                // neither touches the retry's key.
+                let _ = resume_slow.send(());
+                let first = slow.await.unwrap().unwrap();
+                assert_eq!(first.status(), StatusCode::CREATED);
+                keys.release_stale(user, "k-1").await.unwrap();
+                keys.complete_stale(user, "k-1", &late).await.unwrap();
+                Settle::Store(stored)
+            })
             .await
             .unwrap()
     };
-    let slow = IdempotencyKey::required(&headers, user).unwrap();
-    assert!(matches!(begin(slow.clone()).await, Begin::Owner));
-    // The first request stops moving for longer than the lease; a retry
-    // takes the key over.
-    sqlx::query("update idempotency_keys set updated_at = now() - interval '2 minutes'")
-        .execute(pool)
-        .await
-        .unwrap();
-    let retry = IdempotencyKey::required(&headers, user).unwrap();
-    assert!(matches!(begin(retry.clone()).await, Begin::Stale));
-    assert!(idempotency::take_over(pool, &retry, lease).await.unwrap());
-
-    // Neither the reconciler (forgetting the dead request's key) nor the
-    // first request, late, touches the retry's key.
-    idempotency::release_stale(pool, user, "k-1", lease)
-        .await
-        .unwrap();
-    idempotency::release(pool, &slow).await.unwrap();
-    let late = StoredResponse::ok(StatusCode::CREATED, &serde_json::json!({"from": "slow"}));
-    idempotency::complete(pool, &slow, &late).await.unwrap();
-    idempotency::complete_stale(pool, user, "k-1", lease, &late)
-        .await
-        .unwrap();
+    assert_eq!(retry.status(), StatusCode::CREATED);
 
     // The retry's answer is the one stored, and replayed.
-    let answer = StoredResponse::ok(StatusCode::CREATED, &serde_json::json!({"from": "retry"}));
-    idempotency::complete(pool, &retry, &answer).await.unwrap();
-    let again = IdempotencyKey::required(&headers, user).unwrap();
-    match begin(again).await {
-        Begin::Replay(stored) => assert_eq!(stored, answer),
-        other => panic!("expected a replay, got {other:?}"),
-    }
+    let replay = keys
+        .run(user, Some(key), &hash, rerun, || async {
+            panic!("a stored key never runs again")
+        })
+        .await
+        .unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let body = axum::body::to_bytes(replay.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body, answer.body);
 }

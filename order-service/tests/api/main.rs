@@ -2,12 +2,17 @@
 
 mod cart;
 mod checkout;
+mod checkout_limits;
+mod config;
 mod contracts;
+mod efficiency;
+mod erasure;
 mod fleet;
 mod helpers;
 mod idempotency;
 mod ops;
 mod orders;
 mod payments;
+mod pricing;
 mod races;
 mod reconciler;

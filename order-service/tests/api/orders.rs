@@ -1,6 +1,6 @@
 //! Order history, detail, cancellation and admin fulfilment.
 
-use crate::helpers::{Customer, Fleet, problem, spawn_fleet};
+use crate::helpers::{Customer, Fleet, FleetOptions, problem, spawn_fleet, spawn_fleet_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -157,7 +157,10 @@ async fn cancelling_a_confirmed_order_refunds_restocks_and_notifies() {
     let events = fleet.notifications.wait_for("order_cancelled", 1).await;
     assert_eq!(
         events[0]["data"],
-        json!({"order_id": order["id"], "refund_cents": 3_000, "currency": "EUR"})
+        json!({"order_id": order["id"], "refund_cents": 3_000, "currency": "EUR",
+               "subtotal_cents": 3_000, "discount_cents": 0, "shipping_cents": 0,
+               "tax_cents": 0, "total_cents": 3_000, "discount_code": null,
+               "shipping_method": null})
     );
 
     // The same key replays; a new attempt is 409.
@@ -324,4 +327,94 @@ async fn admins_list_all_orders_and_move_them_along_fulfilment() {
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let _ = problem(response).await;
+}
+
+#[tokio::test]
+async fn a_cancel_cut_off_from_catalog_is_503_and_a_retry_finishes_it() {
+    let fleet = spawn_fleet_with(
+        FleetOptions {
+            catalog_proxy: true,
+            ..FleetOptions::default()
+        },
+        |_, _| {},
+    )
+    .await;
+    let lamp = fleet.product("Lamp", 1_000, 10).await;
+    let ada = fleet.customer();
+    let order = confirmed_order(&fleet, &ada, &lamp, 2).await;
+    let id = order["id"].as_str().unwrap();
+    let cancel = format!("/api/v1/orders/{id}/cancel");
+    let proxy = fleet.catalog_proxy.as_ref().unwrap();
+
+    proxy.disable();
+    let response = fleet
+        .send(Method::POST, &cancel, Some(&ada.token), None, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let stored = fleet.order_step(id).await;
+    assert_eq!(stored, ("confirmed".to_owned(), "completed".to_owned()));
+
+    proxy.enable();
+    let response = fleet
+        .send(Method::POST, &cancel, Some(&ada.token), None, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["status"],
+        "cancelled"
+    );
+    assert_eq!(fleet.inventory(&lamp).await["on_hand"], 10);
+    assert_eq!(fleet.live_charges().await, 0);
+    fleet.notifications.wait_for("order_cancelled", 1).await;
+}
+
+#[tokio::test]
+async fn an_order_being_cancelled_cannot_ship_and_a_dead_cancel_is_taken_over_after_its_lease() {
+    let fleet = spawn_fleet().await;
+    let lamp = fleet.product("Lamp", 1_000, 10).await;
+    let ada = fleet.customer();
+    let order = confirmed_order(&fleet, &ada, &lamp, 2).await;
+    let id = order["id"].as_str().unwrap();
+    // A cancel in flight (its process may have died): the order is marked.
+    sqlx::query("update orders set saga_step = 'cancelling' where order_id = $1::uuid")
+        .bind(id)
+        .execute(&fleet.order.pool)
+        .await
+        .unwrap();
+    let ship = fleet
+        .send(
+            Method::POST,
+            &format!("/api/v1/admin/orders/{id}/status"),
+            Some(&fleet.admin()),
+            Some(&json!({"status": "shipped"})),
+            None,
+        )
+        .await;
+    assert_eq!(ship.status(), StatusCode::CONFLICT);
+    assert!(
+        problem(ship).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("being cancelled")
+    );
+    let cancel = format!("/api/v1/orders/{id}/cancel");
+    let second = fleet
+        .send(Method::POST, &cancel, Some(&ada.token), None, None)
+        .await;
+    assert_eq!(second.status(), StatusCode::CONFLICT);
+
+    // Past the lease, the mark belongs to a cancel that died: taken over.
+    sqlx::query(
+        "update orders set updated_at = now() - interval '1 hour' where order_id = $1::uuid",
+    )
+    .bind(id)
+    .execute(&fleet.order.pool)
+    .await
+    .unwrap();
+    let response = fleet
+        .send(Method::POST, &cancel, Some(&ada.token), None, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(fleet.order_step(id).await.0, "cancelled");
+    assert_eq!(fleet.inventory(&lamp).await["on_hand"], 10);
 }

@@ -121,3 +121,42 @@ async fn concurrent_cancels_refund_and_restock_once() {
         1
     );
 }
+
+#[tokio::test]
+async fn concurrent_adds_never_take_a_cart_past_100_lines() {
+    let fleet = spawn_fleet_with(
+        FleetOptions {
+            big_pools: true,
+            ..FleetOptions::default()
+        },
+        |_, _| {},
+    )
+    .await;
+    let ada = fleet.customer();
+    // 95 lines already (products catalog no longer sells: listed unavailable).
+    sqlx::query(
+        "insert into cart_items (user_id, product_id, quantity)
+         select $1, gen_random_uuid(), 1 from generate_series(1, 95)",
+    )
+    .bind(ada.id)
+    .execute(&fleet.order.pool)
+    .await
+    .unwrap();
+    let mut products = Vec::new();
+    for i in 0..12 {
+        products.push(fleet.product(&format!("Thing {i}"), 100, 5).await);
+    }
+    let adds = join_all(products.iter().map(|p| fleet.add_to_cart(&ada, p, 1))).await;
+    let ok = adds.iter().filter(|r| r.status() == StatusCode::OK).count();
+    let refused = adds
+        .iter()
+        .filter(|r| r.status() == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    assert_eq!((ok, refused), (5, 7), "every add is answered, 5 fit");
+    let lines: i64 = sqlx::query_scalar("select count(*) from cart_items where user_id = $1")
+        .bind(ada.id)
+        .fetch_one(&fleet.order.pool)
+        .await
+        .unwrap();
+    assert_eq!(lines, 100);
+}

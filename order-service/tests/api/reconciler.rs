@@ -25,7 +25,7 @@ async fn a_saga_interrupted_after_the_reservation_is_released_by_the_reconciler(
     assert_eq!(fleet.count_orders("pending").await, 1);
 
     // Not stale yet: the periodic reconciler leaves it alone.
-    let young = order_service::features::orders::reconciler::reconcile_once(&{
+    let young = order_service::features::checkout::reconciler::reconcile_once(&{
         let mut settings = fleet.settings.clone();
         settings.faults = Default::default();
         order_service::AppState::new(settings, fleet.order.pool.clone()).unwrap()
@@ -94,4 +94,33 @@ async fn a_saga_interrupted_after_the_charge_is_completed_by_the_reconciler() {
         .await
         .unwrap();
     assert_eq!(listed["items"][0]["id"], order["id"]);
+}
+
+#[tokio::test]
+async fn a_saga_interrupted_before_the_reservation_is_deleted_by_the_reconciler() {
+    let fleet = spawn_fleet_with(FleetOptions::default(), |s, _| {
+        s.faults.after_step = Some(halt_after(SagaStep::Reserving));
+        s.checkout.idempotency_wait_ms = 200;
+    })
+    .await;
+    let lamp = fleet.product("Lamp", 1_000, 5).await;
+    let ada = fleet.customer();
+    assert_eq!(
+        fleet.add_to_cart(&ada, &lamp, 2).await.status(),
+        StatusCode::OK
+    );
+    let response = fleet.checkout_with_key(&ada, "tok_visa", "crash-0").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The order exists, nothing is reserved yet.
+    assert_eq!(fleet.count_orders("pending").await, 1);
+    assert_eq!(fleet.inventory(&lamp).await["reserved"], 0);
+    // Its key stays running until the reconciler settles the order.
+    let again = fleet.checkout_with_key(&ada, "tok_visa", "crash-0").await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+
+    let report = fleet.reconcile().await;
+    assert_eq!(report.released, 1, "{report:?}");
+    assert_eq!(fleet.count_all_orders().await, 0);
+    assert_eq!(fleet.inventory(&lamp).await["available"], 5);
+    assert_eq!(fleet.live_charges().await, 0);
 }

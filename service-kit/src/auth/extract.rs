@@ -1,5 +1,6 @@
 //! Extractors for the caller of a request.
 
+use axum::Extension;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -29,7 +30,30 @@ impl AuthUser {
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub AuthUser);
 
-/// Another service of the fleet, authenticated by a service token.
+/// The services allowed to call a group of internal routes, attached to
+/// them as a route layer; [`ServiceCaller`] refuses any other client (403),
+/// and refuses every client on a route that declares none (fail closed).
+///
+/// ```ignore
+/// router.route_layer(AllowedCallers::only(&["order-service"]))
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct AllowedCallers(&'static [&'static str]);
+
+impl AllowedCallers {
+    /// A route layer admitting only these client ids (package names).
+    pub fn only(client_ids: &'static [&'static str]) -> Extension<Self> {
+        Extension(Self(client_ids))
+    }
+
+    /// Whether `client_id` may call.
+    pub fn admits(&self, client_id: &str) -> bool {
+        self.0.contains(&client_id)
+    }
+}
+
+/// Another service of the fleet, authenticated by a service token and
+/// admitted by the route's [`AllowedCallers`].
 #[derive(Debug, Clone)]
 pub struct ServiceCaller {
     /// The calling service's client id (`sub`).
@@ -117,6 +141,21 @@ where
         if !claims.has_role(ROLE_SERVICE) {
             return Err(ApiError::forbidden(
                 "Internal endpoints accept service tokens only.",
+            ));
+        }
+        let Some(allowed) = parts.extensions.get::<AllowedCallers>() else {
+            tracing::error!(
+                path = %parts.uri.path(),
+                "an internal route declares no allowed callers (AllowedCallers::only); refusing every caller"
+            );
+            return Err(ApiError::forbidden(
+                "This endpoint accepts no service caller.",
+            ));
+        };
+        if !allowed.admits(&claims.sub) {
+            tracing::warn!(client_id = %claims.sub, path = %parts.uri.path(), "service caller not allowed on this route");
+            return Err(ApiError::forbidden(
+                "This endpoint does not accept calls from this service.",
             ));
         }
         Ok(Self {

@@ -4,14 +4,16 @@
 //! every service verifies tokens against that JWKS through [`JwksVerifier`]
 //! and reads the caller through the [`AuthUser`], [`AdminUser`] and
 //! [`ServiceCaller`] extractors. Missing or invalid tokens are 401 with a
-//! `WWW-Authenticate` challenge; a valid token without the role is 403.
+//! `WWW-Authenticate` challenge; a valid token without the role is 403, and
+//! so is a service token on an internal route that does not list its client
+//! ([`AllowedCallers`]).
 
 pub mod client_credentials;
 mod extract;
 mod keys;
 mod verifier;
 
-pub use extract::{AdminUser, AuthUser, ServiceCaller};
+pub use extract::{AdminUser, AllowedCallers, AuthUser, ServiceCaller};
 pub use keys::{SigningKey, jwk_set};
 pub use verifier::{AuthError, Claims, JwksVerifier};
 

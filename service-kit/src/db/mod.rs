@@ -5,12 +5,16 @@ mod repository;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::config::DatabaseSettings;
+
+/// A pooled connection idle this long is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Builds the service's pool. Connections are opened lazily, so a service
 /// starts (and reports not-ready) while its database is down, and recovers
@@ -36,6 +40,18 @@ pub fn connect(settings: &DatabaseSettings, application_name: &str) -> anyhow::R
             ("client_min_messages", "warning".to_owned()),
         ]);
     Ok(PgPoolOptions::new()
+        // sqlx pings every connection it hands out by default: a second
+        // round trip for every statement. Only a connection idle for a
+        // while (the database may have restarted meanwhile) is pinged.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .max_connections(settings.max_connections)
         .min_connections(settings.min_connections)
         .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))

@@ -1,19 +1,33 @@
-//! The transactional outbox: notification events that must not be lost are
-//! written with [`enqueue`] in the same transaction as the state change that
-//! causes them, and a [`Relay`] in the background delivers them to
-//! notification-service's `POST /internal/v1/notifications`, retrying with
-//! exponential backoff and jitter until it answers 2xx. An event the
-//! receiver refuses as malformed (400, 413, 422) would be refused again: it
-//! is given up at once (`failed_at`, with the answer in `last_error`) and
-//! counted as `failed`, instead of being retried for days. The receiver
-//! deduplicates by `event_id`, so a redelivery (a crash between delivery and
-//! marking) is harmless: delivery is at least once, the effect exactly once.
+//! The transactional outbox: events that must not be lost are written with
+//! [`publish`] (or [`enqueue`] for a notification) in the same transaction
+//! as the state change that causes them, and a [`Relay`] in the background
+//! delivers them, retrying with exponential backoff and jitter until the
+//! receiver answers 2xx. An event the receiver refuses as malformed (400,
+//! 413, 422) would be refused again: it is given up at once (`failed_at`,
+//! with the answer in `last_error`) and counted as `failed`, instead of
+//! being retried for days. Receivers deduplicate by `event_id`, so a
+//! redelivery (a crash between delivery and marking) is harmless: delivery
+//! is at least once, the effect exactly once.
+//!
+//! An event may go to several receivers ([`Destination`]: a service and its
+//! internal endpoint): [`publish`] writes one row per destination, all with
+//! the event's id, and each row is delivered, retried and given up on its
+//! own, so one receiver being down delays only its own copy. The relay
+//! delivers the destinations it has a client for ([`Relay::deliver_to`]);
+//! rows for any other destination wait (and show in the lag gauge).
 //!
 //! Replicas share the table safely: each relay claims due rows with
 //! `FOR UPDATE SKIP LOCKED`. The relay exports `outbox_lag_seconds{service}`
 //! (age of the oldest undelivered event, 0 when none) and
 //! `outbox_pending_events{service}`, and counts deliveries in
 //! `outbox_deliveries_total{service, outcome}`.
+//!
+//! Rows do not stay: a delivered event is deleted an hour after delivery,
+//! a given-up one `failed_retention_days` after it failed (default 7), by a
+//! sweep the relay runs every minute. Their payloads may hold personal data
+//! and one-time secrets (a reset token). [`purge_notifications_about`]
+//! deletes, at once, the notification events about a user whose account is
+//! erased.
 //!
 //! The id of the request that wrote an event (`request_id`) is stored with
 //! it and sent as `X-Request-ID` on its delivery, so one id follows a
@@ -25,7 +39,9 @@
 //!
 //! ```sql
 //! create table outbox (
-//!     event_id        uuid primary key,
+//!     event_id        uuid not null,
+//!     destination     text not null,   -- the receiving service
+//!     path            text not null,   -- its endpoint, /internal/v1/...
 //!     payload         jsonb not null,
 //!     attempts        integer not null default 0 check (attempts >= 0),
 //!     next_attempt_at timestamptz not null default now(),
@@ -35,6 +51,7 @@
 //!     created_at      timestamptz not null default now(),
 //!     updated_at      timestamptz not null default now(),
 //!     request_id      text,
+//!     primary key (event_id, destination),
 //!     check (delivered_at is null or failed_at is null)
 //! );
 //! create index outbox_due_idx on outbox (next_attempt_at)
@@ -43,22 +60,68 @@
 
 mod repository;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::client::ServiceClient;
+use crate::client::{ClientOptions, ServiceClient, TokenSource};
 
 /// notification-service's intake endpoint.
 pub const NOTIFICATIONS_PATH: &str = "/internal/v1/notifications";
 
+/// The endpoint of every service holding personal data that takes the
+/// `user_deleted` event ([`UserDeleted`]).
+pub const USER_DELETIONS_PATH: &str = "/internal/v1/user-deletions";
+
 /// notification-service's name: the audience of the relay's tokens.
 pub const NOTIFICATION_SERVICE: &str = "notification-service";
+
+/// order-service's name.
+pub const ORDER_SERVICE: &str = "order-service";
+
+/// user-service's name: the producer of `user_deleted`.
+pub const USER_SERVICE: &str = "user-service";
+
+/// Where an outbox event goes: a service of the fleet (the relay's client
+/// for it, and the audience of its tokens) and the internal endpoint there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destination {
+    /// The receiving service's name.
+    pub service: &'static str,
+    /// Its endpoint (`/internal/v1/...`), which takes the event's JSON.
+    pub path: &'static str,
+}
+
+impl Destination {
+    /// notification-service's intake.
+    pub const NOTIFICATIONS: Destination = Destination {
+        service: NOTIFICATION_SERVICE,
+        path: NOTIFICATIONS_PATH,
+    };
+
+    /// `service`'s `user_deleted` endpoint.
+    pub const fn user_deletions(service: &'static str) -> Self {
+        Self {
+            service,
+            path: USER_DELETIONS_PATH,
+        }
+    }
+}
+
+/// An event the outbox carries: its JSON is the body its receivers take,
+/// and its id is their idempotency key.
+pub trait Event: Serialize {
+    /// Unique per event.
+    fn event_id(&self) -> Uuid;
+}
 
 /// Where a notification goes when it is not (only) to a user's own contact
 /// details: a password reset goes to the address it was requested for.
@@ -118,20 +181,135 @@ impl Notification {
     }
 }
 
-/// Writes `event` to the outbox inside the caller's transaction: it is
-/// delivered if and only if the transaction commits.
+impl Event for Notification {
+    fn event_id(&self) -> Uuid {
+        self.event_id
+    }
+}
+
+/// The `user_deleted` event: an account was deleted, and every service
+/// holding personal data erases what it holds about that user (user-service
+/// publishes it to each of them, at `POST /internal/v1/user-deletions`).
+/// Receivers deduplicate by `event_id`, and erasing twice changes nothing.
+/// Receivers ignore fields they do not know (a refused event would be given
+/// up, and the erasure lost).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserDeleted {
+    /// Unique per event; the receivers' idempotency key.
+    pub event_id: Uuid,
+    /// The deleted account.
+    pub user_id: Uuid,
+    /// When the account was deleted (UTC).
+    pub deleted_at: DateTime<Utc>,
+}
+
+impl UserDeleted {
+    /// The event for `user_id`, deleted now, with a fresh event id.
+    pub fn new(user_id: Uuid) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            user_id,
+            deleted_at: Utc::now(),
+        }
+    }
+}
+
+impl Event for UserDeleted {
+    fn event_id(&self) -> Uuid {
+        self.event_id
+    }
+}
+
+/// Writes the notification `event` to the outbox inside the caller's
+/// transaction, for notification-service: it is delivered if and only if
+/// the transaction commits.
 pub async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     event: &Notification,
 ) -> Result<(), sqlx::Error> {
+    publish(tx, event, &[Destination::NOTIFICATIONS]).await
+}
+
+/// Writes `event` to the outbox inside the caller's transaction, one row per
+/// destination: each receiver gets it if and only if the transaction
+/// commits, independently of the others.
+pub async fn publish<E: Event>(
+    tx: &mut Transaction<'_, Postgres>,
+    event: &E,
+    destinations: &[Destination],
+) -> Result<(), sqlx::Error> {
     let payload = serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let request_id = crate::request_id::current();
-    repository::insert(tx, event.event_id, &payload, request_id.as_deref()).await
+    for destination in destinations {
+        repository::insert(
+            tx,
+            event.event_id(),
+            destination,
+            &payload,
+            request_id.as_deref(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A notification as its outbox row for notification-service, for a
+/// service that writes the row in the same statement as the state change
+/// (one round trip instead of a transaction): `insert into outbox
+/// (event_id, destination, path, payload, request_id)`. [`enqueue`] is the
+/// same insert on its own.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    /// The event's id.
+    pub event_id: Uuid,
+    /// The receiving service (`destination`).
+    pub destination: &'static str,
+    /// Its endpoint (`path`).
+    pub path: &'static str,
+    /// The whole notification, as delivered.
+    pub payload: serde_json::Value,
+    /// The current request's id, which the relay sends on.
+    pub request_id: Option<String>,
+}
+
+impl OutboxRow {
+    /// The row of `event`, with the current request id.
+    pub fn of(event: &Notification) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            event_id: event.event_id,
+            destination: Destination::NOTIFICATIONS.service,
+            path: Destination::NOTIFICATIONS.path,
+            payload: serde_json::to_value(event)?,
+            request_id: crate::request_id::current(),
+        })
+    }
+}
+
+/// Deletes every notification event about `user_id` (by its `user_id`, or
+/// by `email` as its explicit recipient), whatever its state: pending ones
+/// are not delivered, failed and delivered ones do not linger. For an
+/// erased account, inside the transaction that erases it; other events
+/// (its `user_deleted`) are kept. Returns how many were deleted.
+pub async fn purge_notifications_about(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    email: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    repository::purge_notifications_about(conn, NOTIFICATIONS_PATH, user_id, email).await
+}
+
+fn default_failed_retention_days() -> u32 {
+    7
+}
+
+fn default_sweep_interval_secs() -> u64 {
+    60
 }
 
 /// The `[outbox]` section a service with an outbox is configured with
 /// (`APP__OUTBOX__*`); defaults: poll every 1000 ms, first retry after
-/// 1000 ms, at most 300 s apart, given up after 25 attempts.
+/// 1000 ms, at most 300 s apart, given up after 25 attempts, given-up
+/// events deleted after 7 days, swept every 60 s.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxSettings {
@@ -143,6 +321,13 @@ pub struct OutboxSettings {
     pub backoff_max_secs: u64,
     /// Attempts before an event is given up.
     pub max_attempts: i32,
+    /// Days a given-up event is kept (for an operator to look at) before it
+    /// is deleted; its payload may hold personal data or a reset token.
+    #[serde(default = "default_failed_retention_days")]
+    pub failed_retention_days: u32,
+    /// How often delivered and expired given-up events are deleted.
+    #[serde(default = "default_sweep_interval_secs")]
+    pub sweep_interval_secs: u64,
 }
 
 impl From<&OutboxSettings> for RelayOptions {
@@ -152,6 +337,8 @@ impl From<&OutboxSettings> for RelayOptions {
             backoff_base: Duration::from_millis(settings.backoff_base_ms),
             backoff_max: Duration::from_secs(settings.backoff_max_secs),
             max_attempts: settings.max_attempts,
+            retain_failed: Duration::from_secs(u64::from(settings.failed_retention_days) * 86_400),
+            sweep_interval: Duration::from_secs(settings.sweep_interval_secs.max(1)),
             ..RelayOptions::default()
         }
     }
@@ -173,6 +360,10 @@ pub struct RelayOptions {
     pub max_attempts: i32,
     /// Delivered events are deleted this long after delivery.
     pub retain_delivered: Duration,
+    /// Given-up events are deleted this long after they failed.
+    pub retain_failed: Duration,
+    /// How often the relay deletes what has outlived its retention.
+    pub sweep_interval: Duration,
 }
 
 impl Default for RelayOptions {
@@ -184,6 +375,8 @@ impl Default for RelayOptions {
             backoff_max: Duration::from_secs(300),
             max_attempts: 25,
             retain_delivered: Duration::from_secs(3600),
+            retain_failed: Duration::from_secs(7 * 86_400),
+            sweep_interval: Duration::from_secs(60),
         }
     }
 }
@@ -194,54 +387,71 @@ struct Failure {
     permanent: bool,
 }
 
-/// Delivers the outbox of one service.
+/// Delivers the outbox of one service to the receivers it has a client for.
 #[derive(Clone)]
 pub struct Relay {
     pool: PgPool,
-    client: ServiceClient,
+    receivers: HashMap<String, ServiceClient>,
     service: String,
     options: RelayOptions,
 }
 
 impl Relay {
-    /// A relay for `service`'s outbox in `pool`, delivering through `client`
-    /// (notification-service's base URL, with a service token source).
-    pub fn new(
-        pool: PgPool,
-        client: ServiceClient,
-        service: impl Into<String>,
-        options: RelayOptions,
-    ) -> Self {
+    /// A relay for `service`'s outbox in `pool`, with no receiver yet (see
+    /// [`Relay::with_client`] and [`Relay::deliver_to`]).
+    pub fn new(pool: PgPool, service: impl Into<String>, options: RelayOptions) -> Self {
         Self {
             pool,
-            client,
+            receivers: HashMap::new(),
             service: service.into(),
             options,
         }
     }
 
-    /// The relay of `service`'s outbox to notification-service at
+    /// Delivers the rows whose destination is `client`'s target through
+    /// `client` (its base URL, token source and options).
+    pub fn with_client(mut self, client: ServiceClient) -> Self {
+        self.receivers.insert(client.target().to_owned(), client);
+        self
+    }
+
+    /// Delivers the rows for `service` to `base_url`, authenticated by
+    /// `tokens` (audience `service`). Its client makes one attempt per event
+    /// and pass: the relay retries on its own schedule.
+    pub fn deliver_to(
+        self,
+        service: &str,
+        base_url: &str,
+        tokens: Arc<dyn TokenSource>,
+    ) -> anyhow::Result<Self> {
+        let client = ServiceClient::new(
+            service,
+            base_url.to_owned(),
+            ClientOptions {
+                max_retries: 0,
+                ..ClientOptions::default()
+            },
+        )
+        .map_err(|err| err.context(format!("building the {service} client of the outbox")))?
+        .with_token_source(tokens);
+        Ok(self.with_client(client))
+    }
+
+    /// The relay of `service`'s outbox to notification-service only, at
     /// `notification_url`, authenticated by `tokens` (audience
-    /// `notification-service`). Its client makes one attempt per event and
-    /// pass: the relay retries on its own schedule.
+    /// `notification-service`).
     pub fn to_notification_service(
         pool: PgPool,
         service: &str,
         notification_url: &str,
-        tokens: std::sync::Arc<dyn crate::client::TokenSource>,
+        tokens: Arc<dyn TokenSource>,
         settings: &OutboxSettings,
     ) -> anyhow::Result<Self> {
-        let client = ServiceClient::new(
+        Self::new(pool, service, settings.into()).deliver_to(
             NOTIFICATION_SERVICE,
-            notification_url.to_owned(),
-            crate::client::ClientOptions {
-                max_retries: 0,
-                ..crate::client::ClientOptions::default()
-            },
+            notification_url,
+            tokens,
         )
-        .map_err(|err| err.context("building the notification-service client"))?
-        .with_token_source(tokens);
-        Ok(Self::new(pool, client, service, settings.into()))
     }
 
     /// Runs [`Relay::run`] as a task.
@@ -249,10 +459,12 @@ impl Relay {
         tokio::spawn(self.run(shutdown))
     }
 
-    /// Polls and delivers until `shutdown` is cancelled. Errors (database
-    /// down) are logged and retried at the next poll.
+    /// Polls and delivers until `shutdown` is cancelled, and sweeps what has
+    /// outlived its retention every `sweep_interval`. Errors (database down)
+    /// are logged and retried at the next poll.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!(service = %self.service, "outbox relay started");
+        tracing::info!(service = %self.service, receivers = ?self.receivers.keys().collect::<Vec<_>>(), "outbox relay started");
+        let mut next_sweep = Instant::now();
         loop {
             let delivered_full_batch = match self.tick().await {
                 Ok(claimed) => claimed as i64 >= self.options.batch_size,
@@ -262,6 +474,20 @@ impl Relay {
                 }
             };
             self.record_stats().await;
+            if Instant::now() >= next_sweep {
+                match self.sweep().await {
+                    Ok((0, 0)) => {}
+                    Ok((delivered, failed)) => {
+                        tracing::info!(
+                            delivered,
+                            failed,
+                            "outbox events past their retention deleted"
+                        );
+                    }
+                    Err(err) => tracing::warn!(error = %err, "sweeping the outbox failed"),
+                }
+                next_sweep = Instant::now() + self.options.sweep_interval;
+            }
             if delivered_full_batch {
                 // More may be due right now: go on without pausing.
                 if shutdown.is_cancelled() {
@@ -277,14 +503,16 @@ impl Relay {
         tracing::info!(service = %self.service, "outbox relay stopped");
     }
 
-    /// One pass: claims the due events, attempts each, records the outcomes,
-    /// and returns how many were claimed.
+    /// One pass: claims the due events of the destinations this relay
+    /// delivers, attempts each, records the outcomes, and returns how many
+    /// were claimed.
     pub async fn tick(&self) -> anyhow::Result<usize> {
+        let destinations: Vec<String> = self.receivers.keys().cloned().collect();
         let mut tx = self.pool.begin().await?;
-        let due = repository::claim_due(&mut tx, self.options.batch_size).await?;
+        let due = repository::claim_due(&mut tx, &destinations, self.options.batch_size).await?;
         let claimed = due.len();
         for event in due {
-            let delivery = self.deliver(&event.payload);
+            let delivery = self.deliver(&event);
             let outcome = match event
                 .request_id
                 .as_deref()
@@ -295,7 +523,7 @@ impl Relay {
             };
             match outcome {
                 Ok(()) => {
-                    repository::mark_delivered(&mut tx, event.event_id).await?;
+                    repository::mark_delivered(&mut tx, event.event_id, &event.destination).await?;
                     self.count("delivered");
                 }
                 Err(Failure { error, permanent }) => {
@@ -305,14 +533,21 @@ impl Relay {
                     let next = Utc::now()
                         + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
                     if give_up {
-                        tracing::error!(event_id = %event.event_id, attempts, error = %error, "outbox event given up");
+                        tracing::error!(event_id = %event.event_id, destination = %event.destination, attempts, error = %error, "outbox event given up");
                         self.count("failed");
                     } else {
-                        tracing::warn!(event_id = %event.event_id, attempts, retry_in_ms = delay.as_millis() as u64, error = %error, "outbox delivery failed; will retry");
+                        tracing::warn!(event_id = %event.event_id, destination = %event.destination, attempts, retry_in_ms = delay.as_millis() as u64, error = %error, "outbox delivery failed; will retry");
                         self.count("retry");
                     }
-                    repository::mark_attempt_failed(&mut tx, event.event_id, next, &error, give_up)
-                        .await?;
+                    repository::mark_attempt_failed(
+                        &mut tx,
+                        event.event_id,
+                        &event.destination,
+                        next,
+                        &error,
+                        give_up,
+                    )
+                    .await?;
                 }
             }
         }
@@ -320,11 +555,30 @@ impl Relay {
         Ok(claimed)
     }
 
-    async fn deliver(&self, payload: &serde_json::Value) -> Result<(), Failure> {
-        let response = self
-            .client
-            .post(NOTIFICATIONS_PATH)
-            .json(payload)
+    /// Deletes delivered events older than `retain_delivered` and given-up
+    /// events older than `retain_failed`; returns how many of each.
+    pub async fn sweep(&self) -> anyhow::Result<(u64, u64)> {
+        let now = Utc::now();
+        let delivered_before = now
+            - chrono::Duration::from_std(self.options.retain_delivered)
+                .unwrap_or(chrono::Duration::hours(1));
+        let failed_before = now
+            - chrono::Duration::from_std(self.options.retain_failed)
+                .unwrap_or(chrono::Duration::days(7));
+        Ok(repository::purge_expired(&self.pool, delivered_before, failed_before).await?)
+    }
+
+    async fn deliver(&self, event: &repository::Due) -> Result<(), Failure> {
+        let Some(client) = self.receivers.get(&event.destination) else {
+            // Unreachable: only rows of known destinations are claimed.
+            return Err(Failure {
+                error: format!("no client for {}", event.destination),
+                permanent: false,
+            });
+        };
+        let response = client
+            .post(&event.path)
+            .json(&event.payload)
             .send()
             .await
             .map_err(|e| Failure {
@@ -348,7 +602,7 @@ impl Relay {
         let detail = response.text().await.unwrap_or_default();
         let detail: String = detail.chars().take(500).collect();
         Err(Failure {
-            error: format!("{} answered {status}: {detail}", self.client.target()),
+            error: format!("{} answered {status}: {detail}", client.target()),
             permanent,
         })
     }
@@ -383,18 +637,12 @@ impl Relay {
             }
             Err(err) => tracing::debug!(error = %err, "outbox stats unavailable"),
         }
-        let retention = chrono::Duration::from_std(self.options.retain_delivered)
-            .unwrap_or(chrono::Duration::hours(1));
-        if let Err(err) = repository::purge_delivered(&self.pool, Utc::now() - retention).await {
-            tracing::debug!(error = %err, "purging delivered outbox events failed");
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::ClientOptions;
 
     #[test]
     fn notifications_serialize_to_the_intake_body() {
@@ -407,14 +655,37 @@ mod tests {
         assert_eq!(body["event_id"], event.event_id.to_string());
     }
 
+    #[test]
+    fn user_deleted_serializes_its_id_user_and_time() {
+        let user_id = Uuid::now_v7();
+        let event = UserDeleted::new(user_id);
+        let body = serde_json::to_value(&event).unwrap();
+        assert_eq!(body["user_id"], user_id.to_string());
+        assert_eq!(body["event_id"], event.event_id().to_string());
+        assert!(body["deleted_at"].is_string());
+        assert_eq!(
+            Destination::user_deletions(ORDER_SERVICE).path,
+            USER_DELETIONS_PATH
+        );
+    }
+
+    #[test]
+    fn the_settings_default_to_a_week_of_failed_events() {
+        let settings: OutboxSettings = serde_json::from_value(serde_json::json!({
+            "poll_interval_ms": 1000, "backoff_base_ms": 1000, "backoff_max_secs": 300, "max_attempts": 25
+        }))
+        .unwrap();
+        let options = RelayOptions::from(&settings);
+        assert_eq!(options.retain_failed, Duration::from_secs(7 * 86_400));
+        assert_eq!(options.sweep_interval, Duration::from_secs(60));
+    }
+
     #[tokio::test]
     async fn backoff_grows_and_stays_capped() {
-        let client =
-            ServiceClient::new("n", "http://127.0.0.1:1", ClientOptions::default()).unwrap();
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy("postgres://u@127.0.0.1:1/db")
             .unwrap();
-        let relay = Relay::new(pool, client, "s", RelayOptions::default());
+        let relay = Relay::new(pool, "s", RelayOptions::default());
         let first = relay.backoff(1);
         assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
         for attempts in 1..40 {

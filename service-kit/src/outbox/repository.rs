@@ -5,10 +5,14 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::Destination;
+
 /// A pending event claimed by this relay for the length of a transaction.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct Due {
     pub event_id: Uuid,
+    pub destination: String,
+    pub path: String,
     pub payload: serde_json::Value,
     pub attempts: i32,
     pub request_id: Option<String>,
@@ -18,43 +22,61 @@ pub(super) struct Due {
 pub(super) async fn insert(
     conn: &mut PgConnection,
     event_id: Uuid,
+    destination: &Destination,
     payload: &serde_json::Value,
     request_id: Option<&str>,
 ) -> sqlx::Result<()> {
-    sqlx::query("insert into outbox (event_id, payload, request_id) values ($1, $2, $3)")
-        .bind(event_id)
-        .bind(payload)
-        .bind(request_id)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    sqlx::query(
+        "insert into outbox (event_id, destination, path, payload, request_id)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(event_id)
+    .bind(destination.service)
+    .bind(destination.path)
+    .bind(payload)
+    .bind(request_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
-/// Locks up to `limit` due events; rows another relay holds are skipped, so
-/// replicas share the work without delivering an event twice at once.
+/// Locks up to `limit` due events for `destinations`; rows another relay
+/// holds are skipped, so replicas share the work without delivering an
+/// event twice at once.
 #[tracing::instrument(skip_all)]
-pub(super) async fn claim_due(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Due>> {
+pub(super) async fn claim_due(
+    conn: &mut PgConnection,
+    destinations: &[String],
+    limit: i64,
+) -> sqlx::Result<Vec<Due>> {
     sqlx::query_as(
-        "select event_id, payload, attempts, request_id
+        "select event_id, destination, path, payload, attempts, request_id
          from outbox
          where delivered_at is null and failed_at is null and next_attempt_at <= now()
+           and destination = any($1)
          order by next_attempt_at, created_at
-         limit $1
+         limit $2
          for update skip locked",
     )
+    .bind(destinations)
     .bind(limit)
     .fetch_all(conn)
     .await
 }
 
 #[tracing::instrument(skip_all)]
-pub(super) async fn mark_delivered(conn: &mut PgConnection, event_id: Uuid) -> sqlx::Result<()> {
+pub(super) async fn mark_delivered(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    destination: &str,
+) -> sqlx::Result<()> {
     sqlx::query(
         "update outbox
          set delivered_at = now(), attempts = attempts + 1, last_error = null, updated_at = now()
-         where event_id = $1",
+         where event_id = $1 and destination = $2",
     )
     .bind(event_id)
+    .bind(destination)
     .execute(conn)
     .await
     .map(|_| ())
@@ -66,17 +88,19 @@ pub(super) async fn mark_delivered(conn: &mut PgConnection, event_id: Uuid) -> s
 pub(super) async fn mark_attempt_failed(
     conn: &mut PgConnection,
     event_id: Uuid,
+    destination: &str,
     next_attempt_at: DateTime<Utc>,
     error: &str,
     give_up: bool,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update outbox
-         set attempts = attempts + 1, next_attempt_at = $2, last_error = $3,
-             failed_at = case when $4 then now() else null end, updated_at = now()
-         where event_id = $1",
+         set attempts = attempts + 1, next_attempt_at = $3, last_error = $4,
+             failed_at = case when $5 then now() else null end, updated_at = now()
+         where event_id = $1 and destination = $2",
     )
     .bind(event_id)
+    .bind(destination)
     .bind(next_attempt_at)
     .bind(error)
     .bind(give_up)
@@ -97,13 +121,48 @@ pub(super) async fn pending_stats(pool: &PgPool) -> sqlx::Result<(i64, Option<Da
     .await
 }
 
-/// Deletes delivered events delivered before `before` (their payloads may
-/// hold personal data or one-time secrets that have served their purpose).
+/// Deletes events delivered before `delivered_before` and events given up
+/// before `failed_before` (their payloads may hold personal data or
+/// one-time secrets); returns how many of each.
 #[tracing::instrument(skip_all)]
-pub(super) async fn purge_delivered(pool: &PgPool, before: DateTime<Utc>) -> sqlx::Result<u64> {
-    sqlx::query("delete from outbox where delivered_at < $1")
-        .bind(before)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
+pub(super) async fn purge_expired(
+    pool: &PgPool,
+    delivered_before: DateTime<Utc>,
+    failed_before: DateTime<Utc>,
+) -> sqlx::Result<(u64, u64)> {
+    let (delivered, failed): (i64, i64) = sqlx::query_as(
+        "with gone as (
+             delete from outbox where delivered_at < $1 or failed_at < $2
+             returning delivered_at is not null as delivered
+         )
+         select count(*) filter (where delivered), count(*) filter (where not delivered)
+         from gone",
+    )
+    .bind(delivered_before)
+    .bind(failed_before)
+    .fetch_one(pool)
+    .await?;
+    Ok((delivered.max(0) as u64, failed.max(0) as u64))
+}
+
+/// Deletes the events for `path` about `user_id` (their `user_id`) or
+/// addressed to `email` (their `to.email`).
+#[tracing::instrument(skip_all)]
+pub(super) async fn purge_notifications_about(
+    conn: &mut PgConnection,
+    path: &str,
+    user_id: Uuid,
+    email: Option<&str>,
+) -> sqlx::Result<u64> {
+    sqlx::query(
+        "delete from outbox
+         where path = $1
+           and (payload->>'user_id' = $2 or ($3::text is not null and payload->'to'->>'email' = $3))",
+    )
+    .bind(path)
+    .bind(user_id.to_string())
+    .bind(email)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected())
 }

@@ -55,6 +55,22 @@ pub async fn spawn_with_issuer<S: Service>(
     spawn_on_with::<S>(db.settings(), Arc::clone(issuer), configure).await
 }
 
+/// Spawns `count` replicas of `S` on one fresh database, trusting one
+/// issuer: what a deployment with several pods looks like, for tests of
+/// state that every replica must share (rate limits, sessions).
+pub async fn spawn_replicas<S: Service>(
+    count: usize,
+    configure: impl Fn(&mut S::Settings),
+) -> Vec<TestApp> {
+    let db = TestDatabase::create(&default_schema::<S>()).await;
+    let issuer = Arc::new(TestIssuer::start().await);
+    let mut replicas = Vec::with_capacity(count);
+    for _ in 0..count {
+        replicas.push(spawn_on_with::<S>(db.settings(), Arc::clone(&issuer), &configure).await);
+    }
+    replicas
+}
+
 /// Spawns `S` reaching its database through a proxy the test can cut.
 pub async fn spawn_behind_proxy<S: Service>() -> (TestApp, TcpProxy) {
     let db = TestDatabase::create(&default_schema::<S>()).await;

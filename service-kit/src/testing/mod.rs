@@ -9,7 +9,8 @@ mod repository;
 pub mod smtp;
 
 pub use harness::{
-    TestApp, problem, spawn, spawn_behind_proxy, spawn_configured, spawn_with_issuer,
+    TestApp, problem, spawn, spawn_behind_proxy, spawn_configured, spawn_replicas,
+    spawn_with_issuer,
 };
 
 use axum::Router;
@@ -17,7 +18,7 @@ use axum::routing::{get, post};
 use secrecy::SecretString;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once, RwLock};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -298,12 +299,88 @@ fn issue_service_token(
         .into_response()
 }
 
+/// What a service binary's `check-config` said.
+#[derive(Debug)]
+pub struct ConfigCheck {
+    /// Whether it exited 0 (`serve` would accept the configuration).
+    pub accepted: bool,
+    /// Its stdout and stderr together.
+    pub output: String,
+}
+
+/// Runs `binary check-config` (a test passes `env!("CARGO_BIN_EXE_<name>")`)
+/// with exactly `env`: nothing is inherited from the test's environment, as
+/// in a container that only has what its deployment gives it.
+pub fn check_config(binary: &str, env: &[(&str, &str)]) -> ConfigCheck {
+    let output = std::process::Command::new(binary)
+        .arg("check-config")
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("running the service binary");
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    ConfigCheck {
+        accepted: output.status.success(),
+        output: text,
+    }
+}
+
+/// Asserts that `binary` accepts the configuration `good`, and refuses each
+/// one-variable change of it in `bad` (`None`: the variable unset, so the
+/// built-in default applies), naming that variable and never its value.
+pub fn assert_startup_rules(binary: &str, good: &[(&str, &str)], bad: &[(&str, Option<&str>)]) {
+    let check = check_config(binary, good);
+    assert!(
+        check.accepted,
+        "the good configuration is refused:\n{}",
+        check.output
+    );
+    for (variable, value) in bad {
+        let mut env: Vec<(&str, &str)> = good
+            .iter()
+            .copied()
+            .filter(|(k, _)| k != variable)
+            .collect();
+        if let Some(value) = value {
+            env.push((variable, value));
+        }
+        let check = check_config(binary, &env);
+        assert!(
+            !check.accepted,
+            "{variable}={value:?} is accepted:\n{}",
+            check.output
+        );
+        assert!(
+            check.output.contains(&format!("({variable})")),
+            "{variable}={value:?} is refused without naming it:\n{}",
+            check.output
+        );
+        if let Some(value) = value.filter(|v| v.len() >= 8) {
+            assert!(
+                !check.output.contains(value),
+                "the refusal shows the value of {variable}:\n{}",
+                check.output
+            );
+        }
+    }
+}
+
 /// A TCP forwarder that can be switched off (severing every connection and
 /// refusing new ones) and on again: a database outage on demand.
+///
+/// In front of Postgres it also counts the round trips its clients make
+/// for statements ([`TcpProxy::round_trips`]): every simple `Query`, and
+/// every `Sync` that ends a batch of extended-protocol messages. A lone
+/// `Sync` is a ping (sqlx pings each connection as it goes back to the
+/// pool, after the caller has its answer) and is not counted. In front of an
+/// HTTP/1.1 server it counts the requests ([`TcpProxy::http_requests`]).
 pub struct TcpProxy {
     addr: SocketAddr,
     enabled: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
+    round_trips: Arc<AtomicU64>,
+    http_requests: Arc<AtomicU64>,
 }
 
 impl TcpProxy {
@@ -317,16 +394,29 @@ impl TcpProxy {
         let (cut, _) = watch::channel(0u64);
         let accepting = Arc::clone(&enabled);
         let cuts = cut.clone();
+        let round_trips = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&round_trips);
+        let http_requests = Arc::new(AtomicU64::new(0));
+        let requests = Arc::clone(&http_requests);
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if !accepting.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
                 let mut cut = cuts.subscribe();
+                let counter = Arc::clone(&counter);
+                let requests = Arc::clone(&requests);
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(target).await else {
                         return;
+                    };
+                    let mut inbound = Observed {
+                        inner: inbound,
+                        frontend: PgFrontend::default(),
+                        http: HttpRequestLines::default(),
+                        round_trips: counter,
+                        http_requests: requests,
                     };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
@@ -335,7 +425,25 @@ impl TcpProxy {
                 });
             }
         });
-        Self { addr, enabled, cut }
+        Self {
+            addr,
+            enabled,
+            cut,
+            round_trips,
+            http_requests,
+        }
+    }
+
+    /// HTTP/1.1 requests sent through this proxy so far (request lines
+    /// seen; meaningless in front of anything else).
+    pub fn http_requests(&self) -> u64 {
+        self.http_requests.load(Ordering::SeqCst)
+    }
+
+    /// Statement round trips made to Postgres through this proxy so far (see the
+    /// type's documentation; meaningless in front of anything else).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::SeqCst)
     }
 
     /// The proxy's own address.
@@ -352,5 +460,222 @@ impl TcpProxy {
     /// Accepts connections again.
     pub fn enable(&self) {
         self.enabled.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A client's end of a proxied connection: what it sends is observed (and
+/// counted) on its way to the server.
+struct Observed {
+    inner: TcpStream,
+    frontend: PgFrontend,
+    http: HttpRequestLines,
+    round_trips: Arc<AtomicU64>,
+    http_requests: Arc<AtomicU64>,
+}
+
+impl tokio::io::AsyncRead for Observed {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled {
+            let read = &buf.filled()[before..];
+            this.frontend.feed(read, &this.round_trips);
+            this.http.feed(read, &this.http_requests);
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Observed {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Reads a Postgres client's byte stream just enough to count the
+/// exchanges that run statements (a simple `Query`, a `Sync` ending a
+/// batch; a lone `Sync`, a ping, is not one). Untyped
+/// start-up packets (SSL and GSS requests, the start-up message) come
+/// first; typed messages follow. Assumes a connection without TLS, as the
+/// test databases are.
+#[derive(Default)]
+struct PgFrontend {
+    started: bool,
+    pending: Vec<u8>,
+    /// Messages since the last `Sync`.
+    batch: usize,
+}
+
+impl PgFrontend {
+    const PROTOCOL_3: u32 = 196_608;
+
+    fn feed(&mut self, bytes: &[u8], round_trips: &AtomicU64) {
+        self.pending.extend_from_slice(bytes);
+        let mut at = 0;
+        loop {
+            let rest = &self.pending[at..];
+            if !self.started {
+                let (Some(len), Some(code)) = (be_u32(rest, 0), be_u32(rest, 4)) else {
+                    break;
+                };
+                let len = len as usize;
+                if len < 8 || rest.len() < len {
+                    break;
+                }
+                self.started = code == Self::PROTOCOL_3;
+                at += len;
+                continue;
+            }
+            let (Some(&tag), Some(len)) = (rest.first(), be_u32(rest, 1)) else {
+                break;
+            };
+            let len = len as usize;
+            if rest.len() < 1 + len {
+                break;
+            }
+            match tag {
+                b'S' if self.batch > 0 => {
+                    round_trips.fetch_add(1, Ordering::SeqCst);
+                    self.batch = 0;
+                }
+                b'S' => {}
+                b'Q' => {
+                    round_trips.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => self.batch += 1,
+            }
+            at += 1 + len;
+        }
+        self.pending.drain(..at);
+    }
+}
+
+/// Counts HTTP/1.1 request lines (` HTTP/1.1\r\n`) in a client's byte
+/// stream, also when one is split across reads.
+#[derive(Default)]
+struct HttpRequestLines {
+    tail: Vec<u8>,
+}
+
+impl HttpRequestLines {
+    const MARK: &'static [u8] = b" HTTP/1.1\r\n";
+
+    fn feed(&mut self, bytes: &[u8], requests: &AtomicU64) {
+        self.tail.extend_from_slice(bytes);
+        let found = self
+            .tail
+            .windows(Self::MARK.len())
+            .filter(|w| *w == Self::MARK)
+            .count();
+        requests.fetch_add(found as u64, Ordering::SeqCst);
+        let keep = Self::MARK.len() - 1;
+        if self.tail.len() > keep {
+            self.tail.drain(..self.tail.len() - keep);
+        }
+    }
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let slice: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+    Some(u32::from_be_bytes(slice))
+}
+
+#[cfg(test)]
+mod pg_frontend_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        out.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn counts_statement_exchanges_not_pings_even_when_split() {
+        let mut stream = Vec::new();
+        // SSLRequest, then the start-up message.
+        stream.extend_from_slice(&8u32.to_be_bytes());
+        stream.extend_from_slice(&80_877_103u32.to_be_bytes());
+        stream.extend_from_slice(&12u32.to_be_bytes());
+        stream.extend_from_slice(&PgFrontend::PROTOCOL_3.to_be_bytes());
+        stream.extend_from_slice(b"\0\0\0\0");
+        for (tag, body) in [
+            (b'P', &b"select 1\0"[..]),
+            (b'B', b"xx"),
+            (b'E', b""),
+            (b'S', b""),
+        ] {
+            stream.extend(message(tag, body));
+        }
+        stream.extend(message(b'S', b""));
+        stream.extend(message(b'Q', b"begin\0"));
+        let counter = AtomicU64::new(0);
+        let mut frontend = PgFrontend::default();
+        for chunk in stream.chunks(3) {
+            frontend.feed(chunk, &counter);
+        }
+        assert_eq!(counter.load(Ordering::SeqCst), 2);
+        assert!(frontend.pending.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_proxy_forwards_both_ways_and_counts() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 64];
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                socket.write_all(&buf[..n]).await.unwrap();
+            }
+        });
+        let proxy = TcpProxy::start(target).await;
+        let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+        let request = b"GET / HTTP/1.1\r\n\r\n";
+        client.write_all(request).await.unwrap();
+        let mut echoed = vec![0u8; request.len()];
+        client.read_exact(&mut echoed).await.unwrap();
+        assert_eq!(&echoed, request);
+        assert_eq!(proxy.http_requests(), 1);
+    }
+
+    #[test]
+    fn counts_http_request_lines_split_across_reads() {
+        let stream = b"POST /a HTTP/1.1\r\nhost: x\r\n\r\n{}GET /b HTTP/1.1\r\n\r\n";
+        let requests = AtomicU64::new(0);
+        let mut lines = HttpRequestLines::default();
+        for chunk in stream.chunks(4) {
+            lines.feed(chunk, &requests);
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
     }
 }

@@ -168,3 +168,30 @@ async fn internal_routes_refuse_user_tokens_and_accept_service_tokens() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn internal_routes_admit_only_the_clients_they_list() {
+    let app = spawn_app().await;
+    for (client, expected) in [
+        ("order-service", StatusCode::NO_CONTENT),
+        ("user-service", StatusCode::NO_CONTENT),
+        ("catalog-service", StatusCode::FORBIDDEN),
+        ("evil-service", StatusCode::FORBIDDEN),
+    ] {
+        let token = app.issuer.service_token(client, AUDIENCE);
+        let response = app.get_with_token("/internal", &token).await;
+        assert_eq!(response.status(), expected, "{client}");
+        if expected == StatusCode::FORBIDDEN {
+            problem(response).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_internal_route_that_lists_no_client_admits_none() {
+    let app = spawn_app().await;
+    let token = app.issuer.service_token("order-service", AUDIENCE);
+    let response = app.get_with_token("/internal-undeclared", &token).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    problem(response).await;
+}

@@ -1,7 +1,7 @@
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use service_kit::auth::{AdminUser, AuthUser, JwksVerifier, ServiceCaller};
+use service_kit::auth::{AdminUser, AllowedCallers, AuthUser, JwksVerifier, ServiceCaller};
 use service_kit::client::{ClientOptions, ServiceClient};
 use service_kit::config::{DatabaseSettings, ServerSettings};
 use service_kit::ops::Ops;
@@ -68,6 +68,15 @@ async fn me(user: AuthUser) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "id": user.id }))
 }
 
+/// A handler with its own cache policy (the kit must keep it).
+#[utoipa::path(get, path = "/cached", responses((status = 200)))]
+async fn cached(_user: AuthUser) -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CACHE_CONTROL, "private, max-age=60")],
+        "mine",
+    )
+}
+
 #[utoipa::path(get, path = "/admin", responses((status = 204)))]
 async fn admin(_admin: AdminUser) -> StatusCode {
     StatusCode::NO_CONTENT
@@ -75,6 +84,12 @@ async fn admin(_admin: AdminUser) -> StatusCode {
 
 #[utoipa::path(get, path = "/internal", responses((status = 204)))]
 async fn internal(_caller: ServiceCaller) -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+/// An internal route whose author forgot to say who may call it.
+#[utoipa::path(get, path = "/internal-undeclared", responses((status = 204)))]
+async fn internal_undeclared(_caller: ServiceCaller) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
@@ -102,6 +117,7 @@ pub struct Options {
     pub database: Option<DatabaseSettings>,
     pub downstream: String,
     pub request_timeout_secs: u64,
+    pub hsts_max_age_secs: u64,
 }
 
 impl Default for Options {
@@ -110,6 +126,7 @@ impl Default for Options {
             database: None,
             downstream: "http://127.0.0.1:9".into(),
             request_timeout_secs: 30,
+            hsts_max_age_secs: 0,
         }
     }
 }
@@ -145,8 +162,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .routes(routes!(panics))
         .routes(routes!(slow))
         .routes(routes!(me))
+        .routes(routes!(cached))
         .routes(routes!(admin))
-        .routes(routes!(internal))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(internal))
+                .route_layer(AllowedCallers::only(&["order-service", "user-service"])),
+        )
+        .routes(routes!(internal_undeclared))
         .routes(routes!(relay))
         .with_state(state);
     let settings = ServerSettings {
@@ -155,6 +178,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         request_timeout_secs: options.request_timeout_secs,
         shutdown_timeout_secs: 10,
         cors_allowed_origins: vec!["https://shop.example".into()],
+        hsts_max_age_secs: options.hsts_max_age_secs,
     };
     let server = Server::bind(
         &settings,

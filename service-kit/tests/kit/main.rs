@@ -6,5 +6,8 @@ mod client;
 mod errors;
 mod helpers;
 mod observability;
+mod pagination;
+mod rate_limit;
 mod readiness;
+mod security;
 mod shutdown;

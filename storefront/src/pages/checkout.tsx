@@ -1,4 +1,4 @@
-import { type Attempt, type Cart, type CheckoutRequest, type Order, ProblemError } from '@shop/sdk';
+import { type Attempt, type Cart, type CheckoutRequest, type Order, ProblemError, type ShippingMethod } from '@shop/sdk';
 import { useRef, useState } from 'preact/hooks';
 
 import { describeError, shop } from '../api';
@@ -52,11 +52,32 @@ function checkoutMessage(err: unknown, cart: Cart | undefined): string {
   return describeError(err);
 }
 
-/** Shipping address, payment, place the order. */
+/** What the shopper is told when a discount code was refused. */
+function discountMessage(err: unknown): string {
+  if (err instanceof ProblemError && err.status === 422) {
+    // The problem names why on the field `code` ("is not a valid discount code").
+    const why = err.errors.find((e) => e.field === 'code');
+    if (why) return `This code ${why.message}.`;
+    if (err.errors.length === 0) return err.detail ?? err.title;
+  }
+  return describeError(err);
+}
+
+/** The cheapest of `methods` (the first of equals), or null. */
+function cheapest(methods: ShippingMethod[]): ShippingMethod | null {
+  return methods.reduce<ShippingMethod | null>((best, m) => (best === null || m.price_cents < best.price_cents ? m : best), null);
+}
+
+function delivery(method: ShippingMethod): string {
+  const days = method.min_days === method.max_days ? `${method.max_days}` : `${method.min_days}-${method.max_days}`;
+  const free = method.free_over_cents != null ? `, free from ${money(method.free_over_cents, method.currency)}` : '';
+  return `${money(method.price_cents, method.currency)}, ${days} business days${free}`;
+}
+
+/** Shipping address, shipping method, discount code, payment, place the order. */
 export function CheckoutPage() {
   useTitle('Checkout');
   const signedIn = requireSignIn('/checkout');
-  const cart = useLoad(() => (signedIn ? shop.cart.get() : Promise.resolve(undefined)), [signedIn]);
   const [form, setForm] = useState({
     name: '',
     line1: '',
@@ -66,6 +87,32 @@ export function CheckoutPage() {
     country: 'DE',
     card: 'tok_visa',
   });
+  // The methods that ship to the chosen country; the shopper's pick among
+  // them (for that country), else the cheapest.
+  const methods = useLoad(async () => {
+    const country = form.country;
+    return { country, items: signedIn ? await shop.shipping.methods(country) : [] };
+  }, [signedIn, form.country]);
+  const [picked, setPicked] = useState<{ country: string; id: string } | null>(null);
+  const offered = !methods.loading && methods.data?.country === form.country ? methods.data.items : undefined;
+  const method =
+    offered === undefined
+      ? undefined
+      : (offered.find((m) => picked?.country === form.country && m.id === picked.id) ?? cheapest(offered));
+  // The cart, quoted for that country and method as checkout will charge it
+  // (asked for once the methods are known).
+  const cart = useLoad(
+    () =>
+      !signedIn
+        ? Promise.resolve(undefined)
+        : method === undefined
+          ? new Promise<Cart>(() => {})
+          : shop.cart.get({ country: form.country, ...(method ? { shipping_method_id: method.id } : {}) }),
+    [signedIn, form.country, method?.id ?? method],
+  );
+  const [code, setCode] = useState('');
+  const [discountError, setDiscountError] = useState<string | null>(null);
+  const [discountBusy, setDiscountBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
@@ -75,6 +122,7 @@ export function CheckoutPage() {
   const pending = useRef<{ body: string; attempt: Attempt<Order> } | null>(null);
 
   if (!signedIn) return null;
+  if (methods.error) return <ErrorBox error={methods.error} retry={methods.reload} />;
   if (cart.error) return <ErrorBox error={cart.error} retry={cart.reload} />;
   if (!cart.data) return <Loading what="your cart" />;
   const c = cart.data;
@@ -106,6 +154,7 @@ export function CheckoutPage() {
         postal_code: form.postal_code.trim(),
         country: form.country,
       },
+      ...(method ? { shipping_method_id: method.id } : {}),
       payment: { method: 'card', token: form.card },
     };
     const json = JSON.stringify(body);
@@ -128,9 +177,44 @@ export function CheckoutPage() {
         );
       }
       setError(checkoutMessage(err, c));
-      if (err instanceof ProblemError && err.status === 409) cart.reload();
+      // Stock, a method or a code may have changed since the quote.
+      if (err instanceof ProblemError && (err.status === 409 || err.status === 422)) {
+        cart.reload();
+        methods.reload();
+      }
     } finally {
       setBusy(false);
+    }
+  };
+
+  const applyDiscount = async () => {
+    setDiscountError(null);
+    if (!code.trim()) {
+      setDiscountError('Enter a discount code.');
+      return;
+    }
+    setDiscountBusy(true);
+    try {
+      await shop.cart.applyDiscount(code.trim());
+      setCode('');
+      cart.reload();
+    } catch (err) {
+      setDiscountError(discountMessage(err));
+    } finally {
+      setDiscountBusy(false);
+    }
+  };
+
+  const removeDiscount = async () => {
+    setDiscountError(null);
+    setDiscountBusy(true);
+    try {
+      await shop.cart.removeDiscount();
+      cart.reload();
+    } catch (err) {
+      setDiscountError(describeError(err));
+    } finally {
+      setDiscountBusy(false);
     }
   };
 
@@ -180,6 +264,29 @@ export function CheckoutPage() {
             </div>
           </fieldset>
           <fieldset>
+            <legend>Shipping method</legend>
+            {offered === undefined ? (
+              <Loading what="shipping methods" />
+            ) : offered.length === 0 ? (
+              <p class="muted">We have no shipping options to this country: shipping is free.</p>
+            ) : (
+              offered.map((m) => (
+                <label key={m.id} class="radio">
+                  <input
+                    type="radio"
+                    name="shipping-method"
+                    value={m.id}
+                    checked={method?.id === m.id}
+                    onChange={() => setPicked({ country: form.country, id: m.id })}
+                  />
+                  <span>
+                    <strong>{m.name}</strong> <span class="muted">({delivery(m)})</span>
+                  </span>
+                </label>
+              ))
+            )}
+          </fieldset>
+          <fieldset>
             <legend>Payment</legend>
             {CARDS.map(([token, label]) => (
               <label key={token} class="radio">
@@ -193,7 +300,7 @@ export function CheckoutPage() {
               {error}
             </p>
           )}
-          <button type="submit" class="primary" disabled={busy}>
+          <button type="submit" class="primary" disabled={busy || offered === undefined}>
             Place order
           </button>
           {busy && (
@@ -215,14 +322,64 @@ export function CheckoutPage() {
               </li>
             ))}
           </ul>
-          <dl class="totals">
+          <dl class="totals" aria-busy={cart.loading ? 'true' : undefined}>
             <dt>Subtotal</dt>
             <dd>{money(c.subtotal_cents, c.currency)}</dd>
+            {c.discount_cents > 0 && (
+              <>
+                <dt>Discount{c.discount ? ` (${c.discount.code})` : ''}</dt>
+                <dd>−{money(c.discount_cents, c.currency)}</dd>
+              </>
+            )}
+            <dt>Shipping{method ? ` (${method.name})` : ''}</dt>
+            <dd>{c.shipping_cents === 0 ? 'Free' : money(c.shipping_cents, c.currency)}</dd>
+            <dt>Tax</dt>
+            <dd>{money(c.tax_cents, c.currency)}</dd>
             <dt>Total</dt>
             <dd>
-              <strong>{money(c.subtotal_cents, c.currency)}</strong>
+              <strong>{money(c.total_cents, c.currency)}</strong>
             </dd>
           </dl>
+          <form
+            class="discount"
+            aria-label="Discount code"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void applyDiscount();
+            }}
+          >
+            {c.discount ? (
+              <p>
+                Code <strong>{c.discount.code}</strong>
+                {c.discount.applicable ? ' applied.' : ' does not apply to this cart as it is.'}{' '}
+                <button type="button" onClick={removeDiscount} disabled={discountBusy}>
+                  Remove code
+                </button>
+              </p>
+            ) : (
+              <div class="field">
+                <label for="discount-code">Discount code</label>
+                <div class="row">
+                  <input
+                    id="discount-code"
+                    value={code}
+                    onInput={(e) => setCode((e.currentTarget as HTMLInputElement).value)}
+                    autocomplete="off"
+                    aria-invalid={discountError ? 'true' : undefined}
+                    aria-describedby={discountError ? 'discount-code-error' : undefined}
+                  />
+                  <button type="submit" disabled={discountBusy}>
+                    Apply
+                  </button>
+                </div>
+              </div>
+            )}
+            {discountError && (
+              <p id="discount-code-error" role="alert" class="field-error">
+                {discountError}
+              </p>
+            )}
+          </form>
           <Link href="/cart">Edit cart</Link>
         </aside>
       </div>

@@ -104,6 +104,16 @@ export function OrderPage({ id }: { id: string }) {
       <dl class="totals">
         <dt>Subtotal</dt>
         <dd>{money(o.subtotal_cents, o.currency)}</dd>
+        {o.discount_cents > 0 && (
+          <>
+            <dt>Discount{o.discount ? ` (${o.discount.code})` : ''}</dt>
+            <dd>−{money(o.discount_cents, o.currency)}</dd>
+          </>
+        )}
+        <dt>Shipping{o.shipping_method ? ` (${o.shipping_method.name})` : ''}</dt>
+        <dd>{o.shipping_cents === 0 ? 'Free' : money(o.shipping_cents, o.currency)}</dd>
+        <dt>Tax</dt>
+        <dd>{money(o.tax_cents, o.currency)}</dd>
         <dt>Total</dt>
         <dd>
           <strong>{money(o.total_cents, o.currency)}</strong>

@@ -272,3 +272,22 @@ async fn create_admin_bootstraps_an_administrator_and_is_idempotent() {
         )]
     );
 }
+
+#[tokio::test]
+async fn a_forged_cursor_outside_postgres_range_is_422_not_500() {
+    let app = spawn_app().await;
+    let admin = new_admin(&app).await;
+    for time in ["-100000-01-01T00:00:00Z", "-4713-11-23T23:59:59Z"] {
+        let cursor = service_kit::pagination::encode_cursor(
+            &json!({"created_at": time, "id": uuid::Uuid::new_v4()}),
+        );
+        let path = format!("/api/v1/users?cursor={cursor}");
+        let response = send(&app, Method::GET, &path, &admin.access_token, None).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{time}"
+        );
+        assert_eq!(problem(response).await["errors"][0]["field"], "cursor");
+    }
+}

@@ -1,7 +1,7 @@
 //! Start-up refuses configurations that would be unsafe in production.
 
 use secrecy::SecretString;
-use service_kit::testing::TestDatabase;
+use service_kit::testing::{TestDatabase, assert_startup_rules, check_config};
 use user_service::tokens::generate_pem;
 use user_service::{Application, Settings};
 
@@ -25,22 +25,53 @@ async fn without_a_signing_key_a_production_start_fails_naming_the_variable() {
     );
 }
 
-#[tokio::test]
-async fn local_default_client_secrets_are_refused_in_production() {
-    let (_db, mut settings) = production_like().await;
-    settings.jwt.private_key_pem = SecretString::from(generate_pem().unwrap());
-    let err = Application::build(settings.clone())
-        .await
-        .err()
-        .expect("refused");
-    assert!(
-        format!("{err:#}").contains("APP__SERVICE_CLIENTS__"),
-        "{err:#}"
+const BIN: &str = env!("CARGO_BIN_EXE_user-service");
+
+#[test]
+fn production_refuses_a_generated_key_and_every_default_empty_or_placeholder_secret() {
+    let pem = generate_pem().unwrap();
+    let good = [
+        ("APP__ENVIRONMENT", "production"),
+        (
+            "APP__DATABASE__URL",
+            "postgres://user_service:Kp2m9Xq4Lr7vWz1s@db.internal:5432/shop",
+        ),
+        ("APP__JWT__GENERATE_DEV_KEY", "false"),
+        ("APP__JWT__PRIVATE_KEY_PEM", pem.as_str()),
+        (
+            "APP__SERVICE_CLIENTS__ORDER_SERVICE",
+            "b7e3c1a9f5d2e8c4a6f0b3d9e1c7a5f2",
+        ),
+        (
+            "APP__SERVICE_CLIENTS__NOTIFICATION_SERVICE",
+            "e1d4c7b0a3f6e9d2c5b8a1f4e7d0c3b6",
+        ),
+    ];
+    assert_startup_rules(
+        BIN,
+        &good,
+        &[
+            ("APP__JWT__GENERATE_DEV_KEY", None),
+            ("APP__JWT__GENERATE_DEV_KEY", Some("true")),
+            ("APP__JWT__PRIVATE_KEY_PEM", Some("")),
+            (
+                "APP__JWT__PRIVATE_KEY_PEM",
+                Some("-----BEGIN PRIVATE KEY-----\nREPLACE-ME\n-----END PRIVATE KEY-----"),
+            ),
+            ("APP__JWT__EXTRA_PRIVATE_KEY_PEM", Some("change-me")),
+            ("APP__SERVICE_CLIENTS__ORDER_SERVICE", None),
+            ("APP__SERVICE_CLIENTS__ORDER_SERVICE", Some("changeme")),
+            ("APP__SERVICE_CLIENTS__NOTIFICATION_SERVICE", Some("")),
+            ("APP__SERVICE_CLIENTS__NOTIFICATION_SERVICE", None),
+            ("APP__DATABASE__URL", None),
+        ],
     );
-    for secret in settings.service_clients.values_mut() {
-        *secret = SecretString::from("a-long-random-secret-from-the-vault");
-    }
-    assert!(Application::build(settings).await.is_ok());
+}
+
+#[test]
+fn the_local_defaults_start_locally() {
+    let check = check_config(BIN, &[]);
+    assert!(check.accepted, "{}", check.output);
 }
 
 #[tokio::test]

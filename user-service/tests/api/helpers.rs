@@ -15,13 +15,16 @@ use user_service::{Application, Settings};
 /// A password that passes validation.
 pub const PASSWORD: &str = "correct horse battery";
 
-/// Test defaults: limits out of the way, notification-service nowhere (a
-/// closed port), a fast relay.
+/// Test defaults: limits out of the way, notification- and order-service
+/// nowhere (closed ports), a fast relay.
 pub fn test_settings(settings: &mut Settings) {
     settings.rate_limit.per_ip_per_minute = 100_000;
+    settings.rate_limit.login_failures_per_account_and_address = 100_000;
     settings.rate_limit.login_failures_per_account = 100_000;
     settings.rate_limit.password_resets_per_account = 100_000;
+    settings.rate_limit.password_change_failures_per_user = 100_000;
     settings.services.notification_url = format!("http://{}", closed_port());
+    settings.services.order_url = format!("http://{}", closed_port());
     settings.outbox.poll_interval_ms = 50;
     settings.outbox.backoff_base_ms = 50;
     settings.outbox.backoff_max_secs = 1;
@@ -40,6 +43,15 @@ pub async fn spawn_app() -> TestApp {
 /// The app with `configure` applied after the test defaults.
 pub async fn spawn_configured(configure: impl FnOnce(&mut Settings)) -> TestApp {
     service_kit::testing::spawn_configured::<Application>(|settings| {
+        test_settings(settings);
+        configure(settings);
+    })
+    .await
+}
+
+/// `count` replicas on one database (the test defaults, then `configure`).
+pub async fn spawn_replicas(count: usize, configure: impl Fn(&mut Settings)) -> Vec<TestApp> {
+    service_kit::testing::spawn_replicas::<Application>(count, |settings| {
         test_settings(settings);
         configure(settings);
     })

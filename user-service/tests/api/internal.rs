@@ -3,7 +3,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{claims, new_user, problem, send, service_token, spawn_app};
+use crate::helpers::{claims, new_user, problem, send, service_token, spawn_app, spawn_configured};
+use user_service::config::CommaList;
 
 #[tokio::test]
 async fn a_service_gets_a_users_contact_details() {
@@ -148,7 +149,7 @@ async fn the_token_endpoint_refuses_bad_clients_grants_and_audiences() {
 #[tokio::test]
 async fn service_tokens_cannot_act_as_a_user() {
     let app = spawn_app().await;
-    let token = service_token(&app, "order-service", "user-service").await;
+    let token = service_token(&app, "notification-service", "user-service").await;
     let response = send(&app, Method::GET, "/api/v1/users/me", &token, None).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
@@ -202,4 +203,68 @@ async fn the_kits_client_credentials_source_caches_one_token_for_concurrent_call
     )
     .unwrap();
     assert!(wrong.access_token().await.is_err());
+}
+
+#[tokio::test]
+async fn a_client_gets_tokens_only_for_the_audiences_on_its_allow_list() {
+    let app = spawn_app().await;
+    let request = |id: &'static str, secret: &'static str, audience: &'static str| {
+        app.http
+            .post(app.url("/api/v1/auth/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("audience", audience)])
+            .send()
+    };
+    let order = ("order-service", "order_client_secret_local_only");
+    let notification = (
+        "notification-service",
+        "notification_client_secret_local_only",
+    );
+    for ((id, secret), audience, allowed) in [
+        (order, "catalog-service", true),
+        (order, "notification-service", true),
+        (order, "user-service", false),
+        (order, "order-service", false),
+        (notification, "user-service", true),
+        (notification, "catalog-service", false),
+        (notification, "notification-service", false),
+    ] {
+        let response = request(id, secret, audience).await.unwrap();
+        if allowed {
+            assert_eq!(response.status(), StatusCode::OK, "{id} -> {audience}");
+        } else {
+            assert_eq!(
+                response.status(),
+                StatusCode::BAD_REQUEST,
+                "{id} -> {audience}"
+            );
+            let body = problem(response).await;
+            assert_eq!(
+                body["type"], "/problems/invalid_scope",
+                "{id} -> {audience}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_internal_user_lookup_admits_notification_service_only() {
+    // A misconfigured allow-list hands order-service a token for
+    // user-service: the route itself still refuses it.
+    let app = spawn_configured(|settings| {
+        settings.client_audiences.insert(
+            "order_service".into(),
+            CommaList(vec!["user-service".into()]),
+        );
+    })
+    .await;
+    let user = new_user(&app).await;
+    let path = format!("/internal/v1/users/{}", user.user_id);
+    let order = service_token(&app, "order-service", "user-service").await;
+    let response = send(&app, Method::GET, &path, &order, None).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    problem(response).await;
+    let notification = service_token(&app, "notification-service", "user-service").await;
+    let response = send(&app, Method::GET, &path, &notification, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
 }

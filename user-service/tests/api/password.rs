@@ -109,11 +109,15 @@ async fn a_reset_for_an_unknown_email_answers_the_same_202_and_sends_nothing() {
     let session = new_user(&app).await;
     let known = request_reset(&app, &session.email).await;
     let unknown = request_reset(&app, &unique_email()).await;
-    let malformed = request_reset(&app, "nobody").await;
-    for response in [known, unknown, malformed] {
+    for response in [known, unknown] {
         assert_eq!(response.status(), StatusCode::ACCEPTED);
         assert_eq!(response.text().await.unwrap(), "");
     }
+    // A malformed address is refused before anything counts it; that says
+    // nothing about which accounts exist.
+    let malformed = request_reset(&app, "nobody").await;
+    assert_eq!(malformed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem(malformed).await["errors"][0]["field"], "email");
     let resets = outbox(&app)
         .await
         .into_iter()
@@ -206,4 +210,91 @@ async fn a_reset_with_a_weak_password_is_422_and_keeps_the_token() {
         confirm(&app, &token, NEW_PASSWORD).await.status(),
         StatusCode::NO_CONTENT
     );
+}
+
+/// Every reset token mailed to `email`, oldest first.
+async fn reset_tokens_for(app: &service_kit::testing::TestApp, email: &str) -> Vec<String> {
+    outbox(app)
+        .await
+        .into_iter()
+        .filter(|(template, payload, _)| {
+            template == "password_reset" && payload["to"]["email"] == email
+        })
+        .filter_map(|(_, payload, _)| payload["data"]["token"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn using_one_reset_link_ends_every_other_outstanding_one() {
+    let app = spawn_app().await;
+    let session = new_user(&app).await;
+    for _ in 0..3 {
+        assert_eq!(
+            request_reset(&app, &session.email).await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    let tokens = reset_tokens_for(&app, &session.email).await;
+    assert_eq!(tokens.len(), 3);
+    assert_eq!(
+        confirm(&app, &tokens[1], NEW_PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    for other in [&tokens[0], &tokens[2]] {
+        let response = confirm(&app, other, "an attackers passphrase").await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        problem(response).await;
+    }
+    login_ok(&app, &session.email, NEW_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_outstanding_reset_links() {
+    let app = spawn_app().await;
+    let session = new_user(&app).await;
+    request_reset(&app, &session.email).await;
+    let token = reset_token_for(&app, &session.email).await;
+    let response = post(
+        &app,
+        "/api/v1/auth/password",
+        Some(&session.access_token),
+        &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        confirm(&app, &token, "an attackers passphrase")
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    login_ok(&app, &session.email, NEW_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn changing_the_password_revokes_every_refresh_family() {
+    let app = spawn_app().await;
+    let session = new_user(&app).await;
+    let mut families = vec![session.refresh_token.clone()];
+    for _ in 0..2 {
+        let tokens = login_ok(&app, &session.email, PASSWORD).await;
+        families.push(tokens["refresh_token"].as_str().unwrap().to_owned());
+    }
+    // One family has rotated: its newest token is the live one.
+    let rotated: serde_json::Value = refresh(&app, &families[2]).await.json().await.unwrap();
+    families[2] = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let response = post(
+        &app,
+        "/api/v1/auth/password",
+        Some(&session.access_token),
+        &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    for token in &families {
+        assert_eq!(
+            refresh(&app, token).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
 }

@@ -64,7 +64,7 @@ impl std::fmt::Debug for BenchFleet {
 }
 
 impl BenchFleet {
-    /// Starts Postgres in `<scratch_root>/target/xtask/pg-bench-<label>` and
+    /// Starts Postgres `pg-bench-<label>` for `scratch_root` (see [`PgCluster::start`]) and
     /// the side's `up` (its output in `log`), with `env` for every service,
     /// and waits until the fleet is ready.
     pub fn start(

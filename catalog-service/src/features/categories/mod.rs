@@ -5,4 +5,5 @@ mod repository;
 mod routes;
 mod service;
 
+pub use models::CategoryTree;
 pub use routes::router;

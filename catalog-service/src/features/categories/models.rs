@@ -1,5 +1,6 @@
 //! Category types: what the API accepts and returns.
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -23,6 +24,34 @@ pub struct Category {
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
     pub updated_at: DateTime<Utc>,
+}
+
+/// The whole tree as served, kept in the cache: the categories and the
+/// JSON body of `GET /categories`, made once.
+#[derive(Debug)]
+pub struct CategoryTree {
+    /// Categories ordered by name.
+    pub items: Vec<Category>,
+    /// `{"items": [...]}`.
+    pub body: Bytes,
+}
+
+impl CategoryTree {
+    /// Serializes the list once for every response that serves it.
+    pub fn new(items: Vec<Category>) -> Result<Self, serde_json::Error> {
+        let body = Bytes::from(serde_json::to_vec(&CategoryListRef { items: &items })?);
+        Ok(Self { items, body })
+    }
+
+    /// What the tree costs the cache (the body and about as much again).
+    pub fn weight(&self) -> u32 {
+        u32::try_from(self.body.len().saturating_mul(2).saturating_add(256)).unwrap_or(u32::MAX)
+    }
+}
+
+#[derive(Serialize)]
+struct CategoryListRef<'a> {
+    items: &'a [Category],
 }
 
 /// Every category (the tree is small: one response holds it all).

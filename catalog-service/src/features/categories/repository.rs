@@ -18,17 +18,6 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<Category>> {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn find(pool: &PgPool, category_id: Uuid) -> sqlx::Result<Option<Category>> {
-    sqlx::query_as(
-        "select category_id, name, slug, parent_id, description, created_at, updated_at
-         from categories where category_id = $1",
-    )
-    .bind(category_id)
-    .fetch_optional(pool)
-    .await
-}
-
-#[tracing::instrument(skip_all)]
 pub async fn insert(pool: &PgPool, category: &NewCategory) -> sqlx::Result<Category> {
     sqlx::query_as(
         "insert into categories (category_id, name, slug, parent_id, description)

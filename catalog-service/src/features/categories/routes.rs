@@ -1,16 +1,37 @@
 //! Category endpoints: anyone reads, admins write.
 
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use service_kit::auth::AdminUser;
-use service_kit::{ApiError, Json, Path, Problem, ValidJson};
+use service_kit::{ApiError, FieldError, Json, Path, Problem, ValidJson};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::models::{Category, CategoryList, CategoryPatch, NewCategory};
-use super::service;
+use super::service::{self, CategoryError};
 use crate::state::AppState;
+
+impl From<CategoryError> for ApiError {
+    fn from(err: CategoryError) -> Self {
+        match err {
+            CategoryError::Database(_) | CategoryError::Encoding(_) => ApiError::internal(err),
+            CategoryError::NotFound => ApiError::not_found(err.to_string()),
+            CategoryError::UnknownParent | CategoryError::Cycle => {
+                ApiError::validation(vec![FieldError::new("parent_id", err.to_string())])
+            }
+            CategoryError::DuplicateSlug => {
+                ApiError::conflict(err.to_string()).with_kind("duplicate-slug")
+            }
+            CategoryError::HasProducts | CategoryError::HasChildren => {
+                ApiError::conflict(err.to_string())
+            }
+        }
+    }
+}
 
 /// `/categories` routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -24,9 +45,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     get, path = "/categories", tag = "categories",
     responses((status = 200, body = CategoryList))
 )]
-async fn list_categories(State(state): State<AppState>) -> Result<Json<CategoryList>, ApiError> {
-    let items = service::list(&state.pool).await?;
-    Ok(Json(CategoryList { items }))
+async fn list_categories(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let tree = service::tree(&state.pool, &state.caches).await?;
+    // The body was serialized once, when the tree was read.
+    let json = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json)], tree.body.clone()).into_response())
 }
 
 /// Creates a category (admin).
@@ -46,7 +69,7 @@ async fn create_category(
     _admin: AdminUser,
     ValidJson(category): ValidJson<NewCategory>,
 ) -> Result<(StatusCode, Json<Category>), ApiError> {
-    let category = service::create(&state.pool, category).await?;
+    let category = service::create(&state.pool, &state.caches, category).await?;
     Ok((StatusCode::CREATED, Json(category)))
 }
 
@@ -62,7 +85,7 @@ async fn get_category(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Category>, ApiError> {
-    Ok(Json(service::get(&state.pool, id).await?))
+    Ok(Json(service::get(&state.pool, &state.caches, id).await?))
 }
 
 /// Changes a category (admin); moving it under itself or a descendant is 422.
@@ -84,7 +107,9 @@ async fn update_category(
     Path(id): Path<Uuid>,
     ValidJson(patch): ValidJson<CategoryPatch>,
 ) -> Result<Json<Category>, ApiError> {
-    Ok(Json(service::update(&state.pool, id, patch).await?))
+    Ok(Json(
+        service::update(&state.pool, &state.caches, id, patch).await?,
+    ))
 }
 
 /// Deletes a category (admin); 409 while it still has products or subcategories.
@@ -104,6 +129,6 @@ async fn delete_category(
     _admin: AdminUser,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    service::delete(&state.pool, id).await?;
+    service::delete(&state.pool, &state.caches, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,13 +1,14 @@
 //! Category rules: unique slugs, a tree without cycles, no deletion while
-//! products remain.
+//! products remain. The tree is read from the cache; every write drops it
+//! once committed (the other replicas hear of it from the database).
 
-use axum::http::StatusCode;
-use service_kit::{ApiError, FieldError};
 use sqlx::PgPool;
+use std::sync::Arc;
 use uuid::Uuid;
 
-use super::models::{Category, CategoryPatch, NewCategory};
+use super::models::{Category, CategoryPatch, CategoryTree, NewCategory};
 use super::repository;
+use crate::cache::Caches;
 use crate::features::violated_constraint;
 
 /// What can go wrong with categories.
@@ -34,18 +35,12 @@ pub enum CategoryError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// The tree could not be serialized.
+    #[error("cannot encode the categories")]
+    Encoding(#[from] serde_json::Error),
 }
 
 impl CategoryError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::DuplicateSlug | Self::HasProducts | Self::HasChildren => StatusCode::CONFLICT,
-            Self::UnknownParent | Self::Cycle => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     /// Maps the constraints a write can violate to their meaning.
     fn from_write(err: sqlx::Error) -> Self {
         match violated_constraint(&err) {
@@ -57,43 +52,50 @@ impl CategoryError {
     }
 }
 
-impl From<CategoryError> for ApiError {
-    fn from(err: CategoryError) -> Self {
-        match err.status_code() {
-            StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
-            StatusCode::UNPROCESSABLE_ENTITY => {
-                ApiError::validation(vec![FieldError::new("parent_id", err.to_string())])
-            }
-            StatusCode::CONFLICT if matches!(err, CategoryError::DuplicateSlug) => {
-                ApiError::conflict(err.to_string()).with_kind("duplicate-slug")
-            }
-            status => ApiError::new(status, err.to_string()),
-        }
+/// Every category (from the cache when it holds the tree).
+pub async fn tree(pool: &PgPool, caches: &Caches) -> Result<Arc<CategoryTree>, CategoryError> {
+    let cache = &caches.categories;
+    if let Some(tree) = cache.get(&()).await {
+        return Ok(tree);
     }
+    let ticket = cache.ticket(&());
+    let tree = Arc::new(CategoryTree::new(repository::list(pool).await?)?);
+    cache.insert((), Arc::clone(&tree), ticket).await;
+    Ok(tree)
 }
 
-/// Every category.
-pub async fn list(pool: &PgPool) -> Result<Vec<Category>, CategoryError> {
-    Ok(repository::list(pool).await?)
-}
-
-/// One category.
-pub async fn get(pool: &PgPool, category_id: Uuid) -> Result<Category, CategoryError> {
-    repository::find(pool, category_id)
+/// One category (from the cached tree).
+pub async fn get(
+    pool: &PgPool,
+    caches: &Caches,
+    category_id: Uuid,
+) -> Result<Category, CategoryError> {
+    tree(pool, caches)
         .await?
+        .items
+        .iter()
+        .find(|category| category.id == category_id)
+        .cloned()
         .ok_or(CategoryError::NotFound)
 }
 
 /// Creates a category (under an existing parent, if any).
-pub async fn create(pool: &PgPool, category: NewCategory) -> Result<Category, CategoryError> {
-    repository::insert(pool, &category)
+pub async fn create(
+    pool: &PgPool,
+    caches: &Caches,
+    category: NewCategory,
+) -> Result<Category, CategoryError> {
+    let created = repository::insert(pool, &category)
         .await
-        .map_err(CategoryError::from_write)
+        .map_err(CategoryError::from_write)?;
+    caches.invalidate_categories().await;
+    Ok(created)
 }
 
 /// Changes the fields present in `patch`; a move never creates a cycle.
 pub async fn update(
     pool: &PgPool,
+    caches: &Caches,
     category_id: Uuid,
     patch: CategoryPatch,
 ) -> Result<Category, CategoryError> {
@@ -109,11 +111,16 @@ pub async fn update(
         .map_err(CategoryError::from_write)?
         .ok_or(CategoryError::NotFound)?;
     tx.commit().await?;
+    caches.invalidate_categories().await;
     Ok(category)
 }
 
 /// Deletes a category that has neither products nor subcategories.
-pub async fn delete(pool: &PgPool, category_id: Uuid) -> Result<(), CategoryError> {
+pub async fn delete(
+    pool: &PgPool,
+    caches: &Caches,
+    category_id: Uuid,
+) -> Result<(), CategoryError> {
     let mut tx = pool.begin().await?;
     if repository::has_live_products(&mut tx, category_id).await? {
         return Err(CategoryError::HasProducts);
@@ -130,5 +137,6 @@ pub async fn delete(pool: &PgPool, category_id: Uuid) -> Result<(), CategoryErro
         return Err(CategoryError::NotFound);
     }
     tx.commit().await?;
+    caches.invalidate_categories().await;
     Ok(())
 }

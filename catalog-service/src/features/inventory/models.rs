@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use service_kit::pagination::CursorTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -59,7 +60,7 @@ pub struct Adjustment {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AdjustmentCursor {
     /// `created_at` of the last entry of the previous page.
-    pub t: DateTime<Utc>,
+    pub t: CursorTime,
     /// Its id.
     pub id: Uuid,
 }

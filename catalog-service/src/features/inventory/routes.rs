@@ -9,8 +9,20 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::models::{Adjustment, Inventory, NewAdjustment};
-use super::service;
+use super::service::{self, InventoryError};
 use crate::state::AppState;
+
+impl From<InventoryError> for ApiError {
+    fn from(err: InventoryError) -> Self {
+        match err {
+            InventoryError::Database(_) => ApiError::internal(err),
+            InventoryError::NotFound => ApiError::not_found(err.to_string()),
+            InventoryError::BelowReserved | InventoryError::Overflow => {
+                ApiError::conflict(err.to_string()).with_kind("insufficient-stock")
+            }
+        }
+    }
+}
 
 /// `/products/{id}/inventory` routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -54,7 +66,7 @@ async fn adjust_inventory(
     ValidJson(adjustment): ValidJson<NewAdjustment>,
 ) -> Result<Json<Inventory>, ApiError> {
     Ok(Json(
-        service::adjust(&state.pool, id, adjustment, admin.id).await?,
+        service::adjust(&state.pool, &state.caches, id, adjustment, admin.id).await?,
     ))
 }
 

@@ -1,13 +1,13 @@
 //! Inventory rules: on hand never below reserved; every adjustment audited.
+//! Stock is always read from the database.
 
-use axum::http::StatusCode;
-use service_kit::ApiError;
 use service_kit::pagination::Page;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::models::{Adjustment, AdjustmentCursor, Inventory, NewAdjustment};
 use super::repository;
+use crate::cache::Caches;
 use crate::features::violated_constraint;
 
 /// What can go wrong with inventory.
@@ -27,28 +27,6 @@ pub enum InventoryError {
     Database(#[from] sqlx::Error),
 }
 
-impl InventoryError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::BelowReserved | Self::Overflow => StatusCode::CONFLICT,
-            Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-impl From<InventoryError> for ApiError {
-    fn from(err: InventoryError) -> Self {
-        match err.status_code() {
-            StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
-            StatusCode::CONFLICT => {
-                ApiError::conflict(err.to_string()).with_kind("insufficient-stock")
-            }
-            status => ApiError::new(status, err.to_string()),
-        }
-    }
-}
-
 /// A product's stock.
 pub async fn get(pool: &PgPool, product_id: Uuid) -> Result<Inventory, InventoryError> {
     repository::find(pool, product_id)
@@ -59,6 +37,7 @@ pub async fn get(pool: &PgPool, product_id: Uuid) -> Result<Inventory, Inventory
 /// Adjusts on hand by `delta` and records who did it and why, atomically.
 pub async fn adjust(
     pool: &PgPool,
+    caches: &Caches,
     product_id: Uuid,
     adjustment: NewAdjustment,
     actor_id: Uuid,
@@ -87,6 +66,8 @@ pub async fn adjust(
     )
     .await?;
     tx.commit().await?;
+    // `available` is part of the product's representation.
+    caches.invalidate_products([product_id]).await;
     Ok(inventory)
 }
 
@@ -103,7 +84,7 @@ pub async fn adjustments(
     let rows = repository::list_adjustments(pool, product_id, after.as_ref(), i64::from(limit) + 1)
         .await?;
     Ok(Page::from_rows(rows, limit, |a| AdjustmentCursor {
-        t: a.created_at,
+        t: a.created_at.into(),
         id: a.id,
     }))
 }

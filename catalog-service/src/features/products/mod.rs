@@ -1,11 +1,13 @@
-//! Products: admin CRUD with soft delete and optimistic concurrency, and the
-//! public listing with filters, sorts, keyset pagination and search.
+//! Products: admin CRUD with soft delete and optimistic concurrency, reads
+//! by id from the coherent cache, and the public listing with filters,
+//! sorts, keyset pagination and search (`search/`).
 
-mod known_words;
 mod models;
 mod repository;
 mod routes;
+pub mod search;
 mod service;
 
-pub use known_words::KnownWords;
+pub use models::ProductEntry;
 pub use routes::router;
+pub use search::KnownWords;

@@ -1,11 +1,15 @@
 //! Product types: what the API accepts and returns, and the parsed listing
 //! query.
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use service_kit::FieldError;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+
+use super::search::ProductCursor;
+use crate::features::images::ProductImage;
 
 /// Largest accepted price, in minor units (ten billion in major units).
 pub const MAX_PRICE_CENTS: i64 = 1_000_000_000_000;
@@ -45,6 +49,9 @@ pub struct Product {
     pub active: bool,
     /// Units that can be reserved now (`on_hand - reserved`).
     pub available: i32,
+    /// The product's images, in gallery order.
+    #[schema(value_type = Vec<ProductImage>)]
+    pub images: sqlx::types::Json<Vec<ProductImage>>,
     /// Creation time (UTC).
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
@@ -64,6 +71,37 @@ impl Product {
     /// edit (`version`) and every stock movement (`available`).
     pub fn etag(&self) -> String {
         format!("\"{}.{}\"", self.version, self.available)
+    }
+}
+
+/// A product's representation as served, kept in the cache: the product,
+/// its JSON body and its entity tag, computed once.
+#[derive(Debug)]
+pub struct ProductEntry {
+    /// The product.
+    pub product: Product,
+    /// `product` as JSON.
+    pub body: Bytes,
+    /// `product.etag()`.
+    pub etag: String,
+}
+
+impl ProductEntry {
+    /// Serializes `product` once for every response that serves it.
+    pub fn new(product: Product) -> Result<Self, serde_json::Error> {
+        let body = Bytes::from(serde_json::to_vec(&product)?);
+        let etag = product.etag();
+        Ok(Self {
+            product,
+            body,
+            etag,
+        })
+    }
+
+    /// What the entry costs the cache: the body, the product it was made
+    /// of (about as large), and bookkeeping.
+    pub fn weight(&self) -> u32 {
+        u32::try_from(self.body.len().saturating_mul(2).saturating_add(256)).unwrap_or(u32::MAX)
     }
 }
 
@@ -281,138 +319,6 @@ pub struct ProductFilter {
     pub after: Option<ProductCursor>,
 }
 
-/// Keyset position of a listing: the sort key of the last row and its id,
-/// plus how the search matched (so every page uses the same match set).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProductCursor {
-    /// The sort key.
-    #[serde(flatten)]
-    pub key: CursorKey,
-    /// How the search text matched (the same on every page).
-    #[serde(default, rename = "m", skip_serializing_if = "MatchMode::is_text")]
-    pub mode: MatchMode,
-}
-
-/// How a search matched products.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchMode {
-    /// Full text, as typed.
-    #[default]
-    Text,
-    /// Full text, misspelt words replaced by the closest words of names.
-    Corrected,
-    /// Trigram similarity of names (words with no close known word).
-    Similar,
-}
-
-impl MatchMode {
-    fn is_text(&self) -> bool {
-        *self == Self::Text
-    }
-}
-
-/// The sort key of the last row of a page and its id. The sort is recorded
-/// so that a cursor cannot be replayed on another order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "s", rename_all = "snake_case")]
-pub enum CursorKey {
-    /// `sort=relevance` with full-text matches: name matches (tier 1)
-    /// before description-only ones (tier 2), newest first in each.
-    Tier {
-        /// Tier of the last row.
-        tier: u8,
-        /// Its creation time.
-        t: DateTime<Utc>,
-        /// Its id.
-        id: Uuid,
-    },
-    /// `sort=relevance` with name-similarity matches, most similar first.
-    Relevance {
-        /// Rank of the last row.
-        r: f64,
-        /// Its id.
-        id: Uuid,
-    },
-    /// `sort=price_asc`.
-    PriceAsc {
-        /// Price of the last row.
-        p: i64,
-        /// Its id.
-        id: Uuid,
-    },
-    /// `sort=price_desc`.
-    PriceDesc {
-        /// Price of the last row.
-        p: i64,
-        /// Its id.
-        id: Uuid,
-    },
-    /// `sort=newest`.
-    Newest {
-        /// Creation time of the last row.
-        t: DateTime<Utc>,
-        /// Its id.
-        id: Uuid,
-    },
-    /// `sort=name`.
-    Name {
-        /// Name of the last row.
-        n: String,
-        /// Its id.
-        id: Uuid,
-    },
-}
-
-impl ProductCursor {
-    /// The position after `product` in `sort` order.
-    pub fn after(sort: Sort, product: &Product, mode: MatchMode) -> Self {
-        let id = product.id;
-        let key = match sort {
-            Sort::Relevance if mode != MatchMode::Similar => CursorKey::Tier {
-                tier: if product.rank.unwrap_or_default() >= 1.0 {
-                    1
-                } else {
-                    2
-                },
-                t: product.created_at,
-                id,
-            },
-            Sort::Relevance => CursorKey::Relevance {
-                r: product.rank.unwrap_or_default(),
-                id,
-            },
-            Sort::PriceAsc => CursorKey::PriceAsc {
-                p: product.price_cents,
-                id,
-            },
-            Sort::PriceDesc => CursorKey::PriceDesc {
-                p: product.price_cents,
-                id,
-            },
-            Sort::Newest => CursorKey::Newest {
-                t: product.created_at,
-                id,
-            },
-            Sort::Name => CursorKey::Name {
-                n: product.name.clone(),
-                id,
-            },
-        };
-        Self { key, mode }
-    }
-
-    fn sort(&self) -> Sort {
-        match self.key {
-            CursorKey::Tier { .. } | CursorKey::Relevance { .. } => Sort::Relevance,
-            CursorKey::PriceAsc { .. } => Sort::PriceAsc,
-            CursorKey::PriceDesc { .. } => Sort::PriceDesc,
-            CursorKey::Newest { .. } => Sort::Newest,
-            CursorKey::Name { .. } => Sort::Name,
-        }
-    }
-}
-
 impl ProductQuery {
     /// Checks every parameter, reporting all bad ones at once (a 422 for
     /// the route).
@@ -472,14 +378,20 @@ impl ProductQuery {
         let after = match self.cursor.as_deref() {
             None => None,
             Some(cursor) => match service_kit::pagination::decode_cursor::<ProductCursor>(cursor) {
-                Ok(after) if after.sort() == sort => Some(after),
-                Ok(_) => {
+                Ok(after) if after.key.sort() != sort => {
                     errors.push(FieldError::new(
                         "cursor",
                         "belongs to a listing with another sort",
                     ));
                     None
                 }
+                Ok(after) => match after.key.check() {
+                    Ok(()) => Some(after),
+                    Err(error) => {
+                        errors.push(error);
+                        None
+                    }
+                },
                 Err(err) => {
                     errors.extend(err.field_errors().iter().cloned());
                     None
@@ -525,6 +437,7 @@ fn parse_ids(raw: &str) -> Result<Vec<Uuid>, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::search::{CursorKey, MatchMode};
     use super::*;
 
     fn fields(query: ProductQuery) -> Vec<String> {
@@ -586,21 +499,5 @@ mod tests {
         let (without, limit) = ProductQuery::default().parse().unwrap();
         assert_eq!(without.sort, Sort::Newest);
         assert_eq!(limit, 20);
-    }
-
-    #[test]
-    fn relevance_cursors_round_trip_exactly() {
-        let cursor = ProductCursor {
-            key: CursorKey::Relevance {
-                r: 1.060_792_684_555_053_7,
-                id: Uuid::now_v7(),
-            },
-            mode: MatchMode::Similar,
-        };
-        let decoded: ProductCursor = service_kit::pagination::decode_cursor(
-            &service_kit::pagination::encode_cursor(&cursor),
-        )
-        .unwrap();
-        assert_eq!(decoded, cursor);
     }
 }

@@ -5,14 +5,45 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use service_kit::auth::AdminUser;
 use service_kit::pagination::Page;
-use service_kit::{ApiError, Json, Path, Problem, Query, ValidJson};
+use service_kit::{ApiError, FieldError, Json, Path, Problem, Query, ValidJson};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::models::{NewProduct, Product, ProductPatch, ProductQuery};
-use super::service::{self, IfMatch};
+use super::search::{self, Catalog, SearchError};
+use super::service::{self, IfMatch, ProductError};
 use crate::state::AppState;
+
+impl From<ProductError> for ApiError {
+    fn from(err: ProductError) -> Self {
+        match err {
+            ProductError::Database(_) | ProductError::Encoding(_) => ApiError::internal(err),
+            ProductError::NotFound => ApiError::not_found(err.to_string()),
+            ProductError::UnknownCategory => {
+                ApiError::validation(vec![FieldError::new("category_id", err.to_string())])
+            }
+            ProductError::DuplicateSku => {
+                ApiError::conflict(err.to_string()).with_kind("duplicate-sku")
+            }
+            ProductError::DuplicateSlug => {
+                ApiError::conflict(err.to_string()).with_kind("duplicate-slug")
+            }
+            ProductError::PreconditionFailed => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, err.to_string())
+            }
+        }
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(err: SearchError) -> Self {
+        match err {
+            SearchError::Lookup(err) => err.into(),
+            SearchError::Database(_) => ApiError::internal(err),
+        }
+    }
+}
 
 /// `/products` routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -34,9 +65,13 @@ async fn list_products(
     Query(query): Query<ProductQuery>,
 ) -> Result<Json<Page<Product>>, ApiError> {
     let (filter, limit) = query.parse().map_err(ApiError::validation)?;
-    Ok(Json(
-        service::list(&state.pool, &state.known_words, filter, limit).await?,
-    ))
+    let catalog = Catalog {
+        pool: &state.pool,
+        caches: &state.caches,
+        known: &state.known_words,
+        settings: &state.settings.search,
+    };
+    Ok(Json(search::list(catalog, filter, limit).await?))
 }
 
 /// Creates a product (admin), with its initial stock.
@@ -56,7 +91,7 @@ async fn create_product(
     AdminUser(admin): AdminUser,
     ValidJson(product): ValidJson<NewProduct>,
 ) -> Result<Response, ApiError> {
-    let product = service::create(&state.pool, product, admin.id).await?;
+    let product = service::create(&state.pool, &state.caches, product, admin.id).await?;
     let location = HeaderValue::from_str(&format!("/api/v1/products/{}", product.id))
         .map_err(ApiError::internal)?;
     let etag = etag_header(&product);
@@ -82,12 +117,18 @@ async fn get_product(
     Path(id): Path<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let product = service::get(&state.pool, id).await?;
-    let etag = etag_header(&product);
-    if if_none_match(&headers, &product.etag()) {
+    let entry = service::get(&state.pool, &state.caches, id).await?;
+    let etag = HeaderValue::from_str(&entry.etag).map_err(ApiError::internal)?;
+    if if_none_match(&headers, &entry.etag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    Ok(([(header::ETAG, etag)], Json(product)).into_response())
+    // The body was serialized once, when the representation was read.
+    let json = HeaderValue::from_static("application/json");
+    Ok((
+        [(header::CONTENT_TYPE, json), (header::ETAG, etag)],
+        entry.body.clone(),
+    )
+        .into_response())
 }
 
 /// Changes a product (admin); `If-Match` with a stale ETag gives 412.
@@ -111,7 +152,8 @@ async fn update_product(
     headers: HeaderMap,
     ValidJson(patch): ValidJson<ProductPatch>,
 ) -> Result<Response, ApiError> {
-    let product = service::update(&state.pool, id, patch, if_match(&headers)).await?;
+    let product =
+        service::update(&state.pool, &state.caches, id, patch, if_match(&headers)).await?;
     let etag = etag_header(&product);
     Ok(([(header::ETAG, etag)], Json(product)).into_response())
 }
@@ -132,7 +174,7 @@ async fn delete_product(
     _admin: AdminUser,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    service::delete(&state.pool, id).await?;
+    service::delete(&state.pool, &state.caches, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -16,6 +16,29 @@ use super::models::{NewReservation, NewRestock, Reservation, Restock, ShortItem}
 use super::service::{self, ReservationError};
 use crate::state::AppState;
 
+impl From<ReservationError> for ApiError {
+    fn from(err: ReservationError) -> Self {
+        match &err {
+            ReservationError::NotFound => ApiError::not_found(err.to_string()),
+            // The route renders this one itself, listing the short items.
+            ReservationError::Short(_) => {
+                ApiError::conflict(err.to_string()).with_kind("insufficient-stock")
+            }
+            ReservationError::IdReused(field) => ApiError::invalid_field(*field, err.to_string()),
+            ReservationError::TtlTooLong(_) => {
+                ApiError::invalid_field("ttl_seconds", err.to_string())
+            }
+            ReservationError::WrongState(_) => {
+                ApiError::conflict(err.to_string()).with_kind("reservation-state")
+            }
+            ReservationError::UnknownProduct(line) => {
+                ApiError::invalid_field(format!("items[{line}].product_id"), err.to_string())
+            }
+            ReservationError::Database(_) => ApiError::internal(err),
+        }
+    }
+}
+
 /// `/reservations` and `/restock` routes (mounted under `/internal/v1`).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,6 +79,7 @@ async fn reserve(
 ) -> Result<Response, ApiError> {
     match service::reserve(
         &state.pool,
+        &state.caches,
         &state.settings.reservations,
         request,
         &caller.client_id,
@@ -85,7 +109,7 @@ async fn commit_reservation(
     _caller: ServiceCaller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Reservation>, ApiError> {
-    Ok(Json(service::commit(&state.pool, id).await?))
+    Ok(Json(service::commit(&state.pool, &state.caches, id).await?))
 }
 
 /// Releases a reservation: its stock returns to available. Idempotent.
@@ -105,7 +129,9 @@ async fn release_reservation(
     _caller: ServiceCaller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Reservation>, ApiError> {
-    Ok(Json(service::release(&state.pool, id).await?))
+    Ok(Json(
+        service::release(&state.pool, &state.caches, id).await?,
+    ))
 }
 
 /// Puts the units of a cancelled order back on hand; idempotent on `reference_id`.
@@ -125,7 +151,7 @@ async fn restock(
     ValidJson(request): ValidJson<NewRestock>,
 ) -> Result<Json<Restock>, ApiError> {
     Ok(Json(
-        service::restock(&state.pool, request, &caller.client_id).await?,
+        service::restock(&state.pool, &state.caches, request, &caller.client_id).await?,
     ))
 }
 

@@ -1,6 +1,8 @@
 //! Reservation rules: all or nothing, never oversold, idempotent on ids.
+//! Stock and prices are always read from the database (locked rows), never
+//! from the cache; every committed stock movement drops the cached
+//! products it moved.
 
-use service_kit::ApiError;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -10,6 +12,7 @@ use super::models::{
     ReservedItem, Restock, ShortItem, ShortReason, same_lines,
 };
 use super::repository::{self, StockMovement};
+use crate::cache::Caches;
 use crate::config::ReservationSettings;
 
 /// What can go wrong with reservations.
@@ -38,29 +41,6 @@ pub enum ReservationError {
     Database(#[from] sqlx::Error),
 }
 
-impl From<ReservationError> for ApiError {
-    fn from(err: ReservationError) -> Self {
-        match &err {
-            ReservationError::NotFound => ApiError::not_found(err.to_string()),
-            // The route renders this one itself, listing the short items.
-            ReservationError::Short(_) => {
-                ApiError::conflict(err.to_string()).with_kind("insufficient-stock")
-            }
-            ReservationError::IdReused(field) => ApiError::invalid_field(*field, err.to_string()),
-            ReservationError::TtlTooLong(_) => {
-                ApiError::invalid_field("ttl_seconds", err.to_string())
-            }
-            ReservationError::WrongState(_) => {
-                ApiError::conflict(err.to_string()).with_kind("reservation-state")
-            }
-            ReservationError::UnknownProduct(line) => {
-                ApiError::invalid_field(format!("items[{line}].product_id"), err.to_string())
-            }
-            ReservationError::Database(_) => ApiError::internal(err),
-        }
-    }
-}
-
 /// How a reserve call ended, for the metrics.
 #[derive(Debug, Clone, Copy)]
 pub enum Reserved {
@@ -78,6 +58,7 @@ fn count(outcome: &'static str) {
 /// authoritative prices and names.
 pub async fn reserve(
     pool: &PgPool,
+    caches: &Caches,
     settings: &ReservationSettings,
     request: NewReservation,
     caller: &str,
@@ -87,6 +68,10 @@ pub async fn reserve(
         return Err(ReservationError::TtlTooLong(settings.max_ttl_secs));
     }
     let result = reserve_once(pool, ttl, &request, caller).await;
+    if let Ok((_, Reserved::Created)) = &result {
+        let moved: Vec<Uuid> = request.items.iter().map(|i| i.product_id).collect();
+        caches.invalidate_products(moved).await;
+    }
     count(match &result {
         Ok((_, Reserved::Created)) => "reserved",
         Ok((_, Reserved::Replayed)) => "replayed",
@@ -162,7 +147,11 @@ async fn reserve_once(
 }
 
 /// Held stock leaves on hand for good. Idempotent.
-pub async fn commit(pool: &PgPool, reservation_id: Uuid) -> Result<Reservation, ReservationError> {
+pub async fn commit(
+    pool: &PgPool,
+    caches: &Caches,
+    reservation_id: Uuid,
+) -> Result<Reservation, ReservationError> {
     let mut tx = pool.begin().await?;
     let reservation = load_locked(&mut tx, reservation_id).await?;
     match reservation.status {
@@ -179,6 +168,7 @@ pub async fn commit(pool: &PgPool, reservation_id: Uuid) -> Result<Reservation, 
     repository::move_stock(&mut tx, StockMovement::Ship, &quantities).await?;
     repository::set_status(&mut tx, reservation_id, "committed").await?;
     tx.commit().await?;
+    caches.invalidate_products(ids).await;
     count("committed");
     Ok(Reservation {
         status: ReservationStatus::Committed,
@@ -188,7 +178,11 @@ pub async fn commit(pool: &PgPool, reservation_id: Uuid) -> Result<Reservation, 
 
 /// Held stock returns to available. Idempotent; a committed reservation
 /// cannot be released (restock it instead).
-pub async fn release(pool: &PgPool, reservation_id: Uuid) -> Result<Reservation, ReservationError> {
+pub async fn release(
+    pool: &PgPool,
+    caches: &Caches,
+    reservation_id: Uuid,
+) -> Result<Reservation, ReservationError> {
     let mut tx = pool.begin().await?;
     let reservation = load_locked(&mut tx, reservation_id).await?;
     match reservation.status {
@@ -206,6 +200,7 @@ pub async fn release(pool: &PgPool, reservation_id: Uuid) -> Result<Reservation,
     repository::move_stock(&mut tx, StockMovement::Return, &quantities).await?;
     repository::set_status(&mut tx, reservation_id, "released").await?;
     tx.commit().await?;
+    caches.invalidate_products(ids).await;
     count("released");
     Ok(Reservation {
         status: ReservationStatus::Released,
@@ -216,6 +211,7 @@ pub async fn release(pool: &PgPool, reservation_id: Uuid) -> Result<Reservation,
 /// Puts the units of a cancelled order back on hand, once per reference.
 pub async fn restock(
     pool: &PgPool,
+    caches: &Caches,
     request: NewRestock,
     caller: &str,
 ) -> Result<Restock, ReservationError> {
@@ -245,6 +241,7 @@ pub async fn restock(
     }
     repository::apply_restock(&mut tx, request.reference_id, &quantities, caller).await?;
     tx.commit().await?;
+    caches.invalidate_products(ids).await;
     Ok(Restock {
         reference_id: request.reference_id,
         items: request.items,
@@ -253,7 +250,11 @@ pub async fn restock(
 
 /// Releases up to `batch` expired reservations in one transaction; returns
 /// how many.
-pub async fn release_expired(pool: &PgPool, batch: u32) -> Result<usize, ReservationError> {
+pub async fn release_expired(
+    pool: &PgPool,
+    caches: &Caches,
+    batch: u32,
+) -> Result<usize, ReservationError> {
     let mut tx = pool.begin().await?;
     let expired = repository::lock_expired(&mut tx, i64::from(batch)).await?;
     if expired.is_empty() {
@@ -269,6 +270,7 @@ pub async fn release_expired(pool: &PgPool, batch: u32) -> Result<usize, Reserva
     repository::move_stock(&mut tx, StockMovement::Return, &quantities).await?;
     repository::mark_expired(&mut tx, &expired).await?;
     tx.commit().await?;
+    caches.invalidate_products(ids).await;
     metrics::counter!("catalog_reservations_expired_total").increment(expired.len() as u64);
     Ok(expired.len())
 }

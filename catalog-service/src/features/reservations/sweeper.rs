@@ -6,11 +6,17 @@ use sqlx::PgPool;
 use std::time::Duration;
 
 use super::service;
+use crate::cache::Caches;
 use crate::config::ReservationSettings;
 
 /// Sweeps every `sweep_interval_ms` until `shutdown` is cancelled. Several
 /// replicas may sweep at once: each skips the reservations another holds.
-pub async fn run(pool: PgPool, settings: ReservationSettings, shutdown: CancellationToken) {
+pub async fn run(
+    pool: PgPool,
+    caches: Caches,
+    settings: ReservationSettings,
+    shutdown: CancellationToken,
+) {
     let interval = Duration::from_millis(settings.sweep_interval_ms.max(10));
     tracing::info!(
         interval_ms = interval.as_millis() as u64,
@@ -23,7 +29,7 @@ pub async fn run(pool: PgPool, settings: ReservationSettings, shutdown: Cancella
         }
         // Drain the backlog batch by batch, stopping early on shutdown.
         loop {
-            match service::release_expired(&pool, settings.sweep_batch_size).await {
+            match service::release_expired(&pool, &caches, settings.sweep_batch_size).await {
                 Ok(released) => {
                     if released > 0 {
                         tracing::info!(released, "expired reservations released");

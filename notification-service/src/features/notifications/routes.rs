@@ -11,8 +11,30 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::models::{Accepted, AdminDelivery, AdminFilter, HistoryItem, NewNotification};
-use super::service;
+use super::service::{self, NotificationError};
 use crate::state::AppState;
+
+/// The HTTP meaning of each [`NotificationError`], in one place.
+impl From<NotificationError> for ApiError {
+    fn from(err: NotificationError) -> Self {
+        match err {
+            NotificationError::Invalid(errors) => ApiError::validation(errors),
+            NotificationError::UnknownUser => ApiError::invalid_field("user_id", err.to_string()),
+            NotificationError::Unrenderable => ApiError::invalid_field("data", err.to_string()),
+            NotificationError::ContactsUnavailable(cause) => ApiError::unavailable(cause),
+            NotificationError::DeliveryNotFound => ApiError::not_found("No delivery with this id."),
+            NotificationError::NotResendable => ApiError::conflict(
+                "A failed password-reset mail is not sent again; the user can ask for a new reset.",
+            )
+            .with_kind("delivery-not-resendable"),
+            NotificationError::NotFailed(status) => ApiError::conflict(format!(
+                "Only failed deliveries can be retried; this one is {status}."
+            ))
+            .with_kind("delivery-state"),
+            NotificationError::Database(_) | NotificationError::Vanished => ApiError::internal(err),
+        }
+    }
+}
 
 /// Internal routes (mounted under `/internal/v1`): service tokens only.
 pub fn internal_router() -> OpenApiRouter<AppState> {
@@ -36,7 +58,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 202, description = "Queued (or the replay of an event already queued)", body = Accepted),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a service token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a service token, or not order- or user-service's", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown template, missing data or recipient, unknown user", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "user-service is unavailable; retry", body = Problem, content_type = "application/problem+json"),
     )
@@ -66,7 +88,10 @@ async fn history(
     user: AuthUser,
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<HistoryItem>>, ApiError> {
-    Ok(Json(service::history(&state.pool, user.id, &page).await?))
+    let (limit, before) = (page.limit()?, page.position()?);
+    Ok(Json(
+        service::history(&state.pool, user.id, limit, before).await?,
+    ))
 }
 
 /// Every delivery, newest first; `?status=failed` lists the failures.
@@ -85,7 +110,14 @@ async fn admin_list(
     _admin: AdminUser,
     Query(filter): Query<AdminFilter>,
 ) -> Result<Json<Page<AdminDelivery>>, ApiError> {
-    Ok(Json(service::admin_list(&state.pool, &filter).await?))
+    let page = PageParams {
+        limit: filter.limit,
+        cursor: filter.cursor.clone(),
+    };
+    let (limit, before) = (page.limit()?, page.position()?);
+    Ok(Json(
+        service::admin_list(&state.pool, &filter, limit, before).await?,
+    ))
 }
 
 /// Queues a failed delivery again, with a fresh attempt budget.

@@ -3,13 +3,14 @@
 //! Intake: a replay of an event answers the recorded notification; a new
 //! event is validated (template, recipients, data), rendered, addressed
 //! (contacts from `to` or user-service, channels from the preferences) and
-//! recorded with its deliveries in one transaction. Two concurrent first
+//! recorded with its deliveries in one transaction. An event about an
+//! erased (deleted) account is refused like an unknown user. Two concurrent first
 //! requests for one event meet on the unique `event_id`: the second waits
 //! for the first and answers its notification.
 
 use lettre::Address;
-use service_kit::pagination::{Page, PageParams};
-use service_kit::{ApiError, FieldError};
+use service_kit::FieldError;
+use service_kit::pagination::Page;
 use sqlx::PgPool;
 use std::str::FromStr;
 use uuid::Uuid;
@@ -21,13 +22,47 @@ use super::models::{
 };
 use super::repository;
 use crate::delivery::channels::Channel;
+use crate::features::erasure::service as erasure;
 use crate::features::preferences::models::Preferences;
 use crate::features::preferences::repository as preferences;
 use crate::state::AppState;
 use crate::templates::{self, Rendered, TemplateName};
 
-fn db(err: sqlx::Error) -> ApiError {
-    ApiError::internal(err)
+/// What can go wrong with notifications. `routes.rs` decides what each
+/// means over HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationError {
+    /// The request is invalid; every failing field is listed.
+    #[error("the notification is invalid")]
+    Invalid(Vec<FieldError>),
+    /// `user_id` names no user user-service knows.
+    #[error("is not a known user")]
+    UnknownUser,
+    /// The data passed the checks but the template cannot render it.
+    #[error("cannot be rendered by the template")]
+    Unrenderable,
+    /// user-service (contacts) is down.
+    #[error("user contacts are unavailable")]
+    ContactsUnavailable(#[source] ContactError),
+    /// No delivery with this id.
+    #[error("no delivery with this id")]
+    DeliveryNotFound,
+    /// A failed password-reset mail is never sent again (its link was wiped).
+    #[error("a failed password-reset mail is not sent again")]
+    NotResendable,
+    /// Only failed deliveries can be retried.
+    #[error("only failed deliveries can be retried; this one is {0}")]
+    NotFailed(String),
+    /// Our database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// An event recorded a moment ago is gone.
+    #[error("the event vanished")]
+    Vanished,
+}
+
+fn db(err: sqlx::Error) -> NotificationError {
+    NotificationError::Database(err)
 }
 
 /// Whether `phone` is E.164: `+` and 8 to 15 digits.
@@ -52,12 +87,12 @@ struct Addresses {
 
 /// Checks the request's shape beyond types: known template, the recipients
 /// the template needs, valid addresses, the data the template needs.
-fn validate(request: &NewNotification) -> Result<TemplateName, ApiError> {
+fn validate(request: &NewNotification) -> Result<TemplateName, NotificationError> {
     let Some(template) = TemplateName::parse(&request.template) else {
-        return Err(ApiError::invalid_field(
+        return Err(NotificationError::Invalid(vec![FieldError::new(
             "template",
             "must be one of welcome, password_reset, order_confirmed, order_cancelled, payment_failed",
-        ));
+        )]));
     };
     let mut errors = Vec::new();
     let to_email = request.to.as_ref().and_then(|to| to.email.as_deref());
@@ -108,7 +143,7 @@ fn validate(request: &NewNotification) -> Result<TemplateName, ApiError> {
     if errors.is_empty() {
         Ok(template)
     } else {
-        Err(ApiError::validation(errors))
+        Err(NotificationError::Invalid(errors))
     }
 }
 
@@ -117,18 +152,27 @@ pub async fn intake(
     state: &AppState,
     producer: &str,
     request: NewNotification,
-) -> Result<Accepted, ApiError> {
+) -> Result<Accepted, NotificationError> {
     if let Some(accepted) = recorded(&state.pool, request.event_id).await? {
         return Ok(accepted);
     }
     let template = validate(&request)?;
+    if let Some(user_id) = request.user_id
+        && erasure::is_erased(&state.pool, user_id)
+            .await
+            .map_err(|erasure::ErasureError::Database(err)| err)?
+    {
+        // The account was deleted and its data here erased: nothing more
+        // about it is stored or sent (as user-service's 404 would say).
+        return Err(NotificationError::UnknownUser);
+    }
     let rendered = state
         .templates
         .render(template, &request.data)
         .map_err(|err| {
             // The error names the template part, never the data's values.
             tracing::warn!(template = template.as_str(), error = %err, "rendering failed");
-            ApiError::invalid_field("data", "cannot be rendered by the template")
+            NotificationError::Unrenderable
         })?;
     let addresses = addresses(state, &request, template).await?;
     let deliveries = plan(&state.pool, &request, template, &rendered, addresses).await?;
@@ -151,7 +195,7 @@ pub async fn intake(
         tx.rollback().await.map_err(db)?;
         return recorded(&state.pool, request.event_id)
             .await?
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the event vanished")));
+            .ok_or(NotificationError::Vanished);
     }
     repository::insert_deliveries(
         &mut tx,
@@ -186,7 +230,7 @@ pub async fn intake(
 }
 
 /// The notification already recorded for `event_id`, if any.
-async fn recorded(pool: &PgPool, event_id: Uuid) -> Result<Option<Accepted>, ApiError> {
+async fn recorded(pool: &PgPool, event_id: Uuid) -> Result<Option<Accepted>, NotificationError> {
     let mut conn = pool.acquire().await.map_err(db)?;
     let Some(id) = repository::find_by_event(&mut conn, event_id)
         .await
@@ -203,7 +247,7 @@ async fn addresses(
     state: &AppState,
     request: &NewNotification,
     template: TemplateName,
-) -> Result<Addresses, ApiError> {
+) -> Result<Addresses, NotificationError> {
     let to = request.to.clone().unwrap_or_default();
     if to.email.is_some() || to.phone.is_some() || template.is_security() {
         return Ok(Addresses {
@@ -219,10 +263,8 @@ async fn addresses(
             email: contact.email.filter(|e| valid_email(e)),
             phone: contact.phone.filter(|p| is_e164(p)),
         }),
-        Err(ContactError::UnknownUser) => {
-            Err(ApiError::invalid_field("user_id", "is not a known user"))
-        }
-        Err(err @ ContactError::Unavailable(_)) => Err(ApiError::unavailable(err)),
+        Err(ContactError::UnknownUser) => Err(NotificationError::UnknownUser),
+        Err(err @ ContactError::Unavailable(_)) => Err(NotificationError::ContactsUnavailable(err)),
     }
 }
 
@@ -234,7 +276,7 @@ async fn plan(
     template: TemplateName,
     rendered: &Rendered,
     addresses: Addresses,
-) -> Result<Vec<NewDelivery>, ApiError> {
+) -> Result<Vec<NewDelivery>, NotificationError> {
     let email = |target: String| NewDelivery {
         id: Uuid::now_v7(),
         channel: Channel::Email,
@@ -295,10 +337,9 @@ async fn plan(
 pub async fn history(
     pool: &PgPool,
     user_id: Uuid,
-    page: &PageParams,
-) -> Result<Page<HistoryItem>, ApiError> {
-    let limit = page.limit()?;
-    let before: Option<Uuid> = page.position()?;
+    limit: u32,
+    before: Option<Uuid>,
+) -> Result<Page<HistoryItem>, NotificationError> {
     let rows = repository::history(pool, user_id, before, i64::from(limit) + 1)
         .await
         .map_err(db)?;
@@ -309,13 +350,9 @@ pub async fn history(
 pub async fn admin_list(
     pool: &PgPool,
     filter: &AdminFilter,
-) -> Result<Page<AdminDelivery>, ApiError> {
-    let page = PageParams {
-        limit: filter.limit,
-        cursor: filter.cursor.clone(),
-    };
-    let limit = page.limit()?;
-    let before: Option<Uuid> = page.position()?;
+    limit: u32,
+    before: Option<Uuid>,
+) -> Result<Page<AdminDelivery>, NotificationError> {
     let rows = repository::admin_list(pool, filter.status, before, i64::from(limit) + 1)
         .await
         .map_err(db)?;
@@ -323,7 +360,7 @@ pub async fn admin_list(
 }
 
 /// Queues a failed delivery again with a fresh attempt budget.
-pub async fn retry(pool: &PgPool, id: Uuid) -> Result<AdminDelivery, ApiError> {
+pub async fn retry(pool: &PgPool, id: Uuid) -> Result<AdminDelivery, NotificationError> {
     let reset = TemplateName::PasswordReset.as_str();
     if let Some(delivery) = repository::requeue_failed(pool, id, reset)
         .await
@@ -335,19 +372,14 @@ pub async fn retry(pool: &PgPool, id: Uuid) -> Result<AdminDelivery, ApiError> {
     let delivery = repository::admin_get(pool, id)
         .await
         .map_err(db)?
-        .ok_or_else(|| ApiError::not_found("No delivery with this id."))?;
+        .ok_or(NotificationError::DeliveryNotFound)?;
     if delivery.template == reset && delivery.status.as_str() == "failed" {
         // Its link was wiped when it failed, and has likely expired.
-        return Err(ApiError::conflict(
-            "A failed password-reset mail is not sent again; the user can ask for a new reset.",
-        )
-        .with_kind("delivery-not-resendable"));
+        return Err(NotificationError::NotResendable);
     }
-    Err(ApiError::conflict(format!(
-        "Only failed deliveries can be retried; this one is {}.",
-        delivery.status.as_str()
+    Err(NotificationError::NotFailed(
+        delivery.status.as_str().to_owned(),
     ))
-    .with_kind("delivery-state"))
 }
 
 #[cfg(test)]

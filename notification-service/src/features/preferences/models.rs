@@ -55,6 +55,14 @@ pub struct NewPushSubscription {
     pub token: String,
 }
 
+/// The caller's devices (`GET /api/v1/push-subscriptions`), newest first;
+/// at most 20, so one page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PushSubscriptions {
+    /// The devices (their tokens are not shown).
+    pub items: Vec<PushSubscription>,
+}
+
 /// A device subscribed to push notifications.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct PushSubscription {

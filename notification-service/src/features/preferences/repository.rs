@@ -33,9 +33,16 @@ pub async fn put(pool: &PgPool, user_id: Uuid, p: Preferences) -> sqlx::Result<P
     .await
 }
 
-/// Registers a device token for a user; registering it again updates the
-/// platform and returns the same subscription. A token registered by another
-/// user moves to this one (the device changed hands or accounts).
+/// Registers a device token for a user, keeping at most `max_per_user`
+/// devices: beyond it, the user's oldest are removed. Registering a token
+/// again updates the platform and returns the same subscription. A token
+/// registered by another user moves to this one (the device changed hands
+/// or accounts), as a new registration.
+///
+/// One registration per user at a time (an advisory lock on the user, held
+/// to the end of the transaction), and registration times taken once the
+/// lock is held: concurrent registrations are ordered, and the cap holds
+/// whatever their number.
 #[tracing::instrument(skip_all)]
 pub async fn subscribe(
     pool: &PgPool,
@@ -43,18 +50,62 @@ pub async fn subscribe(
     user_id: Uuid,
     platform: Platform,
     token: &str,
+    max_per_user: i64,
 ) -> sqlx::Result<PushSubscription> {
-    sqlx::query_as(
-        "insert into push_subscriptions (subscription_id, user_id, platform, token) values ($1, $2, $3, $4)
+    let mut tx = pool.begin().await?;
+    sqlx::query("select pg_advisory_xact_lock(hashtext('push_subscriptions'), hashtext($1::text))")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let subscription: PushSubscription = sqlx::query_as(
+        "insert into push_subscriptions (subscription_id, user_id, platform, token, created_at)
+         values ($1, $2, $3, $4, clock_timestamp())
          on conflict on constraint push_subscriptions_token_key
-         do update set platform = excluded.platform, user_id = excluded.user_id
+         do update set platform = excluded.platform, user_id = excluded.user_id,
+             created_at = case when push_subscriptions.user_id = excluded.user_id
+                               then push_subscriptions.created_at else excluded.created_at end
          returning subscription_id as id, platform, created_at",
     )
     .bind(id)
     .bind(user_id)
     .bind(platform)
     .bind(token)
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "delete from push_subscriptions
+         where user_id = $1 and subscription_id <> $2
+           and subscription_id not in (
+               select subscription_id from push_subscriptions
+               where user_id = $1 and subscription_id <> $2
+               order by created_at desc, subscription_id desc
+               limit $3)",
+    )
+    .bind(user_id)
+    .bind(subscription.id)
+    .bind(max_per_user - 1)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(subscription)
+}
+
+/// The user's devices, newest first (at most `limit`).
+#[tracing::instrument(skip_all)]
+pub async fn subscriptions(
+    pool: &PgPool,
+    user_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<PushSubscription>> {
+    sqlx::query_as(
+        "select subscription_id as id, platform, created_at from push_subscriptions
+         where user_id = $1
+         order by created_at desc, subscription_id desc
+         limit $2",
+    )
+    .bind(user_id)
+    .bind(limit)
+    .fetch_all(pool)
     .await
 }
 

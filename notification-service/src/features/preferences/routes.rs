@@ -8,15 +8,27 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::models::{NewPushSubscription, Preferences, PushSubscription};
-use super::service;
+use super::models::{NewPushSubscription, Preferences, PushSubscription, PushSubscriptions};
+use super::service::{self, PreferenceError};
 use crate::state::AppState;
+
+/// The HTTP meaning of each [`PreferenceError`], in one place.
+impl From<PreferenceError> for ApiError {
+    fn from(err: PreferenceError) -> Self {
+        match err {
+            PreferenceError::SubscriptionNotFound => {
+                ApiError::not_found("No push subscription with this id.")
+            }
+            PreferenceError::Database(_) => ApiError::internal(err),
+        }
+    }
+}
 
 /// The routes (mounted under `/api/v1`).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_preferences, put_preferences))
-        .routes(routes!(subscribe))
+        .routes(routes!(list_subscriptions, subscribe))
         .routes(routes!(unsubscribe))
 }
 
@@ -59,8 +71,27 @@ async fn put_preferences(
     ))
 }
 
+/// The caller's push subscriptions, newest first (tokens are not shown).
+#[utoipa::path(
+    get, path = "/push-subscriptions", tag = "preferences",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = PushSubscriptions),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_subscriptions(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<PushSubscriptions>, ApiError> {
+    let items = service::subscriptions(&state.pool, user.id).await?;
+    Ok(Json(PushSubscriptions { items }))
+}
+
 /// Subscribes a device of the caller to push notifications; the same token
-/// again returns the same subscription.
+/// again returns the same subscription. A user has at most 20 devices: one
+/// more replaces the oldest.
 #[utoipa::path(
     post, path = "/push-subscriptions", tag = "preferences", request_body = NewPushSubscription,
     security(("bearer" = [])),

@@ -1,9 +1,10 @@
 //! Cart SQL.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::models::CartLine;
+use crate::features::discounts::models::DiscountCode;
 
 /// The user's lines, oldest first.
 #[tracing::instrument(skip_all)]
@@ -17,8 +18,12 @@ pub async fn list(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<CartLine>> {
     .await
 }
 
+/// The trigger that keeps a cart at 100 lines at most (migration 0004).
+pub const MAX_LINES_CONSTRAINT: &str = "cart_items_max_lines";
+
 /// Adds `quantity` to the line (creating it); `None` when the line would
-/// exceed 99 units.
+/// exceed 99 units. A new line beyond the 100th fails with
+/// [`MAX_LINES_CONSTRAINT`], atomically even under concurrent adds.
 #[tracing::instrument(skip_all)]
 pub async fn add(
     pool: &PgPool,
@@ -72,42 +77,65 @@ pub async fn remove(pool: &PgPool, user_id: Uuid, product_id: Uuid) -> sqlx::Res
         .map(|_| ())
 }
 
-/// Empties the cart (inside the caller's transaction, e.g. the checkout's
-/// confirmation).
+/// Empties the cart, its discount code included.
 #[tracing::instrument(skip_all)]
-/// Takes what an order bought out of the cart: a line ordered in full goes,
-/// a line raised while the checkout ran keeps the difference, and a line
-/// added meanwhile stays.
-#[tracing::instrument(skip_all)]
-pub async fn remove_ordered(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    product_ids: &[Uuid],
-    quantities: &[i32],
-) -> sqlx::Result<()> {
+pub async fn clear(pool: &PgPool, user_id: Uuid) -> sqlx::Result<()> {
     sqlx::query(
-        "with ordered as (
-             select * from unnest($2::uuid[], $3::int[]) as o(product_id, quantity)
-         ), gone as (
-             delete from cart_items c using ordered o
-             where c.user_id = $1 and c.product_id = o.product_id and c.quantity <= o.quantity
-         )
-         update cart_items c set quantity = c.quantity - o.quantity, updated_at = now()
-         from ordered o
-         where c.user_id = $1 and c.product_id = o.product_id and c.quantity > o.quantity",
+        "with code as (delete from carts where user_id = $1)
+         delete from cart_items where user_id = $1",
     )
     .bind(user_id)
-    .bind(product_ids)
-    .bind(quantities)
-    .execute(conn)
+    .execute(pool)
     .await
     .map(|_| ())
 }
 
-pub async fn clear(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("delete from cart_items where user_id = $1")
+/// The code applied to the user's cart, and whether the user already
+/// holds a redemption of it.
+#[tracing::instrument(skip_all)]
+pub async fn discount(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Option<(DiscountCode, bool)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        code: DiscountCode,
+        used: bool,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "select d.discount_code_id, d.code, d.kind, d.value, d.currency, d.min_subtotal_cents,
+                d.starts_at, d.ends_at, d.max_redemptions, d.once_per_customer, d.active,
+                d.redemptions, d.created_at, d.updated_at,
+                exists (select 1 from discount_redemptions r
+                        where r.discount_code_id = d.discount_code_id and r.user_id = c.user_id) as used
+         from carts c join discount_codes d on d.discount_code_id = c.discount_code_id
+         where c.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (r.code, r.used)))
+}
+
+/// Applies a code to the user's cart (replacing any other).
+#[tracing::instrument(skip_all)]
+pub async fn set_discount(pool: &PgPool, user_id: Uuid, code_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into carts (user_id, discount_code_id) values ($1, $2)
+         on conflict (user_id) do update
+            set discount_code_id = excluded.discount_code_id, updated_at = now()",
+    )
+    .bind(user_id)
+    .bind(code_id)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+/// Takes the code off the user's cart (no-op without one).
+#[tracing::instrument(skip_all)]
+pub async fn clear_discount(pool: &PgPool, user_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("delete from carts where user_id = $1")
         .bind(user_id)
-        .execute(conn)
+        .execute(pool)
         .await
         .map(|_| ())
 }

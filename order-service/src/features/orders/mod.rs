@@ -1,11 +1,9 @@
-//! Orders: the checkout saga, order history, cancellation, admin
-//! fulfilment, and the reconciler that settles interrupted checkouts.
+//! Orders: history, cancellation and admin fulfilment. (Checkout, which
+//! creates them, is its own feature.)
 
-pub mod checkout;
 pub mod events;
 pub mod models;
-pub mod reconciler;
-mod repository;
+pub(crate) mod repository;
 mod routes;
 pub mod service;
 

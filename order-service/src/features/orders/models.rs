@@ -1,7 +1,6 @@
-//! Order types: the checkout request, orders as returned, list queries.
+//! Order types: orders as stored and returned, list queries.
 
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -76,40 +75,6 @@ pub struct ShippingAddress {
     pub country: String,
 }
 
-/// The payment method: only cards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentMethodKind {
-    /// A tokenized card.
-    Card,
-}
-
-/// How the order is paid.
-#[derive(Debug, Deserialize, ToSchema, garde::Validate)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentMethod {
-    /// `card`.
-    #[garde(skip)]
-    pub method: PaymentMethodKind,
-    /// The provider's card token (`tok_visa`, `tok_declined`, `tok_error` with
-    /// the fake provider), 1-255 characters. Never logged or echoed.
-    #[garde(custom(valid_token))]
-    #[schema(value_type = String)]
-    pub token: SecretString,
-}
-
-/// Body of `POST /checkout`.
-#[derive(Debug, Deserialize, ToSchema, garde::Validate)]
-#[serde(deny_unknown_fields)]
-pub struct CheckoutRequest {
-    /// Where to ship.
-    #[garde(dive)]
-    pub shipping_address: ShippingAddress,
-    /// How to pay.
-    #[garde(dive)]
-    pub payment: PaymentMethod,
-}
-
 fn not_blank(value: &str, _ctx: &()) -> garde::Result {
     if value.trim().is_empty() {
         Err(garde::Error::new("must not be blank"))
@@ -125,15 +90,6 @@ fn country_code(value: &str, _ctx: &()) -> garde::Result {
         Err(garde::Error::new(
             "must be an ISO 3166-1 alpha-2 code (two upper-case letters)",
         ))
-    }
-}
-
-fn valid_token(value: &SecretString, _ctx: &()) -> garde::Result {
-    let token = value.expose_secret();
-    if (1..=255).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(())
-    } else {
-        Err(garde::Error::new("must be 1-255 printable characters"))
     }
 }
 
@@ -173,6 +129,22 @@ pub struct Payment {
     pub provider_ref: Option<String>,
 }
 
+/// The discount code an order was charged with (as it was spelled then).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AppliedDiscount {
+    /// The code.
+    pub code: String,
+}
+
+/// The shipping method an order was charged with (its name then).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AppliedShippingMethod {
+    /// The method's id.
+    pub id: Uuid,
+    /// Its name when the order was placed.
+    pub name: String,
+}
+
 /// An order as returned.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Order {
@@ -186,10 +158,23 @@ pub struct Order {
     pub items: Vec<OrderItem>,
     /// Sum of the lines.
     pub subtotal_cents: i64,
-    /// Amount charged (the subtotal: no shipping or tax yet).
+    /// Taken off by the discount code (at most the subtotal).
+    pub discount_cents: i64,
+    /// Shipping.
+    pub shipping_cents: i64,
+    /// Tax on `subtotal - discount + shipping`.
+    pub tax_cents: i64,
+    /// The destination's rate (basis points) the tax was computed with.
+    pub tax_rate_bps: i32,
+    /// Amount charged: `subtotal - discount + shipping + tax`.
     pub total_cents: i64,
     /// ISO 4217.
     pub currency: String,
+    /// The discount code charged with, if any.
+    pub discount: Option<AppliedDiscount>,
+    /// The shipping method charged with, if any (none ships to the
+    /// destination: shipping was free).
+    pub shipping_method: Option<AppliedShippingMethod>,
     /// Where to ship.
     pub shipping_address: ShippingAddress,
     /// The payment.
@@ -213,9 +198,17 @@ pub struct OrderRow {
     /// Status.
     pub status: String,
     /// Saga step.
-    pub saga_step: String,
+    pub saga_step: crate::features::checkout::SagaStep,
     /// Subtotal.
     pub subtotal_cents: i64,
+    /// Discount.
+    pub discount_cents: i64,
+    /// Shipping.
+    pub shipping_cents: i64,
+    /// Tax.
+    pub tax_cents: i64,
+    /// The tax rate applied.
+    pub tax_rate_bps: i32,
     /// Total.
     pub total_cents: i64,
     /// Currency.
@@ -234,6 +227,12 @@ pub struct OrderRow {
     pub idempotency_key: Option<String>,
     /// Why a checkout failed (compensated orders).
     pub failure_reason: Option<String>,
+    /// The applied discount code, as spelled at checkout.
+    pub discount_code: Option<String>,
+    /// The shipping method charged.
+    pub shipping_method_id: Option<Uuid>,
+    /// Its name at checkout.
+    pub shipping_method_name: Option<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Updated.
@@ -258,8 +257,17 @@ impl OrderRow {
             status: OrderStatus::parse(&self.status).unwrap_or(OrderStatus::Pending),
             items,
             subtotal_cents: self.subtotal_cents,
+            discount_cents: self.discount_cents,
+            shipping_cents: self.shipping_cents,
+            tax_cents: self.tax_cents,
+            tax_rate_bps: self.tax_rate_bps,
             total_cents: self.total_cents,
             currency: self.currency,
+            discount: self.discount_code.map(|code| AppliedDiscount { code }),
+            shipping_method: self
+                .shipping_method_id
+                .zip(self.shipping_method_name)
+                .map(|(id, name)| AppliedShippingMethod { id, name }),
             shipping_address,
             payment: Payment {
                 status: self.payment_status,

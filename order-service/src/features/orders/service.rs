@@ -1,28 +1,46 @@
 //! Order history, cancellation and fulfilment rules.
 
-use service_kit::outbox;
-use service_kit::pagination::{Page, decode_cursor};
-use service_kit::{ApiError, FieldError};
+use service_kit::outbox::OutboxRow;
+use service_kit::pagination::Page;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::checkout;
-use super::events;
+use super::events::{self, Summary};
 use super::models::{FulfilmentStatus, Order, OrderItem, OrderRow, OrderStatus};
 use super::repository;
 use crate::catalog::StockLine;
-use crate::features::idempotency::StoredResponse;
-use crate::features::idempotency::service::in_progress;
+use crate::features::checkout::SagaStep;
 use crate::state::AppState;
 
+/// What can go wrong with orders. `routes.rs` decides what each means
+/// over HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// No such order (or another user's).
+    #[error("no such order")]
+    NotFound,
+    /// The order is not where the move starts from.
+    #[error("an order that is {from} cannot become {to}")]
+    IllegalTransition {
+        /// Where it stands (`being cancelled` while a cancel runs).
+        from: String,
+        /// Where it was to go.
+        to: &'static str,
+    },
+    /// catalog or the payment provider is down; nothing is lost and the
+    /// request can be retried.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Our database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
 /// Attaches their lines to `rows` (one query).
-async fn with_items(state: &AppState, rows: Vec<OrderRow>) -> Result<Vec<Order>, ApiError> {
+async fn with_items_all(state: &AppState, rows: Vec<OrderRow>) -> sqlx::Result<Vec<Order>> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.order_id).collect();
     let mut items: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
-    for row in repository::items(&state.pool, &ids)
-        .await
-        .map_err(ApiError::internal)?
-    {
+    for row in repository::items(&state.pool, &ids).await? {
         items.entry(row.order_id).or_default().push(row.item);
     }
     Ok(rows
@@ -34,25 +52,20 @@ async fn with_items(state: &AppState, rows: Vec<OrderRow>) -> Result<Vec<Order>,
         .collect())
 }
 
-/// A page of orders, newest first.
+/// One order with its lines.
+pub async fn with_items(state: &AppState, row: OrderRow) -> sqlx::Result<Order> {
+    let items = repository::items(&state.pool, &[row.order_id]).await?;
+    Ok(row.into_order(items.into_iter().map(|r| r.item).collect()))
+}
+
+/// A page of orders, newest first, before the cursor's order.
 pub async fn list(
     state: &AppState,
     user_id: Option<Uuid>,
     status: Option<OrderStatus>,
-    limit: Option<u32>,
-    cursor: Option<&str>,
-) -> Result<Page<Order>, ApiError> {
-    let limit = match limit {
-        None => service_kit::pagination::DEFAULT_LIMIT,
-        Some(n) if (1..=service_kit::pagination::MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            return Err(ApiError::validation(vec![FieldError::new(
-                "limit",
-                "must be between 1 and 100",
-            )]));
-        }
-    };
-    let before: Option<Uuid> = cursor.map(decode_cursor).transpose()?;
+    limit: u32,
+    before: Option<Uuid>,
+) -> Result<Page<Order>, OrderError> {
     let rows = repository::list(
         &state.pool,
         user_id,
@@ -60,51 +73,58 @@ pub async fn list(
         before,
         i64::from(limit) + 1,
     )
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let page = Page::from_rows(rows, limit, |row| row.order_id);
     Ok(Page {
-        items: with_items(state, page.items).await?,
+        items: with_items_all(state, page.items).await?,
         next_cursor: page.next_cursor,
     })
 }
 
-/// One order (another user's is 404).
+/// One order (another user's is not found).
 pub async fn get(
     state: &AppState,
     order_id: Uuid,
     user_id: Option<Uuid>,
-) -> Result<Order, ApiError> {
+) -> Result<Order, OrderError> {
     let row = repository::find(&state.pool, order_id, user_id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("No such order."))?;
-    with_items(state, vec![row])
         .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::not_found("No such order."))
+        .ok_or(OrderError::NotFound)?;
+    Ok(with_items(state, row).await?)
 }
 
 /// Cancels a confirmed order: restock through catalog, refund, `cancelled`
-/// with the `order_cancelled` event. The row stays locked meanwhile, so a
-/// concurrent cancel or shipment waits and then sees the new status.
-pub async fn cancel(state: &AppState, order_id: Uuid, user_id: Uuid) -> Result<Order, ApiError> {
-    let mut tx = state.pool.begin().await.map_err(ApiError::internal)?;
-    let row = repository::lock(&mut tx, order_id, Some(user_id))
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("No such order."))?;
-    if row.status != OrderStatus::Confirmed.as_str() {
-        return Err(ApiError::conflict(format!(
-            "Only confirmed orders can be cancelled; this one is {}.",
-            row.status
-        ))
-        .with_kind("illegal-transition"));
+/// with the `order_cancelled` event. The order is marked `cancelling`
+/// first; no lock is held while catalog and the provider are called (the
+/// mark keeps a shipment or a second cancel from starting). Both calls are
+/// idempotent on the order id: a cancel that fails takes the mark off and
+/// can be retried; one whose process died leaves the mark for the
+/// reconciler's lease, after which a retry takes it over.
+pub async fn cancel(state: &AppState, order_id: Uuid, user_id: Uuid) -> Result<Order, OrderError> {
+    let lease = state.settings.checkout.reconciler_stale_after_secs as f64;
+    let Some(row) = repository::begin_cancel(&state.pool, order_id, user_id, lease).await? else {
+        return Err(refusal(state, order_id, Some(user_id), "cancelled").await);
+    };
+    if let Err(err) = refund_and_restock(state, &row).await {
+        if let Err(undo) = repository::abandon_cancel(&state.pool, order_id).await {
+            tracing::warn!(%order_id, error = %undo, "taking the cancelling mark off failed; the lease frees it");
+        }
+        return Err(err);
     }
+    let event = OutboxRow::of(&events::order_cancelled(
+        Summary::from(&row),
+        row.total_cents,
+    ))
+    .map_err(|e| OrderError::Database(sqlx::Error::Encode(Box::new(e))))?;
+    repository::finish_cancel(&state.pool, order_id, &event).await?;
+    get(state, order_id, None).await
+}
+
+/// Puts a cancelled order's units back and refunds its payment.
+async fn refund_and_restock(state: &AppState, row: &OrderRow) -> Result<(), OrderError> {
+    let order_id = row.order_id;
     let lines: Vec<StockLine> = repository::items(&state.pool, &[order_id])
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .into_iter()
         .map(|r| StockLine {
             product_id: r.item.product_id,
@@ -116,26 +136,13 @@ pub async fn cancel(state: &AppState, order_id: Uuid, user_id: Uuid) -> Result<O
             .catalog
             .restock(order_id, &lines)
             .await
-            .map_err(ApiError::unavailable)?;
+            .map_err(|e| OrderError::Unavailable(e.into()))?;
     }
     state
         .payments
         .refund(order_id, row.total_cents)
         .await
-        .map_err(ApiError::unavailable)?;
-    let updated = repository::set_status(
-        &mut tx,
-        order_id,
-        OrderStatus::Cancelled.as_str(),
-        Some(row.total_cents),
-    )
-    .await
-    .map_err(ApiError::internal)?;
-    outbox::enqueue(&mut tx, &events::order_cancelled(&updated, row.total_cents))
-        .await
-        .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
-    get(state, order_id, None).await
+        .map_err(|e| OrderError::Unavailable(e.into()))
 }
 
 /// Moves an order along fulfilment: `confirmed` -> `shipped` -> `delivered`.
@@ -143,59 +150,35 @@ pub async fn set_fulfilment(
     state: &AppState,
     order_id: Uuid,
     status: FulfilmentStatus,
-) -> Result<Order, ApiError> {
+) -> Result<Order, OrderError> {
     let (from, to) = match status {
         FulfilmentStatus::Shipped => (OrderStatus::Confirmed, OrderStatus::Shipped),
         FulfilmentStatus::Delivered => (OrderStatus::Shipped, OrderStatus::Delivered),
     };
-    let mut tx = state.pool.begin().await.map_err(ApiError::internal)?;
-    let row = repository::lock(&mut tx, order_id, None)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("No such order."))?;
-    if row.status != from.as_str() {
-        return Err(ApiError::conflict(format!(
-            "An order that is {} cannot become {}.",
-            row.status,
-            to.as_str()
-        ))
-        .with_kind("illegal-transition"));
+    match repository::set_fulfilment(&state.pool, order_id, from, to).await? {
+        Some(row) => Ok(with_items(state, row).await?),
+        None => Err(refusal(state, order_id, None, to.as_str()).await),
     }
-    repository::set_status(&mut tx, order_id, to.as_str(), None)
-        .await
-        .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
-    get(state, order_id, None).await
 }
 
-/// What a checkout key whose request died (a stale `running` key) stands
-/// for, judged by the order it created: still pending -> 409 (the
-/// reconciler settles it); confirmed (or later) -> its 201; declined -> the
-/// 402; none, or a compensated failure -> `None`, the key may run again.
-pub async fn resolve_stale_key(
+/// Why a conditional move found nothing to move: no such order, or one
+/// that is elsewhere.
+async fn refusal(
     state: &AppState,
-    user_id: Uuid,
-    key: &str,
-) -> Result<Option<StoredResponse>, ApiError> {
-    let Some(row) = repository::find_by_key(&state.pool, user_id, key)
-        .await
-        .map_err(ApiError::internal)?
-    else {
-        return Ok(None);
-    };
-    match OrderStatus::parse(&row.status) {
-        Some(OrderStatus::Pending) => Err(in_progress()),
-        Some(OrderStatus::PaymentFailed) => {
-            Ok(Some(StoredResponse::error(&checkout::declined_error())))
-        }
-        Some(OrderStatus::Cancelled) if row.failure_reason.is_some() => Ok(None),
-        None => Ok(None),
-        Some(_) => {
-            let order = get(state, row.order_id, None).await?;
-            Ok(Some(StoredResponse::ok(
-                axum::http::StatusCode::CREATED,
-                &order,
-            )))
-        }
+    order_id: Uuid,
+    user_id: Option<Uuid>,
+    to: &'static str,
+) -> OrderError {
+    match repository::find(&state.pool, order_id, user_id).await {
+        Err(err) => OrderError::Database(err),
+        Ok(None) => OrderError::NotFound,
+        Ok(Some(row)) if row.saga_step == SagaStep::Cancelling => OrderError::IllegalTransition {
+            from: "being cancelled".to_owned(),
+            to,
+        },
+        Ok(Some(row)) => OrderError::IllegalTransition {
+            from: row.status,
+            to,
+        },
     }
 }

@@ -53,6 +53,8 @@ async fn payment_webhook(
             "The event id must be 1-255 characters.",
         ));
     }
-    service::apply(&state.pool, &event, &raw).await?;
+    service::apply(&state.pool, &event, &raw)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }

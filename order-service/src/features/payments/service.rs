@@ -3,7 +3,6 @@
 
 use aws_lc_rs::hmac;
 use secrecy::{ExposeSecret, SecretString};
-use service_kit::ApiError;
 use sqlx::PgPool;
 
 use super::models::WebhookEvent;
@@ -86,12 +85,10 @@ pub async fn apply(
     pool: &PgPool,
     event: &WebhookEvent,
     raw: &serde_json::Value,
-) -> Result<bool, ApiError> {
-    let mut tx = pool.begin().await.map_err(ApiError::internal)?;
+) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
     let order_id = event.data.order_id;
-    let fresh = repository::insert_event(&mut tx, &event.id, &event.kind, order_id, raw)
-        .await
-        .map_err(ApiError::internal)?;
+    let fresh = repository::insert_event(&mut tx, &event.id, &event.kind, order_id, raw).await?;
     if fresh && let Some(order_id) = order_id {
         let state = match event.kind.as_str() {
             "charge.succeeded" => Some("succeeded"),
@@ -106,11 +103,10 @@ pub async fn apply(
                 state,
                 event.data.provider_ref.as_deref(),
             )
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         }
     }
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(fresh)
 }
 

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use service_kit::pagination::CursorTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -39,8 +40,9 @@ pub struct NewNote {
 /// Keyset position of the newest-first listing.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct NoteCursor {
-    /// `created_at` of the last note of the previous page.
-    pub created_at: DateTime<Utc>,
+    /// `created_at` of the last note of the previous page (range-checked
+    /// when a cursor is decoded: a forged one is a 422, not a 500).
+    pub created_at: CursorTime,
     /// Its id, breaking ties.
     pub id: Uuid,
 }

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::models::{NewNote, Note};
-use super::service;
+use super::service::{self, NoteError};
 use crate::state::AppState;
 
 /// `/notes` routes.
@@ -18,6 +18,18 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_note, list_notes))
         .routes(routes!(get_note))
+}
+
+/// The HTTP meaning of each [`NoteError`], in one place: a client error
+/// says what went wrong; a server error's body stays generic while its
+/// cause chain goes to the log once (the kit renders both as problem+json).
+impl From<NoteError> for ApiError {
+    fn from(err: NoteError) -> Self {
+        match err {
+            NoteError::NotFound => ApiError::new(StatusCode::NOT_FOUND, err.to_string()),
+            NoteError::Database(_) => ApiError::internal(err),
+        }
+    }
 }
 
 /// Creates a note owned by the caller.
@@ -75,4 +87,16 @@ async fn get_note(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Note>, ApiError> {
     Ok(Json(service::get(&state.pool, user.id, id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_note_error_has_its_status() {
+        assert_eq!(ApiError::from(NoteError::NotFound).status(), StatusCode::NOT_FOUND);
+        let db = NoteError::Database(sqlx::Error::PoolTimedOut);
+        assert_eq!(ApiError::from(db).status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

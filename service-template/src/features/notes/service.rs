@@ -1,7 +1,5 @@
 //! Note rules: a user sees only their own notes.
 
-use axum::http::StatusCode;
-use service_kit::ApiError;
 use service_kit::pagination::Page;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -9,7 +7,8 @@ use uuid::Uuid;
 use super::models::{NewNote, Note, NoteCursor};
 use super::repository;
 
-/// What can go wrong with notes.
+/// What can go wrong with notes. The service speaks only in these terms;
+/// `routes.rs` decides what each one means over HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum NoteError {
     /// No such note, or not the caller's.
@@ -18,24 +17,6 @@ pub enum NoteError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
-}
-
-impl NoteError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-impl From<NoteError> for ApiError {
-    fn from(err: NoteError) -> Self {
-        match err.status_code() {
-            StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
-            status => ApiError::new(status, err.to_string()),
-        }
-    }
 }
 
 /// Creates a note for `owner_id`.
@@ -59,7 +40,7 @@ pub async fn list(
 ) -> Result<Page<Note>, NoteError> {
     let rows = repository::list(pool, owner_id, after.as_ref(), i64::from(limit) + 1).await?;
     Ok(Page::from_rows(rows, limit, |n| NoteCursor {
-        created_at: n.created_at,
+        created_at: n.created_at.into(),
         id: n.id,
     }))
 }

@@ -124,6 +124,35 @@ pub async fn insert_refresh_token(
     .map(|_| ())
 }
 
+/// Locks the user's row until the end of the transaction and returns its
+/// password hash (`None`: no such user, or deleted meanwhile). Every change
+/// to a user's sessions (login, refresh, logout, revocation, password
+/// change and reset) takes this lock first, so they happen one after the
+/// other per user: a revocation sees every token a refresh inserted, and a
+/// refresh after it sees the revocation. Account deletion takes a stronger
+/// lock on the same row. `for no key update` leaves foreign-key checks of
+/// other inserts (which take a key-share lock) unblocked.
+#[tracing::instrument(skip_all)]
+pub async fn lock_user(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("select password_hash from users where user_id = $1 for no key update")
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The user of the refresh token with this hash, read without a lock (the
+/// caller locks the user, then the token).
+#[tracing::instrument(skip_all)]
+pub async fn refresh_token_owner(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("select user_id from refresh_tokens where token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(conn)
+        .await
+}
+
 /// The token with this hash, locked: concurrent refreshes of one token are
 /// serialized, so only one of them can rotate it.
 #[tracing::instrument(skip_all)]
@@ -168,7 +197,7 @@ pub async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> sqlx::Re
 /// Revokes the family of the token with this hash, if it is `user_id`'s.
 #[tracing::instrument(skip_all)]
 pub async fn revoke_family_of(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     user_id: Uuid,
     token_hash: &[u8],
 ) -> sqlx::Result<u64> {
@@ -180,7 +209,7 @@ pub async fn revoke_family_of(
     )
     .bind(token_hash)
     .bind(user_id)
-    .execute(pool)
+    .execute(conn)
     .await
     .map(|r| r.rows_affected())
 }
@@ -218,6 +247,20 @@ pub async fn insert_reset_token(
     .execute(conn)
     .await
     .map(|_| ())
+}
+
+/// Ends every unused reset token of the user (after a reset or a password
+/// change, no other reset link may still work).
+#[tracing::instrument(skip_all)]
+pub async fn end_reset_tokens(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<u64> {
+    sqlx::query(
+        "update password_reset_tokens set used_at = now(), updated_at = now()
+         where user_id = $1 and used_at is null",
+    )
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())
 }
 
 /// The user of an unused, unexpired reset token.

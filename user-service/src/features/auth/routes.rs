@@ -18,8 +18,50 @@ use super::models::{
     RefreshRequest, RegisterRequest, ServiceToken, ServiceTokenRequest, TokenPair,
 };
 use super::service::{self, AuthFlowError};
-use crate::features::users::models::{Password, User};
+use crate::features::users::models::{Email, Password, User};
 use crate::state::AppState;
+
+/// The status of each [`AuthFlowError`].
+fn status_code(err: &AuthFlowError) -> StatusCode {
+    match err {
+        AuthFlowError::InvalidCredentials
+        | AuthFlowError::InvalidRefreshToken
+        | AuthFlowError::InvalidClient => StatusCode::UNAUTHORIZED,
+        AuthFlowError::EmailTaken => StatusCode::CONFLICT,
+        AuthFlowError::InvalidResetToken
+        | AuthFlowError::UnsupportedGrant
+        | AuthFlowError::InvalidScope => StatusCode::BAD_REQUEST,
+        AuthFlowError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        AuthFlowError::NotFound => StatusCode::NOT_FOUND,
+        AuthFlowError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        AuthFlowError::Database(_) | AuthFlowError::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+/// The HTTP meaning of each [`AuthFlowError`], in one place.
+impl From<AuthFlowError> for ApiError {
+    fn from(err: AuthFlowError) -> Self {
+        match err {
+            AuthFlowError::Invalid(errors) => ApiError::validation(errors),
+            AuthFlowError::RateLimited(limited) => limited.into(),
+            AuthFlowError::InvalidScope => {
+                ApiError::new(StatusCode::BAD_REQUEST, err.to_string()).with_kind("invalid_scope")
+            }
+            AuthFlowError::InvalidClient => {
+                ApiError::new(StatusCode::UNAUTHORIZED, err.to_string()).with_header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"user-service\""),
+                )
+            }
+            err => match status_code(&err) {
+                StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
+                status => ApiError::new(status, err.to_string()),
+            },
+        }
+    }
+}
 
 /// `/auth` routes (under `/api/v1`).
 pub fn router() -> OpenApiRouter<AppState> {
@@ -48,11 +90,6 @@ fn no_store<T: IntoResponse>(body: T) -> Response {
     response
 }
 
-/// The per-account key of an e-mail as typed.
-fn account_key(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
 /// Creates a customer account.
 #[utoipa::path(
     post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
@@ -68,19 +105,21 @@ async fn register(
     ClientIp(ip): ClientIp,
     Json(body): Json<RegisterRequest>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    state.limits.per_ip.take(&ip.to_string())?;
+    state.limits.per_address.check(ip)?;
     let account = body.parse().map_err(ApiError::validation)?;
     let user = service::register(&state, account).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
 /// Exchanges e-mail and password for tokens. Wrong password and unknown
-/// e-mail are the same 401; repeated failures for an account are 429.
+/// e-mail are the same 401; repeated failures for an account are 429 (per
+/// account from one address, and per account in all).
 #[utoipa::path(
     post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenPair),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "not an e-mail address (at most 254 characters)", body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -89,20 +128,10 @@ async fn login(
     ClientIp(ip): ClientIp,
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    state.limits.per_ip.take(&ip.to_string())?;
-    let account = account_key(&body.email);
-    state.limits.login_failures.check(&account)?;
-    match service::login(&state, &body.email, &body.password).await {
-        Ok(tokens) => {
-            state.limits.login_failures.reset(&account);
-            Ok(no_store(Json(tokens)))
-        }
-        Err(AuthFlowError::InvalidCredentials) => {
-            state.limits.login_failures.record(&account);
-            Err(AuthFlowError::InvalidCredentials.into())
-        }
-        Err(err) => Err(err.into()),
-    }
+    state.limits.per_address.check(ip)?;
+    let email = Email::parse(&body.email).map_err(|e| ApiError::validation(vec![e]))?;
+    let tokens = service::login(&state, &email, &body.password, ip).await?;
+    Ok(no_store(Json(tokens)))
 }
 
 /// Rotates a refresh token: the old one stops working, and presenting it
@@ -112,12 +141,15 @@ async fn login(
     responses(
         (status = 200, body = TokenPair),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn refresh(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(body): Json<RefreshRequest>,
 ) -> Result<Response, ApiError> {
+    state.limits.per_address.check(ip)?;
     let tokens = service::refresh(&state, &body.refresh_token).await?;
     Ok(no_store(Json(tokens)))
 }
@@ -140,7 +172,9 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Changes the caller's password; every refresh token of theirs is revoked.
+/// Changes the caller's password; every refresh token and every
+/// outstanding reset token of theirs ends. Wrong current passwords are
+/// limited per user (429).
 #[utoipa::path(
     post, path = "/auth/password", tag = "auth", request_body = ChangePasswordRequest,
     security(("bearer" = [])),
@@ -148,13 +182,16 @@ async fn logout(
         (status = 204, description = "changed"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "wrong current password or weak new one", body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn change_password(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     user: AuthUser,
     Json(body): Json<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
+    state.limits.per_address.check(ip)?;
     let new = Password::parse(body.new_password, "new_password")
         .map_err(|e| ApiError::validation(vec![e]))?;
     service::change_password(&state, user.id, &body.current_password, new).await?;
@@ -162,11 +199,13 @@ async fn change_password(
 }
 
 /// Sends a single-use reset token (30 minutes) to the address, if it has
-/// an account: the answer is the same 202 either way.
+/// an account: the answer is the same 202 either way (a malformed address
+/// is 422).
 #[utoipa::path(
     post, path = "/auth/password-reset", tag = "auth", request_body = PasswordResetRequest,
     responses(
         (status = 202, description = "accepted"),
+        (status = 422, description = "not an e-mail address (at most 254 characters)", body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -175,17 +214,14 @@ async fn request_password_reset(
     ClientIp(ip): ClientIp,
     Json(body): Json<PasswordResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.limits.per_ip.take(&ip.to_string())?;
-    state
-        .limits
-        .password_resets
-        .take(&account_key(&body.email))?;
-    service::request_password_reset(&state, &body.email).await?;
+    state.limits.per_address.check(ip)?;
+    let email = Email::parse(&body.email).map_err(|e| ApiError::validation(vec![e]))?;
+    service::request_password_reset(&state, &email).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Sets a new password with a reset token; every refresh token of the user
-/// is revoked. A used or expired token is 400.
+/// Sets a new password with a reset token; every refresh token and every
+/// other reset token of the user ends. A used or expired token is 400.
 #[utoipa::path(
     post, path = "/auth/password-reset/confirm", tag = "auth", request_body = PasswordResetConfirm,
     responses(
@@ -200,7 +236,7 @@ async fn confirm_password_reset(
     ClientIp(ip): ClientIp,
     Json(body): Json<PasswordResetConfirm>,
 ) -> Result<StatusCode, ApiError> {
-    state.limits.per_ip.take(&ip.to_string())?;
+    state.limits.per_address.check(ip)?;
     let new = Password::parse(body.new_password, "new_password")
         .map_err(|e| ApiError::validation(vec![e]))?;
     service::confirm_password_reset(&state, &body.token, new).await?;
@@ -216,9 +252,10 @@ async fn confirm_password_reset(
     request_body(content = ServiceTokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, body = ServiceToken),
-        (status = 400, description = "unsupported grant type", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "unsupported grant type, or an audience this client may not call (type `/problems/invalid_scope`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "client authentication failed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "unknown audience", body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn service_token(
@@ -227,7 +264,7 @@ async fn service_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    state.limits.per_ip.take(&ip.to_string())?;
+    state.limits.per_address.check(ip)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

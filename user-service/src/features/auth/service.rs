@@ -2,18 +2,21 @@
 //! (rotation with reuse detection), password resets, service tokens.
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use service_kit::FieldError;
 use service_kit::auth::ROLE_CUSTOMER;
 use service_kit::outbox::{self, Notification};
-use service_kit::{ApiError, FieldError};
-use std::collections::HashMap;
+use service_kit::rate_limit::{LimitError, RateLimited};
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::models::{NewAccount, ServiceToken, TokenPair};
 use super::repository;
+use crate::config::CommaList;
 use crate::features::users::models::{Email, Password, User};
+use crate::rate_limit::{account_and_address_key, account_key, user_key};
 use crate::state::AppState;
 use crate::tokens::{opaque_token, token_digest};
 
@@ -44,9 +47,16 @@ pub enum AuthFlowError {
     /// Another grant than client credentials.
     #[error("Only the client_credentials grant is supported.")]
     UnsupportedGrant,
+    /// The client may not obtain tokens for the requested audience
+    /// (RFC 6749 5.2 `invalid_scope`).
+    #[error("This client may not obtain tokens for the requested audience.")]
+    InvalidScope,
     /// The account no longer exists.
     #[error("user not found")]
     NotFound,
+    /// Too many attempts (per account, per user, ...): retry later.
+    #[error(transparent)]
+    RateLimited(RateLimited),
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
@@ -55,36 +65,20 @@ pub enum AuthFlowError {
     Internal(#[from] anyhow::Error),
 }
 
-impl AuthFlowError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::InvalidCredentials | Self::InvalidRefreshToken | Self::InvalidClient => {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::EmailTaken => StatusCode::CONFLICT,
-            Self::InvalidResetToken | Self::UnsupportedGrant => StatusCode::BAD_REQUEST,
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+impl From<LimitError> for AuthFlowError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::Limited(limited) => Self::RateLimited(limited),
+            LimitError::Database(err) => Self::Database(err),
         }
     }
 }
 
-impl From<AuthFlowError> for ApiError {
-    fn from(err: AuthFlowError) -> Self {
-        match err {
-            AuthFlowError::Invalid(errors) => ApiError::validation(errors),
-            AuthFlowError::InvalidClient => {
-                ApiError::new(StatusCode::UNAUTHORIZED, err.to_string()).with_header(
-                    axum::http::header::WWW_AUTHENTICATE,
-                    axum::http::HeaderValue::from_static("Basic realm=\"user-service\""),
-                )
-            }
-            err => match err.status_code() {
-                StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
-                status => ApiError::new(status, err.to_string()),
-            },
-        }
+/// Logs a counter that could not be taken back: the request itself went
+/// fine, and the count only ends a window early.
+fn log_uncounted(result: Result<(), sqlx::Error>) {
+    if let Err(err) = result {
+        tracing::warn!(error = %err, "taking back a rate-limit hit failed");
     }
 }
 
@@ -125,27 +119,85 @@ pub async fn register(state: &AppState, account: NewAccount) -> Result<User, Aut
     Ok(user)
 }
 
-/// Checks the password and starts a new refresh-token family. Unknown
-/// e-mails are verified against a dummy hash: same time, same answer.
+/// Checks the password and starts a new refresh-token family.
+///
+/// Every attempt is counted before the password is verified, per account
+/// from this client address (a small limit: what a stranger can spend) and
+/// per account (a higher one: only many addresses together lock an account,
+/// and only until the window ends), so concurrent guesses cannot overtake
+/// the limits. A successful login takes its attempt back and clears this
+/// address's failures. Unknown e-mails are verified against a dummy hash and
+/// counted alike: same time, same answer.
 pub async fn login(
     state: &AppState,
-    email: &str,
+    email: &Email,
+    password: &SecretString,
+    client: IpAddr,
+) -> Result<TokenPair, AuthFlowError> {
+    let limits = &state.limits;
+    let (from_here, account) = (account_and_address_key(email, client), account_key(email));
+    limits
+        .login_failures_per_account_and_address
+        .hit(&from_here)
+        .await?;
+    if let Err(err) = limits.login_failures_per_account.hit(&account).await {
+        // Refused before any password was checked: not a guess of this client.
+        log_uncounted(
+            limits
+                .login_failures_per_account_and_address
+                .forgive(&from_here)
+                .await,
+        );
+        return Err(err.into());
+    }
+    let outcome = start_session(state, email, password).await;
+    match &outcome {
+        Err(AuthFlowError::InvalidCredentials) => {}
+        Ok(_) => {
+            log_uncounted(
+                limits
+                    .login_failures_per_account_and_address
+                    .clear(&from_here)
+                    .await,
+            );
+            log_uncounted(limits.login_failures_per_account.forgive(&account).await);
+        }
+        // Our own failure is not the client's guess.
+        Err(_) => {
+            log_uncounted(
+                limits
+                    .login_failures_per_account_and_address
+                    .forgive(&from_here)
+                    .await,
+            );
+            log_uncounted(limits.login_failures_per_account.forgive(&account).await);
+        }
+    }
+    outcome
+}
+
+/// Verifies the password and inserts the new family's first token, unless
+/// the password changed (and every session was revoked) meanwhile.
+async fn start_session(
+    state: &AppState,
+    email: &Email,
     password: &SecretString,
 ) -> Result<TokenPair, AuthFlowError> {
-    let credentials = match Email::parse(email) {
-        Ok(email) => repository::credentials_by_email(&state.pool, email.as_str()).await?,
-        Err(_) => None,
-    };
+    let credentials = repository::credentials_by_email(&state.pool, email.as_str()).await?;
     let (user_id, hash, roles) = match credentials {
         Some(c) => (Some(c.user_id), Some(c.password_hash), c.roles),
         None => (None, None, Vec::new()),
     };
-    let valid = state.passwords.verify(password, hash).await?;
-    let Some(user_id) = user_id.filter(|_| valid) else {
+    let valid = state.passwords.verify(password, hash.clone()).await?;
+    let (Some(user_id), Some(hash)) = (user_id.filter(|_| valid), hash) else {
         return Err(AuthFlowError::InvalidCredentials);
     };
-    let mut conn = state.pool.acquire().await?;
-    let refresh_token = new_refresh_token(state, &mut conn, Uuid::now_v7(), user_id).await?;
+    let mut tx = state.pool.begin().await?;
+    if repository::lock_user(&mut tx, user_id).await?.as_deref() != Some(hash.as_str()) {
+        return Err(AuthFlowError::InvalidCredentials);
+    }
+    let refresh_token = new_refresh_token(state, &mut tx, Uuid::now_v7(), user_id).await?;
+    tx.commit().await?;
     token_pair(state, user_id, &roles, refresh_token)
 }
 
@@ -179,9 +231,20 @@ fn token_pair(
 /// Exchanges a refresh token for a new pair. The presented token stops
 /// working; presenting it again means it was stolen (or the client is
 /// broken): the whole family is revoked.
+///
+/// The user's row is locked first (see [`repository::lock_user`]), so a
+/// refresh and a revocation of the same user never overlap: a token this
+/// refresh inserts is seen by any later revocation, and a refresh after a
+/// revocation finds its token revoked.
 pub async fn refresh(state: &AppState, token: &SecretString) -> Result<TokenPair, AuthFlowError> {
     let hash = token_digest(token.expose_secret());
     let mut tx = state.pool.begin().await?;
+    let Some(user_id) = repository::refresh_token_owner(&mut tx, &hash).await? else {
+        return Err(AuthFlowError::InvalidRefreshToken);
+    };
+    if repository::lock_user(&mut tx, user_id).await?.is_none() {
+        return Err(AuthFlowError::InvalidRefreshToken);
+    }
     let Some(row) = repository::lock_refresh_token(&mut tx, &hash).await? else {
         return Err(AuthFlowError::InvalidRefreshToken);
     };
@@ -207,55 +270,95 @@ pub async fn refresh(state: &AppState, token: &SecretString) -> Result<TokenPair
 }
 
 /// Revokes the family of `token` if it is the caller's; unknown tokens are
-/// ignored (logging out twice is not an error).
+/// ignored (logging out twice is not an error). Serialized with the user's
+/// refreshes like every revocation.
 pub async fn logout(
     state: &AppState,
     user_id: Uuid,
     token: &SecretString,
 ) -> Result<(), AuthFlowError> {
-    let revoked =
-        repository::revoke_family_of(&state.pool, user_id, &token_digest(token.expose_secret()))
-            .await?;
+    let hash = token_digest(token.expose_secret());
+    let mut tx = state.pool.begin().await?;
+    let mut revoked = 0;
+    if repository::lock_user(&mut tx, user_id).await?.is_some() {
+        revoked = repository::revoke_family_of(&mut tx, user_id, &hash).await?;
+    }
+    tx.commit().await?;
     tracing::info!(user_id = %user_id, revoked, "logged out");
     Ok(())
 }
 
-/// Changes the password after checking the current one; every refresh
-/// token of the user is revoked (other sessions end).
+/// Changes the password after checking the current one: every refresh
+/// family and every outstanding reset token of the user ends. Wrong current
+/// passwords are counted per user before the check (a stolen access token
+/// cannot be used to guess the password); a right one takes its count back.
 pub async fn change_password(
     state: &AppState,
     user_id: Uuid,
     current: &SecretString,
     new: Password,
 ) -> Result<(), AuthFlowError> {
-    let credentials = repository::credentials_by_id(&state.pool, user_id)
-        .await?
-        .ok_or(AuthFlowError::NotFound)?;
-    if !state
+    let failures = &state.limits.password_change_failures;
+    let key = user_key(user_id);
+    failures.hit(&key).await?;
+    let credentials = match repository::credentials_by_id(&state.pool, user_id).await {
+        Ok(Some(credentials)) => credentials,
+        Ok(None) => return Err(AuthFlowError::NotFound),
+        Err(err) => {
+            log_uncounted(failures.forgive(&key).await);
+            return Err(err.into());
+        }
+    };
+    let verified = state
         .passwords
         .verify(current, Some(credentials.password_hash))
-        .await?
-    {
-        return Err(AuthFlowError::Invalid(vec![FieldError::new(
-            "current_password",
-            "is not the current password",
-        )]));
+        .await;
+    match verified {
+        Ok(true) => log_uncounted(failures.forgive(&key).await),
+        Ok(false) => {
+            return Err(AuthFlowError::Invalid(vec![FieldError::new(
+                "current_password",
+                "is not the current password",
+            )]));
+        }
+        Err(err) => {
+            log_uncounted(failures.forgive(&key).await);
+            return Err(err.into());
+        }
     }
     let hash = state.passwords.hash(new.secret()).await?;
     let mut tx = state.pool.begin().await?;
-    repository::set_password(&mut tx, user_id, &hash).await?;
-    repository::revoke_all_refresh_tokens(&mut tx, user_id).await?;
+    if repository::lock_user(&mut tx, user_id).await?.is_none() {
+        return Err(AuthFlowError::NotFound);
+    }
+    let revoked = end_sessions(&mut tx, user_id, &hash).await?;
     tx.commit().await?;
-    tracing::info!(user_id = %user_id, "password changed");
+    tracing::info!(user_id = %user_id, revoked, "password changed");
     Ok(())
 }
 
+/// Under the user's lock: sets the password hash, revokes every refresh
+/// token and ends every outstanding reset token. Returns the tokens revoked.
+async fn end_sessions(
+    conn: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    password_hash: &str,
+) -> Result<u64, sqlx::Error> {
+    repository::set_password(conn, user_id, password_hash).await?;
+    let revoked = repository::revoke_all_refresh_tokens(conn, user_id).await?;
+    repository::end_reset_tokens(conn, user_id).await?;
+    Ok(revoked)
+}
+
 /// Creates a reset token and the `password_reset` event for an existing
-/// account; does nothing (visibly the same) for an unknown address.
-pub async fn request_password_reset(state: &AppState, email: &str) -> Result<(), AuthFlowError> {
-    let Ok(email) = Email::parse(email) else {
-        return Ok(());
-    };
+/// account; does nothing (visibly the same) for an unknown address. Either
+/// way the request is counted per address (Postgres, every replica).
+pub async fn request_password_reset(state: &AppState, email: &Email) -> Result<(), AuthFlowError> {
+    state
+        .limits
+        .password_resets
+        .hit(&account_key(email))
+        .await?;
     let Some(account) = repository::credentials_by_email(&state.pool, email.as_str()).await? else {
         tracing::info!("password reset requested for an unknown address");
         return Ok(());
@@ -270,6 +373,9 @@ pub async fn request_password_reset(state: &AppState, email: &str) -> Result<(),
             "full_name": account.full_name,
         }),
     )
+    // Sent to the address it was asked for; filed under the account, so
+    // that erasing the account erases it too.
+    .for_user(account.user_id)
     .to_email(email.as_str());
     let mut tx = state.pool.begin().await?;
     repository::insert_reset_token(&mut tx, account.user_id, &hash, expires_at).await?;
@@ -279,8 +385,8 @@ pub async fn request_password_reset(state: &AppState, email: &str) -> Result<(),
     Ok(())
 }
 
-/// Sets the new password with a valid reset token (used up), and revokes
-/// every refresh token of the user.
+/// Sets the new password with a valid reset token (used up): every refresh
+/// token and every other reset token of the user ends.
 pub async fn confirm_password_reset(
     state: &AppState,
     token: &SecretString,
@@ -288,42 +394,48 @@ pub async fn confirm_password_reset(
 ) -> Result<(), AuthFlowError> {
     let hash = token_digest(token.expose_secret());
     // Checked before hashing, so invalid tokens cost no argon2 time.
-    if repository::valid_reset_token(&state.pool, &hash)
-        .await?
-        .is_none()
-    {
+    let Some(user_id) = repository::valid_reset_token(&state.pool, &hash).await? else {
         return Err(AuthFlowError::InvalidResetToken);
-    }
+    };
     let password_hash = state.passwords.hash(new.secret()).await?;
     let mut tx = state.pool.begin().await?;
-    let user_id = repository::consume_reset_token(&mut tx, &hash)
-        .await?
-        .ok_or(AuthFlowError::InvalidResetToken)?;
-    repository::set_password(&mut tx, user_id, &password_hash).await?;
-    let revoked = repository::revoke_all_refresh_tokens(&mut tx, user_id).await?;
+    // The user first, then the token: the order every session change takes.
+    if repository::lock_user(&mut tx, user_id).await?.is_none() {
+        return Err(AuthFlowError::InvalidResetToken);
+    }
+    if repository::consume_reset_token(&mut tx, &hash).await? != Some(user_id) {
+        return Err(AuthFlowError::InvalidResetToken);
+    }
+    let revoked = end_sessions(&mut tx, user_id, &password_hash).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user_id, revoked, "password reset");
     Ok(())
 }
 
-/// The client-credentials clients: id and SHA-256 of the secret only.
+/// The client-credentials clients: id, SHA-256 of the secret, and the
+/// audiences each may ask a token for.
 pub struct ServiceClients {
     digests: HashMap<String, Vec<u8>>,
+    audiences: HashMap<String, Vec<String>>,
 }
 
 impl ServiceClients {
-    /// From configuration: `order_service = <secret>` declares client
-    /// `order-service`. The secrets themselves are not kept.
-    pub fn from_config<'a>(
-        clients: impl IntoIterator<Item = (&'a String, &'a SecretString)>,
+    /// From configuration: `service_clients.order_service = <secret>`
+    /// declares client `order-service`, `client_audiences.order_service` its
+    /// allowed audiences. The secrets themselves are not kept.
+    pub fn from_config(
+        clients: &BTreeMap<String, SecretString>,
+        audiences: &BTreeMap<String, CommaList>,
     ) -> Self {
         Self {
             digests: clients
-                .into_iter()
+                .iter()
                 .filter(|(_, secret)| !secret.expose_secret().is_empty())
-                .map(|(name, secret)| {
-                    (name.replace('_', "-"), token_digest(secret.expose_secret()))
-                })
+                .map(|(name, secret)| (client_id(name), token_digest(secret.expose_secret())))
+                .collect(),
+            audiences: audiences
+                .iter()
+                .map(|(name, list)| (client_id(name), list.0.clone()))
                 .collect(),
         }
     }
@@ -340,9 +452,22 @@ impl ServiceClients {
             }
         }
     }
+
+    /// Whether `client_id` may obtain a token for `audience`.
+    pub fn may_call(&self, client_id: &str, audience: &str) -> bool {
+        self.audiences
+            .get(client_id)
+            .is_some_and(|allowed| allowed.iter().any(|a| a == audience))
+    }
 }
 
-/// Issues a service token to an authenticated client for `audience`.
+/// `order_service` (a configuration key) -> `order-service`.
+fn client_id(key: &str) -> String {
+    key.replace('_', "-")
+}
+
+/// Issues a service token to an authenticated client for `audience`, if
+/// that audience is a fleet service on the client's allow-list.
 pub fn service_token(
     state: &AppState,
     grant_type: &str,
@@ -366,6 +491,14 @@ pub fn service_token(
                 state.keys.audiences().join(", ")
             ),
         )]));
+    }
+    if !state.clients.may_call(client_id, audience) {
+        tracing::warn!(
+            client_id,
+            audience,
+            "service token refused: audience not allowed"
+        );
+        return Err(AuthFlowError::InvalidScope);
     }
     let token = state.keys.service_token(client_id, audience)?;
     Ok(ServiceToken {
@@ -391,8 +524,8 @@ pub async fn ensure_admin(
     let (user, created) = match repository::promote_to_admin(&mut tx, email.as_str()).await? {
         Some(user) => {
             if reset_password {
-                repository::set_password(&mut tx, user.id, &hash).await?;
-                repository::revoke_all_refresh_tokens(&mut tx, user.id).await?;
+                repository::lock_user(&mut tx, user.id).await?;
+                end_sessions(&mut tx, user.id, &hash).await?;
             }
             (user, false)
         }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 use service_kit::FieldError;
+use service_kit::pagination::CursorTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -49,8 +50,13 @@ pub struct Email(String);
 impl Email {
     /// Parses and normalizes an address.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let email = raw.trim().to_lowercase();
         let invalid = || FieldError::new("email", "must be a valid e-mail address");
+        // Checked before anything is copied: a 1 MiB "address" costs nothing.
+        let trimmed = raw.trim();
+        if trimmed.len() > 254 * 4 || trimmed.chars().count() > 254 {
+            return Err(FieldError::new("email", "must be at most 254 characters"));
+        }
+        let email = trimmed.to_lowercase();
         if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
@@ -369,7 +375,7 @@ pub struct UserFilter {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct UserCursor {
     /// `created_at` of the last user of the previous page.
-    pub created_at: DateTime<Utc>,
+    pub created_at: CursorTime,
     /// Its id, breaking ties.
     pub id: Uuid,
 }
@@ -395,6 +401,12 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
+        let at_most = format!("{}@{}.example.com", "a".repeat(60), "b".repeat(181));
+        assert_eq!(at_most.len(), 254);
+        assert!(Email::parse(&at_most).is_ok());
+        assert!(Email::parse(&format!("a{at_most}")).is_err());
+        let huge = format!("{}@example.com", "a".repeat(1 << 20));
+        assert_eq!(Email::parse(&huge).unwrap_err().field, "email");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Account SQL: profiles, preferences, roles.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::models::{Contact, Preferences, ProfileChange, User, UserCursor};
@@ -46,14 +46,14 @@ pub async fn update_profile(
     .await
 }
 
-/// Deletes the account; its tokens and preferences go with it (cascade).
+/// Deletes the account (its tokens and preferences go with it, by cascade)
+/// and returns its e-mail address; `None` when there is no such account.
 #[tracing::instrument(skip_all)]
-pub async fn delete(pool: &PgPool, user_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query("delete from users where user_id = $1")
+pub async fn delete(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("delete from users where user_id = $1 returning email")
         .bind(user_id)
-        .execute(pool)
+        .fetch_optional(conn)
         .await
-        .map(|r| r.rows_affected() == 1)
 }
 
 #[tracing::instrument(skip_all)]

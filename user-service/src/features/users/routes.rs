@@ -14,6 +14,28 @@ use super::models::{Contact, Preferences, SetRoles, UpdateProfile, User, UserFil
 use super::service::{self, UserError};
 use crate::state::AppState;
 
+/// The status of each [`UserError`].
+fn status_code(err: &UserError) -> StatusCode {
+    match err {
+        UserError::NotFound => StatusCode::NOT_FOUND,
+        UserError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        UserError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The HTTP meaning of each [`UserError`], in one place.
+impl From<UserError> for ApiError {
+    fn from(err: UserError) -> Self {
+        match err {
+            UserError::Invalid(errors) => ApiError::validation(errors),
+            err => match status_code(&err) {
+                StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
+                status => ApiError::new(status, err.to_string()),
+            },
+        }
+    }
+}
+
 /// `/users` routes (under `/api/v1`).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -62,7 +84,9 @@ async fn update_me(
 }
 
 /// Deletes the caller's account: personal data erased, every refresh token
-/// revoked.
+/// revoked, and the `user_deleted` event published so that order- and
+/// notification-service erase theirs (carts, addresses, preferences,
+/// devices, stored messages).
 #[utoipa::path(
     delete, path = "/users/me", tag = "users",
     security(("bearer" = [])),
@@ -172,7 +196,7 @@ async fn set_roles(
     responses(
         (status = 200, body = Contact),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "not a service token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "not a service token, or not notification-service's", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]

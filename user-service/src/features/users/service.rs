@@ -1,9 +1,9 @@
 //! Account rules: a user reads and changes their own profile and
 //! preferences; administrators list users and set roles.
 
-use axum::http::StatusCode;
+use service_kit::FieldError;
+use service_kit::outbox::{self, Destination, UserDeleted};
 use service_kit::pagination::Page;
-use service_kit::{ApiError, FieldError};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -22,28 +22,6 @@ pub enum UserError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
-}
-
-impl UserError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-impl From<UserError> for ApiError {
-    fn from(err: UserError) -> Self {
-        match err {
-            UserError::Invalid(errors) => ApiError::validation(errors),
-            err => match err.status_code() {
-                StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
-                status => ApiError::new(status, err.to_string()),
-            },
-        }
-    }
 }
 
 /// The user's own account.
@@ -71,15 +49,29 @@ pub async fn update(
         .ok_or(UserError::NotFound)
 }
 
-/// Deletes the account: personal data, preferences and refresh tokens.
+/// Deletes the account: personal data, preferences and refresh tokens; in
+/// the same transaction, the undelivered (and the failed and delivered)
+/// notification events about the user are purged from the outbox, and the
+/// `user_deleted` event is published to every service that holds personal
+/// data, which erases its own (order- and notification-service).
 pub async fn delete(pool: &PgPool, user_id: Uuid) -> Result<(), UserError> {
-    if repository::delete(pool, user_id).await? {
-        tracing::info!(user_id = %user_id, "account deleted");
-        Ok(())
-    } else {
-        Err(UserError::NotFound)
-    }
+    let mut tx = pool.begin().await?;
+    let Some(email) = repository::delete(&mut tx, user_id).await? else {
+        return Err(UserError::NotFound);
+    };
+    let purged = outbox::purge_notifications_about(&mut tx, user_id, Some(&email)).await?;
+    outbox::publish(&mut tx, &UserDeleted::new(user_id), &ERASURE_RECEIVERS).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user_id, purged_events = purged, "account deleted");
+    Ok(())
 }
+
+/// The services that hold personal data of a user and erase it when they
+/// hear `user_deleted`.
+pub const ERASURE_RECEIVERS: [Destination; 2] = [
+    Destination::user_deletions(outbox::ORDER_SERVICE),
+    Destination::user_deletions(outbox::NOTIFICATION_SERVICE),
+];
 
 /// The user's preferences, or the defaults when never set.
 pub async fn preferences(pool: &PgPool, user_id: Uuid) -> Result<Preferences, UserError> {
@@ -127,7 +119,7 @@ pub async fn list(
     let rows =
         repository::list(pool, email.as_deref(), after.as_ref(), i64::from(limit) + 1).await?;
     Ok(Page::from_rows(rows, limit, |u| UserCursor {
-        created_at: u.created_at,
+        created_at: u.created_at.into(),
         id: u.id,
     }))
 }

@@ -1,0 +1,50 @@
+//! What a checkout costs: database round trips (counted by the proxy in
+//! front of order-service's Postgres) and calls to catalog-service.
+
+use crate::helpers::{FleetOptions, spawn_fleet_with};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn a_checkout_makes_at_most_eight_database_round_trips_and_two_catalog_calls() {
+    let fleet = spawn_fleet_with(
+        FleetOptions {
+            database_proxy: true,
+            catalog_proxy: true,
+            ..FleetOptions::default()
+        },
+        |s, _| {
+            // One connection, so the warm-up prepares every statement on
+            // the connection the counted checkout uses; a quiet relay.
+            s.database.max_connections = 1;
+            s.outbox.poll_interval_ms = 3_600_000;
+        },
+    )
+    .await;
+    let lamp = fleet.product("Lamp", 1_000, 10).await;
+    let ada = fleet.customer();
+    let warm_up = fleet.buy(&ada, &lamp, 1, "tok_visa").await;
+    assert_eq!(warm_up.status(), StatusCode::CREATED);
+
+    assert_eq!(
+        fleet.add_to_cart(&ada, &lamp, 2).await.status(),
+        StatusCode::OK
+    );
+    let database = fleet.database_proxy.as_ref().unwrap();
+    let catalog = fleet.catalog_proxy.as_ref().unwrap();
+    let (trips, calls) = (database.round_trips(), catalog.http_requests());
+    let response = fleet.checkout(&ada, "tok_visa").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let trips = database.round_trips() - trips;
+    let calls = catalog.http_requests() - calls;
+    // Statement round trips (sqlx's ping as a connection goes back to the
+    // pool is not one: nothing waits for it). The checkout limits: count
+    // the attempt and reserve a decline (one statement), take the decline
+    // back once the payment went through. The saga: claim the key, open the
+    // order from the cart (and redeem its discount code), record the
+    // reservation (with its breakdown), charge (the fake
+    // provider's ledger), confirm, store the answer.
+    assert!(trips <= 8, "{trips} database round trips");
+    assert!(trips >= 7, "{trips}: the proxy counts round trips");
+    // Reserve and commit.
+    assert_eq!(calls, 2, "{calls} calls to catalog-service");
+}
