@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod compose_check;
 pub mod db;
 pub mod deploy_env;
 pub mod e2e;
