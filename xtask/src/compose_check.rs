@@ -134,7 +134,7 @@ fn check(root: &Path, dir: &Path, opts: &ComposeCheckOptions, timer: &mut Timer)
                 &compose,
                 "unknown-setting.yml",
                 "user-service",
-                &["user-service", "APP__SERVER__PROT"],
+                &["user-service", "unknown field `prot`"],
             )
         })?;
     }
@@ -843,9 +843,12 @@ impl Container {
                 _ => Readiness::Waiting(status.to_owned()),
             };
         }
-        if status == "exited" || status == "dead" || state["Restarting"] == true || restarts > 0 {
+        if status == "exited" || status == "dead" {
+            return Readiness::Failed(format!("stopped with exit code {code}"));
+        }
+        if state["Restarting"] == true || restarts > 0 {
             return Readiness::Failed(format!(
-                "stopped: status {status}, exit code {code}, restarted {restarts} time(s)"
+                "keeps exiting: restarted {restarts} time(s) by its restart policy"
             ));
         }
         match state["Health"]["Status"].as_str() {
