@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::pg::{self, PgBin, PgUrl};
 use crate::shop::{Api, Session, create_products, uuid_like};
-use crate::stack::{Mail, SmtpSink, Stack, StackOptions};
+use crate::stack::{Mail, Stack, StackOptions, wait_for_mail};
 use crate::workspace;
 
 /// Options of `cargo xtask e2e`.
@@ -46,7 +46,7 @@ pub fn run(opts: &E2eOptions) -> Result<()> {
             "the services directly (nginx is not installed)"
         }
     );
-    let result = Journey::new(&stack).and_then(|mut journey| journey.run());
+    let result = journey(&stack);
     if result.is_err() {
         eprintln!("e2e: service logs are in {}", stack.logs.display());
     }
@@ -57,12 +57,64 @@ pub fn run(opts: &E2eOptions) -> Result<()> {
     Ok(())
 }
 
+/// What the journey needs of a running fleet: `cargo xtask e2e`'s local
+/// [`Stack`], or the containers of `cargo xtask compose-check`.
+pub trait Target {
+    /// The API client (through the gateway when [`Target::through_gateway`]).
+    fn api(&self) -> &Api;
+    /// An administrator's access token.
+    fn admin_token(&self) -> &str;
+    /// Whether the API is called through the gateway on
+    /// [`crate::local_extras::GATEWAY_PORT`].
+    fn through_gateway(&self) -> bool;
+    /// A service's own origin (`user-service` -> `http://127.0.0.1:8001`).
+    fn direct_url(&self, service: &str) -> Result<String>;
+    /// The Postgres superuser's URL of the fleet's database server.
+    fn superuser_url(&self) -> Result<String>;
+    /// Every mail the fleet has sent so far.
+    fn mails(&self) -> Result<Vec<Mail>>;
+    /// The log lines of a service (`order` for order-service) containing `needle`.
+    fn log_lines(&self, short: &str, needle: &str) -> Result<Vec<String>>;
+}
+
+impl Target for Stack {
+    fn api(&self) -> &Api {
+        &self.api
+    }
+    fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+    fn through_gateway(&self) -> bool {
+        self.through_gateway
+    }
+    fn direct_url(&self, service: &str) -> Result<String> {
+        self.fleet.base_url(service)
+    }
+    fn superuser_url(&self) -> Result<String> {
+        Ok(self.fleet.superuser_url().to_owned())
+    }
+    fn mails(&self) -> Result<Vec<Mail>> {
+        self.smtp
+            .as_ref()
+            .context("the e2e stack has an SMTP server")?
+            .messages()
+    }
+    fn log_lines(&self, short: &str, needle: &str) -> Result<Vec<String>> {
+        Stack::log_lines(self, short, needle)
+    }
+}
+
+/// One customer's whole journey against `target`, step by step (one line
+/// each); the first failure stops it and names the step.
+pub fn journey(target: &dyn Target) -> Result<()> {
+    Journey::new(target).run()
+}
+
 type Step<'s> = fn(&mut Journey<'s>) -> Result<()>;
 
 struct Journey<'a> {
-    stack: &'a Stack,
+    stack: &'a dyn Target,
     api: &'a Api,
-    smtp: &'a SmtpSink,
     run_id: String,
     email: String,
     password: String,
@@ -92,16 +144,12 @@ const TAX: i64 = 1739;
 const TOTAL: i64 = SUBTOTAL - DISCOUNT + SHIPPING_CENTS + TAX;
 
 impl<'a> Journey<'a> {
-    fn new(stack: &'a Stack) -> Result<Self> {
+    fn new(stack: &'a dyn Target) -> Self {
         let run_id = uuid_like();
         let code = format!("E2E-{}", run_id_code(&run_id));
-        Ok(Self {
+        Self {
             stack,
-            api: &stack.api,
-            smtp: stack
-                .smtp
-                .as_ref()
-                .context("the e2e stack has an SMTP server")?,
+            api: stack.api(),
             email: format!("e2e-{run_id}@example.com"),
             password: "correct horse battery staple".into(),
             run_id,
@@ -110,7 +158,12 @@ impl<'a> Journey<'a> {
             code,
             session: None,
             order: Value::Null,
-        })
+        }
+    }
+
+    /// Waits for the mails to the customer matching `pred`.
+    fn wait_mail(&self, pred: impl Fn(&Mail) -> bool) -> Result<Vec<Mail>> {
+        wait_for_mail(|| self.stack.mails(), &self.email, MAIL_WAIT, pred)
     }
 
     fn run(&mut self) -> Result<()> {
@@ -188,7 +241,7 @@ impl<'a> Journey<'a> {
                 reply.header_values("x-content-type-options")
             );
         }
-        if !self.stack.through_gateway {
+        if !self.stack.through_gateway() {
             return Ok(());
         }
         for attempt in 1..=200 {
@@ -232,10 +285,10 @@ impl<'a> Journey<'a> {
             ("notification-service", "/api/v1/notification-preferences"),
         ];
         for (service, path) in paths {
-            let direct = self.stack.fleet.base_url(service)?;
+            let direct = self.stack.direct_url(service)?;
             crate::frontend::check_cors(&direct, path)?;
         }
-        if !self.stack.through_gateway {
+        if !self.stack.through_gateway() {
             println!(
                 "      (nginx is not installed: the gateway's document and docs UI are not checked)"
             );
@@ -253,7 +306,7 @@ impl<'a> Journey<'a> {
         let label = format!("Orrery {}", self.run_id);
         self.products = create_products(
             self.api,
-            &self.stack.admin_token,
+            self.stack.admin_token(),
             &label,
             2,
             STOCK as u32,
@@ -270,7 +323,7 @@ impl<'a> Journey<'a> {
             user["email"] == self.email.as_str(),
             "register answered {user}"
         );
-        self.smtp.wait_for(&self.email, MAIL_WAIT, |m| {
+        self.wait_mail(|m| {
             m.text
                 .as_deref()
                 .is_some_and(|t| t.contains("Ada Lovelace"))
@@ -395,7 +448,7 @@ impl<'a> Journey<'a> {
     /// The admin configures a shipping method and a tax rate for
     /// [`COUNTRY`] and a once-per-customer discount code.
     fn pricing(&mut self) -> Result<()> {
-        let admin = &self.stack.admin_token;
+        let admin = self.stack.admin_token();
         let method = self
             .api
             .post(&self.api.bases.order, "/api/v1/admin/shipping-methods")
@@ -577,9 +630,7 @@ impl<'a> Journey<'a> {
     }
 
     fn mails_mentioning(&self, needle: &str) -> Result<Vec<Mail>> {
-        self.smtp.wait_for(&self.email, MAIL_WAIT, |m| {
-            m.text.as_deref().is_some_and(|t| t.contains(needle))
-        })
+        self.wait_mail(|m| m.text.as_deref().is_some_and(|t| t.contains(needle)))
     }
 
     fn confirmation(&mut self) -> Result<()> {
@@ -633,9 +684,7 @@ impl<'a> Journey<'a> {
             .json(json!({"email": self.email}))
             .send()?
             .expect(202, "password reset request")?;
-        let mails = self.smtp.wait_for(&self.email, MAIL_WAIT, |m| {
-            m.subject.to_lowercase().contains("password")
-        })?;
+        let mails = self.wait_mail(|m| m.subject.to_lowercase().contains("password"))?;
         let text = mails[0].text.clone().unwrap_or_default();
         let token = reset_token(&text).context("a reset token in the mail")?;
         let new_password = "a brand new passphrase 42";
@@ -722,7 +771,7 @@ impl Journey<'_> {
     /// an address or a body, cart lines, orders with an address, and
     /// user-service's notification events about the account.
     fn personal_rows(&self, user_id: &str) -> Result<Vec<(&'static str, i64)>> {
-        let url = PgUrl::parse(self.stack.fleet.superuser_url())?.with_database("shop");
+        let url = PgUrl::parse(&self.stack.superuser_url()?)?.with_database("shop");
         let bin = PgBin::locate()?;
         let checks = [
             (
@@ -862,7 +911,7 @@ impl Journey<'_> {
                 &self.api.bases.order,
                 &format!("/api/v1/admin/orders?user_id={user_id}"),
             )
-            .token(&self.stack.admin_token)
+            .token(self.stack.admin_token())
             .send()?
             .expect(200, "admin order list")?;
         let order_id = self.order_id()?;

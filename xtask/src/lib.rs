@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod compose_check;
 pub mod contracts;
 pub mod db;
 pub mod deploy_env;

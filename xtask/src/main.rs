@@ -62,7 +62,7 @@ the exit code is non-zero.")]
         #[arg(long)]
         no_build: bool,
     },
-    /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, OpenAPI check, deploy lint, e2e, browser, fuzz.
+    /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, OpenAPI check, deploy lint, e2e, browser, fuzz, compose-check.
     #[command(long_about = "\
 Run what CI runs, stopping at the first failure, then print each step's duration:
 
@@ -80,6 +80,9 @@ Run what CI runs, stopping at the first failure, then print each step's duration
   8. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
   9. cargo xtask browser: the SDK's tests and the storefront in Chromium (skipped by --quick or -p)
  10. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
+ 11. cargo xtask compose-check: the images from the real Dockerfiles, docker-compose
+     up, the journey through the compose gateway, hardening, stop, restart
+                                                                      (skipped by --quick or -p)
 
 A private Postgres is started first (or DATABASE_URL is used if set) and the
 children get DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres, a
@@ -188,6 +191,41 @@ leaves the service logs in target/xtask/e2e/logs.")]
         /// Run the binaries already in target/release.
         #[arg(long)]
         no_build: bool,
+    },
+    /// Build the compose fleet's images and run it for real: healthchecks, e2e journey, hardening, stop, restart.
+    #[command(long_about = "\
+Build the compose fleet's images with the real Dockerfiles and run docker-compose.yml
+for real, on this machine's Docker engine:
+
+  1. Install docker.io, mmdebstrap and docker-compose when missing; start dockerd
+     when no engine answers (it keeps running; log target/compose-check/dockerd.log).
+  2. No registry is needed: a Debian bookworm base (mmdebstrap, docker import), then
+     the stand-ins of deploy/compose-check/images/ on it: rust and node (this
+     machine's toolchains), distroless/cc, postgres:15, nginx, nginx-unprivileged
+     and a Mailpit-compatible SMTP catcher.
+  3. The six images from their real Dockerfiles, the stand-ins as base-image build
+     arguments and the host's CA bundle (or $EXTRA_CA) as the `extra_ca` secret.
+  4. docker-compose up (main profile; project `shopcheck`, the stand-ins through
+     deploy/compose-check/compose.stand-ins.yml), every healthcheck waited for.
+  5. The e2e journey through the gateway on localhost:8080, mail read from the
+     catcher's Mailpit API, the fleet's database read on 127.0.0.1:55432.
+  6. Every service container runs as non-root on a read-only root filesystem;
+     docker-compose stop ends every container with exit code 0; after up again
+     the data is still there (the volume).
+  7. Negative checks: a healthcheck command missing from the image
+     (negative/broken-healthcheck.yml) and an environment name user-service
+     refuses (negative/unknown-setting.yml) must each fail the wait, named.
+
+Each step's duration is printed at the end. Containers, networks and volumes are
+removed; images and the build cache are kept (the next run is warm). Uses ports
+8001-8004, 8025, 1025, 8080 and 55432.")]
+    ComposeCheck {
+        /// Skip the two negative checks.
+        #[arg(long)]
+        no_negative: bool,
+        /// Leave the fleet running after a successful run.
+        #[arg(long)]
+        keep: bool,
     },
     /// The TypeScript SDK's tests and the storefront's journeys in Chromium, against the release fleet.
     #[command(long_about = "\
@@ -679,6 +717,13 @@ fn run(command: Cmd) -> Result<()> {
             clients,
             build: !no_build,
         }),
+        Cmd::ComposeCheck { no_negative, keep } => xtask::compose_check::run(
+            &workspace::root(),
+            &xtask::compose_check::ComposeCheckOptions {
+                negative: !no_negative,
+                keep,
+            },
+        ),
         Cmd::E2e { no_build } => xtask::e2e::run(&xtask::e2e::E2eOptions { build: !no_build }),
         Cmd::Browser { no_build } => {
             xtask::storefront::run(&xtask::storefront::BrowserOptions { build: !no_build })

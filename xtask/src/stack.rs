@@ -254,25 +254,35 @@ impl SmtpSink {
         timeout: Duration,
         pred: impl Fn(&Mail) -> bool,
     ) -> Result<Vec<Mail>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let found: Vec<Mail> = self
-                .messages()?
-                .into_iter()
-                .filter(|m| m.rcpt_to.contains(recipient) && pred(m))
-                .collect();
-            if !found.is_empty() {
-                return Ok(found);
-            }
-            if Instant::now() > deadline {
-                bail!("no matching mail to {recipient} within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        wait_for_mail(|| self.messages(), recipient, timeout, pred)
     }
 
     /// Stops the server.
     pub fn stop(mut self) -> Result<()> {
         self.child.terminate(Duration::from_secs(5)).map(|_| ())
+    }
+}
+
+/// Waits up to `timeout` until `mails` lists messages to `recipient`
+/// matching `pred`, and returns them.
+pub fn wait_for_mail(
+    mails: impl Fn() -> Result<Vec<Mail>>,
+    recipient: &str,
+    timeout: Duration,
+    pred: impl Fn(&Mail) -> bool,
+) -> Result<Vec<Mail>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let found: Vec<Mail> = mails()?
+            .into_iter()
+            .filter(|m| m.rcpt_to.contains(recipient) && pred(m))
+            .collect();
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        if Instant::now() > deadline {
+            bail!("no matching mail to {recipient} within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
 }

@@ -191,6 +191,22 @@ pub fn run(opts: TestOptions) -> Result<()> {
                 })
             }),
         ));
+        // The compose fleet for real: the images from the real Dockerfiles
+        // (on stand-in bases), docker-compose up, the journey again through
+        // the compose gateway, hardening, stop, restart, negative checks.
+        let compose_root = root.clone();
+        steps.push((
+            "compose-check (images, docker-compose up, journey)".into(),
+            Box::new(move || {
+                crate::compose_check::run(
+                    &compose_root,
+                    &crate::compose_check::ComposeCheckOptions {
+                        negative: true,
+                        keep: false,
+                    },
+                )
+            }),
+        ));
     }
 
     let mut results = Vec::new();
