@@ -403,15 +403,19 @@ pub fn rewrite_workflow(text: &str, service: &str) -> Result<String> {
 pub fn rewrite_dockerfile(text: &str, service: &str) -> Result<String> {
     let monorepo = format!(
         "# The build context is the repository root (the service depends on the\n\
-         # `service-kit` crate by path), e.g. from the monorepo root:\n\
+         # `service-kit` crate by path). BuildKit is required (Docker Compose v2 and\n\
+         # `docker buildx` use it; docker-compose 1.x needs DOCKER_BUILDKIT=1 and\n\
+         # COMPOSE_DOCKER_CLI_BUILD=1), e.g. from the monorepo root:\n\
          #\n\
-         #   docker build -f {service}/Dockerfile -t {service}:local .\n"
+         #   DOCKER_BUILDKIT=1 docker build -f {service}/Dockerfile -t {service}:local .\n"
     );
     let own = format!(
         "# The build context is this repository's root (service-kit comes from\n\
-         # its git tag, or from vendor/service-kit where Cargo.toml patches it):\n\
+         # its git tag, or from vendor/service-kit where Cargo.toml patches it).\n\
+         # BuildKit is required (Docker Compose v2 and `docker buildx` use it;\n\
+         # docker-compose 1.x needs DOCKER_BUILDKIT=1 and COMPOSE_DOCKER_CLI_BUILD=1):\n\
          #\n\
-         #   docker build -t {service}:local .\n"
+         #   DOCKER_BUILDKIT=1 docker build -t {service}:local .\n"
     );
     ensure!(
         text.contains(&monorepo),

@@ -32,6 +32,7 @@ async fn a_checkout_makes_at_most_eight_database_round_trips_and_two_catalog_cal
     let database = fleet.database_proxy.as_ref().unwrap();
     let catalog = fleet.catalog_proxy.as_ref().unwrap();
     let (trips, calls) = (database.round_trips(), catalog.http_requests());
+    let seen = fleet.catalog.requests().len();
     let response = fleet.checkout(&ada, "tok_visa").await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let trips = database.round_trips() - trips;
@@ -47,4 +48,8 @@ async fn a_checkout_makes_at_most_eight_database_round_trips_and_two_catalog_cal
     assert!(trips >= 7, "{trips}: the proxy counts round trips");
     // Reserve and commit.
     assert_eq!(calls, 2, "{calls} calls to catalog-service");
+    let requests = fleet.catalog.requests();
+    let (first, second) = (&requests[seen], &requests[seen + 1]);
+    assert!(first.ends_with("/reservations"), "{requests:?}");
+    assert!(second.ends_with("/commit"), "{requests:?}");
 }

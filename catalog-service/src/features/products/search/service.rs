@@ -203,9 +203,9 @@ async fn text_rows(
     if filter.sort != Sort::Relevance {
         let text = TextMatch::FullText;
         let plan = if several {
-            Plan::CandidatesFirst
+            Plan::Candidates
         } else {
-            Plan::ProbeFirst
+            Plan::Probe
         };
         return Ok(bounded_page(catalog, filter, text, after, fetch, plan).await?);
     }
@@ -233,9 +233,9 @@ async fn text_rows(
     // match counted there is a description match, so they are too many to
     // sort and are walked for; else see below.
     let mut second = match (several, in_second_tier) {
-        (false, _) => Plan::ProbeFirst,
-        (true, true) => Plan::WalkFirst,
-        (true, false) => Plan::CandidatesFirst,
+        (false, _) => Plan::Probe,
+        (true, true) => Plan::Walk,
+        (true, false) => Plan::Candidates,
     };
     if !in_second_tier {
         let text = TextMatch::NameTier;
@@ -253,15 +253,15 @@ async fn text_rows(
                 // More than `cap` matches in all, at most half of `cap` of
                 // them in names: at least half of `cap` are description
                 // matches, dense enough to walk the newest products for.
-                second = Plan::WalkFirst;
+                second = Plan::Walk;
             }
             if hits.candidates <= cap {
                 hits.rows
             } else {
-                bounded_page(catalog, filter, text, after, fetch, Plan::ProbeFirst).await?
+                bounded_page(catalog, filter, text, after, fetch, Plan::Probe).await?
             }
         } else {
-            bounded_page(catalog, filter, text, after, fetch, Plan::ProbeFirst).await?
+            bounded_page(catalog, filter, text, after, fetch, Plan::Probe).await?
         };
     }
     if (rows.len() as i64) < fetch {
@@ -273,19 +273,19 @@ async fn text_rows(
     Ok(rows)
 }
 
-/// In which order [`bounded_page`] tries its ways to look.
+/// Which way [`bounded_page`] looks first (and in which order after).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Plan {
     /// Probe, candidates, walk: for a common word (or a conjunction known
     /// to be dense), which fills a page among the newest products at once.
-    ProbeFirst,
+    Probe,
     /// Candidates, probe, walk: for several words not known to be dense,
     /// which usually match few products.
-    CandidatesFirst,
+    Candidates,
     /// Walk, then candidates when the walk does not fill the page: for
     /// matches known to be too many to sort (the walk stops as soon as the
     /// page is full; a probe first would only read its start twice).
-    WalkFirst,
+    Walk,
 }
 
 /// `fetch` full-text matches in the filter's order, looked for with
@@ -326,7 +326,7 @@ async fn bounded_page(
     let newest_first = matches!(filter.sort, Sort::Relevance | Sort::Newest);
     let cap = settings.max_candidates;
     let walk = Scan::Window(settings.max_walk_rows);
-    if plan == Plan::WalkFirst {
+    if plan == Plan::Walk {
         let walked = query::list(catalog.pool, &listing, walk).await?.rows;
         if walked.len() as i64 >= fetch {
             return Ok(walked);
@@ -339,7 +339,7 @@ async fn bounded_page(
         });
     }
     let probe = Scan::Window(settings.probe_rows);
-    if newest_first && plan == Plan::ProbeFirst {
+    if newest_first && plan == Plan::Probe {
         let rows = query::list(catalog.pool, &listing, probe).await?.rows;
         if rows.len() as i64 >= fetch {
             return Ok(rows);
@@ -349,7 +349,7 @@ async fn bounded_page(
     if hits.candidates <= cap {
         return Ok(hits.rows);
     }
-    if newest_first && plan == Plan::CandidatesFirst {
+    if newest_first && plan == Plan::Candidates {
         let rows = query::list(catalog.pool, &listing, probe).await?.rows;
         if rows.len() as i64 >= fetch {
             return Ok(rows);
