@@ -34,7 +34,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.search.check()?;
         settings.media.check()?;
-        let media = media::Media::open(&settings.media)?;
+        let media = Arc::new(media::Media::open(&settings.media)?);
         let pool = service_kit::db::connect(&settings.database, env!("CARGO_PKG_NAME"))?;
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;

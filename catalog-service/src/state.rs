@@ -10,7 +10,8 @@ use crate::config::Settings;
 use crate::features::products::KnownWords;
 use crate::media::Media;
 
-/// Application state, cloned into every handler.
+/// Application state, cloned into every handler: every field is a handle
+/// (an `Arc` or a pool), so a clone costs a few reference counts.
 #[derive(Clone)]
 pub struct AppState {
     /// The service's pool (its own schema).
@@ -24,7 +25,7 @@ pub struct AppState {
     /// Products and categories in memory, coherent across replicas.
     pub caches: Caches,
     /// Product images: storage, processing, serving.
-    pub media: Media,
+    pub media: Arc<Media>,
 }
 
 impl FromRef<AppState> for JwksVerifier {

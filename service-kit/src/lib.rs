@@ -38,3 +38,11 @@ pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Path, Query, ValidJson};
 pub use service::{Service, ServiceSettings};
 pub use tokio_util::sync::CancellationToken;
+
+/// Every binary that links the kit (each service, its tests) allocates with
+/// mimalloc. A request makes many small, short-lived allocations on both
+/// runtime threads; glibc's allocator made them wait on its arena locks and
+/// consolidate free lists (about 15% of catalog-service's CPU on a cached
+/// product read, in `perf`). The figures are in catalog-service's README.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

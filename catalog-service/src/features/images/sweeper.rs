@@ -3,6 +3,7 @@
 //! the same bytes may be about to use the object again).
 
 use sqlx::PgPool;
+use std::sync::Arc;
 
 use super::repository;
 use crate::config::MediaSettings;
@@ -45,7 +46,7 @@ pub async fn sweep_once(
 }
 
 /// The periodic sweep's tick: logs its own failure.
-pub async fn tick(pool: PgPool, media: Media, settings: MediaSettings) {
+pub async fn tick(pool: PgPool, media: Arc<Media>, settings: MediaSettings) {
     if let Err(err) = sweep_once(&pool, &media, &settings).await {
         tracing::warn!(
             error = format!("{err:#}"),
