@@ -18,7 +18,7 @@ macro_rules! product_columns {
 }
 
 /// The `images` column of a [`Product`] whose row is `$table`: its images
-/// in gallery order, as one JSON array (shared with the listing's queries).
+/// in gallery order, as one JSON array.
 macro_rules! images_column {
     ($table:literal) => {
         concat!(
@@ -33,7 +33,6 @@ macro_rules! images_column {
         )
     };
 }
-pub(crate) use images_column;
 
 #[tracing::instrument(skip_all)]
 pub async fn insert(

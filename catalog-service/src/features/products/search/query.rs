@@ -2,23 +2,12 @@
 //! text matches, and how the matches are looked for ([`Scan`]). Every
 //! fragment is a constant; every value is a bind parameter.
 
-use std::collections::HashMap;
-
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::super::models::{Product, ProductFilter, Sort};
-use super::super::repository::{self as products, images_column};
+use super::super::models::{ProductFilter, Sort};
 use super::cursor::CursorKey;
 use super::text::{has_exclusion, plain_words};
-
-/// The columns of a [`Product`].
-const PRODUCT_COLUMNS: &str = concat!(
-    "product_id, sku, name, slug, description, price_cents, currency, \
-     category_id, attributes, active, on_hand - reserved as available, created_at, updated_at, \
-     version, ",
-    images_column!("products")
-);
 
 /// The relevance tier of a full-text match, as a rank: 1 when its name
 /// matches too.
@@ -71,25 +60,30 @@ pub struct Listing<'a> {
 
 /// The rows of one statement.
 pub struct Hits {
-    /// Products in the listing's order.
-    pub rows: Vec<Product>,
+    /// The matching products in the listing's order, as keys: the products
+    /// themselves come from the product cache (and the database for those
+    /// it does not hold), so a page of popular products costs one narrow
+    /// statement.
+    pub keys: Vec<Key>,
     /// For [`Scan::Candidates`]: the matches read (at most the cap plus
     /// one); more than the cap means the matches were not all read.
     pub candidates: i64,
 }
 
-/// A row of a narrow statement: which product, its rank, and how many
+/// A row of a listing statement: which product, its rank, and how many
 /// candidates were read.
-#[derive(sqlx::FromRow)]
-struct Key {
-    product_id: Uuid,
-    rank: Option<f64>,
+#[derive(Debug, sqlx::FromRow)]
+pub struct Key {
+    /// The product.
+    pub product_id: Uuid,
+    /// Its rank in a relevance order.
+    pub rank: Option<f64>,
     #[sqlx(default)]
     candidates: Option<i64>,
 }
 
-/// The columns `sort` and its cursor need: a search sorts (or walks) these
-/// narrow rows, and reads whole products for its page only.
+/// The columns `sort` needs: a listing sorts (or walks) these narrow rows;
+/// whole products are read for its page only, by id.
 fn key_columns(sort: Sort) -> &'static str {
     match sort {
         Sort::Relevance | Sort::Newest => "product_id, created_at",
@@ -128,7 +122,6 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
     let q = filter.q.as_deref().unwrap_or_default();
     let text = listing.text;
     let order = order(filter.sort, text);
-    let narrow = scan != Scan::Planned;
     let candidates = matches!(scan, Scan::Candidates(_));
     let rank = |query: &mut QueryBuilder<Postgres>| {
         query
@@ -141,11 +134,7 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
     if candidates {
         query.push("select *, count(*) over () as candidates from (");
     }
-    query.push("select ").push(if narrow {
-        key_columns(filter.sort)
-    } else {
-        PRODUCT_COLUMNS
-    });
+    query.push("select ").push(key_columns(filter.sort));
     match text {
         TextMatch::Typo => {
             query.push(", ");
@@ -220,17 +209,6 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
             .push(") candidates");
     }
     query.push(order).push(" limit ").push_bind(listing.limit);
-    if !narrow {
-        let rows = query
-            .build_query_as()
-            .persistent(false)
-            .fetch_all(pool)
-            .await?;
-        return Ok(Hits {
-            rows,
-            candidates: 0,
-        });
-    }
     let keys: Vec<Key> = query
         .build_query_as()
         .persistent(matches!(scan, Scan::Window(_)))
@@ -240,35 +218,7 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
         .first()
         .and_then(|key| key.candidates)
         .unwrap_or_default();
-    Ok(Hits {
-        rows: page(pool, keys).await?,
-        candidates,
-    })
-}
-
-/// The products of `keys`, in their order, with their ranks: read by a
-/// prepared statement (the narrow statement is planned with its values
-/// every time; planning it with the page's columns and images too took
-/// several times longer than running it). A product deleted in between
-/// is left out.
-async fn page(pool: &PgPool, keys: Vec<Key>) -> sqlx::Result<Vec<Product>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = keys.iter().map(|key| key.product_id).collect();
-    let mut found: HashMap<Uuid, Product> = products::find_many(pool, &ids)
-        .await?
-        .into_iter()
-        .map(|product| (product.id, product))
-        .collect();
-    Ok(keys
-        .into_iter()
-        .filter_map(|key| {
-            let mut product = found.remove(&key.product_id)?;
-            product.rank = key.rank;
-            Some(product)
-        })
-        .collect())
+    Ok(Hits { keys, candidates })
 }
 
 /// The text condition.

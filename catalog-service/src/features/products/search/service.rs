@@ -5,12 +5,15 @@
 use service_kit::pagination::Page;
 use sqlx::PgPool;
 use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
 
-use super::super::models::{Product, ProductFilter, Sort};
+use super::super::models::{Product, ProductEntry, ProductFilter, Sort};
 use super::super::service::{self as products, ProductError};
 use super::cursor::{CursorKey, MatchMode, ProductCursor};
 use super::known_words::KnownWords;
-use super::query::{self, Listing, Scan, TextMatch};
+use super::query::{self, Key, Listing, Scan, TextMatch};
 use super::repository;
 use super::text::{self, Correction};
 use crate::cache::Caches;
@@ -63,14 +66,15 @@ pub async fn list(
             after: filter.after.as_ref().map(|a| &a.key),
             limit: fetch,
         };
-        let rows = query::list(catalog.pool, &listing, Scan::Planned)
+        let keys = query::list(catalog.pool, &listing, Scan::Planned)
             .await?
-            .rows;
+            .keys;
+        let rows = products_of(catalog, keys).await?;
         return Ok(Page::from_rows(rows, limit, |p| {
             ProductCursor::after(filter.sort, p, MatchMode::Text)
         }));
     };
-    let (mode, rows) = match filter.after.as_ref().map(|a| a.mode) {
+    let (mode, keys) = match filter.after.as_ref().map(|a| a.mode) {
         Some(MatchMode::Text) => (MatchMode::Text, text_rows(catalog, &filter, fetch).await?),
         Some(MatchMode::Corrected) => {
             let rows = match correct(catalog.pool, &q).await?.text {
@@ -85,9 +89,37 @@ pub async fn list(
         ),
         None => first_page(catalog, &filter, &q, fetch).await?,
     };
+    let rows = products_of(catalog, keys).await?;
     Ok(Page::from_rows(rows, limit, |p| {
         ProductCursor::after(filter.sort, p, mode)
     }))
+}
+
+/// The products of `keys`, in their order, with their ranks: from the
+/// product cache, and those it does not hold from the database in one
+/// statement (the listing's own statement, planned with its values every
+/// time, stays narrow: with the page's columns and images, planning it
+/// took several times longer than running it). A product deleted since
+/// its key was read is left out.
+async fn products_of(catalog: Catalog<'_>, keys: Vec<Key>) -> Result<Vec<Product>, SearchError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = keys.iter().map(|key| key.product_id).collect();
+    let mut found: HashMap<Uuid, Arc<ProductEntry>> =
+        products::lookup(catalog.pool, catalog.caches, &ids)
+            .await?
+            .into_iter()
+            .map(|entry| (entry.product.id, entry))
+            .collect();
+    Ok(keys
+        .into_iter()
+        .filter_map(|key| {
+            let mut product = found.remove(&key.product_id)?.product.clone();
+            product.rank = key.rank;
+            Some(product)
+        })
+        .collect())
 }
 
 /// A first page of ids (order-service reads carts this way), without text
@@ -139,7 +171,7 @@ async fn first_page(
     filter: &ProductFilter,
     q: &str,
     fetch: i64,
-) -> Result<(MatchMode, Vec<Product>), SearchError> {
+) -> Result<(MatchMode, Vec<Key>), SearchError> {
     // One required word that no product has ever held cannot match as
     // typed: it goes straight to its correction, found in the same round
     // trip, instead of a probe of the newest products that would find
@@ -197,7 +229,7 @@ async fn text_rows(
     catalog: Catalog<'_>,
     filter: &ProductFilter,
     fetch: i64,
-) -> Result<Vec<Product>, SearchError> {
+) -> Result<Vec<Key>, SearchError> {
     let after = filter.after.as_ref().map(|a| &a.key);
     let several = filter.q.as_deref().is_some_and(text::several_words);
     if filter.sort != Sort::Relevance {
@@ -221,7 +253,7 @@ async fn text_rows(
         let cap = catalog.settings.max_candidates;
         let hits = query::list(catalog.pool, &listing, Scan::Candidates(cap)).await?;
         if hits.candidates <= cap {
-            return Ok(hits.rows);
+            return Ok(hits.keys);
         }
         // Too many to sort: tier by tier.
     }
@@ -256,7 +288,7 @@ async fn text_rows(
                 second = Plan::Walk;
             }
             if hits.candidates <= cap {
-                hits.rows
+                hits.keys
             } else {
                 bounded_page(catalog, filter, text, after, fetch, Plan::Probe).await?
             }
@@ -315,7 +347,7 @@ async fn bounded_page(
     after: Option<&CursorKey>,
     fetch: i64,
     plan: Plan,
-) -> Result<Vec<Product>, sqlx::Error> {
+) -> Result<Vec<Key>, sqlx::Error> {
     let listing = Listing {
         filter,
         text,
@@ -327,35 +359,35 @@ async fn bounded_page(
     let cap = settings.max_candidates;
     let walk = Scan::Window(settings.max_walk_rows);
     if plan == Plan::Walk {
-        let walked = query::list(catalog.pool, &listing, walk).await?.rows;
+        let walked = query::list(catalog.pool, &listing, walk).await?.keys;
         if walked.len() as i64 >= fetch {
             return Ok(walked);
         }
         let hits = query::list(catalog.pool, &listing, Scan::Candidates(cap)).await?;
         return Ok(if hits.candidates <= cap {
-            hits.rows
+            hits.keys
         } else {
             walked
         });
     }
     let probe = Scan::Window(settings.probe_rows);
     if newest_first && plan == Plan::Probe {
-        let rows = query::list(catalog.pool, &listing, probe).await?.rows;
+        let rows = query::list(catalog.pool, &listing, probe).await?.keys;
         if rows.len() as i64 >= fetch {
             return Ok(rows);
         }
     }
     let hits = query::list(catalog.pool, &listing, Scan::Candidates(cap)).await?;
     if hits.candidates <= cap {
-        return Ok(hits.rows);
+        return Ok(hits.keys);
     }
     if newest_first && plan == Plan::Candidates {
-        let rows = query::list(catalog.pool, &listing, probe).await?.rows;
+        let rows = query::list(catalog.pool, &listing, probe).await?.keys;
         if rows.len() as i64 >= fetch {
             return Ok(rows);
         }
     }
-    Ok(query::list(catalog.pool, &listing, walk).await?.rows)
+    Ok(query::list(catalog.pool, &listing, walk).await?.keys)
 }
 
 /// Matches by trigram similarity of names: few names are similar, so they
@@ -366,7 +398,7 @@ async fn similar_rows(
     catalog: Catalog<'_>,
     filter: &ProductFilter,
     fetch: i64,
-) -> Result<Vec<Product>, SearchError> {
+) -> Result<Vec<Key>, SearchError> {
     let listing = Listing {
         filter,
         text: TextMatch::Typo,
@@ -376,10 +408,10 @@ async fn similar_rows(
     let cap = catalog.settings.max_candidates;
     let hits = query::list(catalog.pool, &listing, Scan::Candidates(cap)).await?;
     if hits.candidates <= cap || filter.sort == Sort::Relevance {
-        return Ok(hits.rows);
+        return Ok(hits.keys);
     }
     let walk = Scan::Window(catalog.settings.max_walk_rows);
-    Ok(query::list(catalog.pool, &listing, walk).await?.rows)
+    Ok(query::list(catalog.pool, &listing, walk).await?.keys)
 }
 
 /// Trigram similarity a known word needs to replace a misspelt one: low
