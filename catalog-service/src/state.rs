@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::cache::Caches;
 use crate::config::Settings;
-use crate::features::products::KnownWords;
+use crate::features::products::SearchMemory;
 use crate::media::Media;
 
 /// Application state, cloned into every handler: every field is a handle
@@ -20,8 +20,8 @@ pub struct AppState {
     pub verifier: JwksVerifier,
     /// The configuration the service started with.
     pub settings: Arc<Settings>,
-    /// Search texts known to hold only known words.
-    pub known_words: KnownWords,
+    /// What searches learnt about search texts.
+    pub search_memory: SearchMemory,
     /// Products and categories in memory, coherent across replicas.
     pub caches: Caches,
     /// Product images: storage, processing, serving.

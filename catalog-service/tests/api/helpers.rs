@@ -8,6 +8,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use catalog_service::{Application, Settings};
+use service_kit::testing::{TcpProxy, TestDatabase};
 
 /// The audience tokens for this service carry.
 pub const AUDIENCE: &str = env!("CARGO_PKG_NAME");
@@ -41,6 +42,22 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     })
     .await;
     TestApp { app, media }
+}
+
+/// The app with its database behind a proxy that counts the statement
+/// round trips it makes ([`TcpProxy::round_trips`]).
+pub async fn spawn_app_via_proxy(
+    configure: impl FnOnce(&mut Settings),
+) -> (TestApp, Arc<TcpProxy>) {
+    let db = TestDatabase::create("catalog").await;
+    let proxy = Arc::new(TcpProxy::start(db.server_addr()).await);
+    let database = db.settings_via(&proxy);
+    let app = spawn_app_with(|settings| {
+        settings.database = database;
+        configure(settings);
+    })
+    .await;
+    (app, proxy)
 }
 
 /// Two replicas on one database, trusting the same issuer (a token works on

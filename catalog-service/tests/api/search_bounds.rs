@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app_via_proxy, spawn_app_with};
+use service_kit::testing::TcpProxy;
 
 const PRODUCTS: i32 = 600;
 
@@ -22,6 +23,11 @@ async fn dense_app(probe: i64, candidates: i64, walk: i64) -> TestApp {
         s.search.max_walk_rows = walk;
     })
     .await;
+    seed_dense(&app).await;
+    app
+}
+
+async fn seed_dense(app: &TestApp) {
     let category = app.create_category("things", None).await;
     sqlx::query(
         "insert into products (product_id, sku, name, slug, description, price_cents, currency,
@@ -44,7 +50,6 @@ async fn dense_app(probe: i64, candidates: i64, walk: i64) -> TestApp {
         .execute(&app.pool)
         .await
         .unwrap();
-    app
 }
 
 /// The ids of every page of `query`, in order, and the number of pages.
@@ -234,4 +239,73 @@ async fn forged_cursor_values_are_422_not_500() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{key}");
     }
+}
+
+/// The first page of `q` (relevance, 25 rows) and the statement round trips
+/// it took.
+async fn first_page_counted(app: &TestApp, proxy: &TcpProxy, q: &str) -> (Vec<String>, u64) {
+    let before = proxy.round_trips();
+    let response = app
+        .http
+        .get(app.url("/api/v1/products"))
+        .query(&[("q", q), ("limit", "25")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{q}");
+    let page: Value = response.json().await.unwrap();
+    let trips = proxy.round_trips() - before;
+    let ids = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, trips)
+}
+
+#[tokio::test]
+async fn a_search_learns_what_it_can_skip_next_time_and_answers_the_same() {
+    // No product cache (its reads would change the count too), one
+    // connection (statements prepared by the warm-up stay prepared).
+    let (app, proxy) = spawn_app_via_proxy(|s| {
+        s.search.probe_rows = 50;
+        s.search.max_candidates = 40;
+        s.search.max_walk_rows = 100_000;
+        s.cache.enabled = false;
+        s.database.max_connections = 1;
+    })
+    .await;
+    seed_dense(&app).await;
+    // The same statements, for other texts: every one is prepared after
+    // (a statement's first run on a connection is two round trips).
+    first_page_counted(&app, &proxy, "pairs companion").await;
+    first_page_counted(&app, &proxy, "set oak").await;
+
+    // 600 matches overflow the ranked read of 40: the next search of the
+    // text goes tier by tier at once, one statement fewer, same page.
+    let (first, trips) = first_page_counted(&app, &proxy, "companion pairs").await;
+    let (again, fewer) = first_page_counted(&app, &proxy, "Companion Pairs").await;
+    let exact = expected(&app, "companion pairs", RELEVANCE).await;
+    assert_eq!(first, exact[..25]);
+    assert_eq!(again, first);
+    assert_eq!(fewer, trips - 1, "{trips} round trips, then {fewer}");
+
+    // Name words only, together in no product: the ranked read, then the
+    // correction, which leaves the text as it is; the next time, the
+    // ranked read alone.
+    let (none, trips) = first_page_counted(&app, &proxy, "oak set").await;
+    assert!(none.is_empty());
+    assert_eq!(trips, 2);
+    let (none, trips) = first_page_counted(&app, &proxy, "oak set").await;
+    assert!(none.is_empty());
+    assert_eq!(trips, 1);
+    // A name that matches later is found: the memory skips the correction
+    // only when nothing matches as typed.
+    sqlx::query("update products set name = 'Oak Set ' || sku where sku = 'D-5'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (found, _) = first_page_counted(&app, &proxy, "oak set").await;
+    assert_eq!(found.len(), 1);
 }

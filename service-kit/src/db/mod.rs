@@ -20,6 +20,16 @@ const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 /// starts (and reports not-ready) while its database is down, and recovers
 /// by itself when the database comes back.
 pub fn connect(settings: &DatabaseSettings, application_name: &str) -> anyhow::Result<PgPool> {
+    connect_with(settings, application_name, &[])
+}
+
+/// [`connect`], with more run-time parameters for every connection of the
+/// pool (`("plan_cache_mode", "force_custom_plan")`).
+pub fn connect_with(
+    settings: &DatabaseSettings,
+    application_name: &str,
+    parameters: &[(&str, &str)],
+) -> anyhow::Result<PgPool> {
     let schema = checked_schema(&settings.schema)?;
     // The parse error of a URL could echo the URL, password included: say
     // which setting is wrong, never what it holds.
@@ -38,7 +48,8 @@ pub fn connect(settings: &DatabaseSettings, application_name: &str) -> anyhow::R
             // Notices (a search of stop words only, `if not exists` in a
             // migration) are not worth a log line each.
             ("client_min_messages", "warning".to_owned()),
-        ]);
+        ])
+        .options(parameters.iter().copied());
     Ok(PgPoolOptions::new()
         // sqlx pings every connection it hands out by default: a second
         // round trip for every statement. Only a connection idle for a

@@ -10,4 +10,4 @@ mod service;
 
 pub use models::ProductEntry;
 pub use routes::router;
-pub use search::KnownWords;
+pub use search::SearchMemory;

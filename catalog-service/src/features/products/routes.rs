@@ -68,7 +68,7 @@ async fn list_products(
     let catalog = Catalog {
         pool: &state.pool,
         caches: &state.caches,
-        known: &state.known_words,
+        memory: &state.search_memory,
         settings: &state.settings.search,
     };
     Ok(Json(search::list(catalog, filter, limit).await?))

@@ -108,13 +108,13 @@ fn order(sort: Sort, text: TextMatch) -> &'static str {
 
 /// Runs one listing statement.
 ///
-/// A window's plan is fixed by its shape (it walks its order's index): it
-/// stays prepared on its connection. The others are planned with their
-/// values every time, since a generic plan cannot see how selective they
-/// are: measured, a prepared candidates statement fell back to a generic
-/// plan that scanned the table for words few products hold, and built
-/// whole bitmaps for words every product holds; planned with its values,
-/// it reads the text index for rare words and stops at the cap for common
+/// Statements stay prepared on their connection, and are still planned
+/// with their values every time (the pool's `plan_cache_mode`, see
+/// `lib.rs`), since a generic plan cannot see how selective they are:
+/// measured, a prepared candidates statement fell back to a generic plan
+/// that scanned the table for words few products hold, and built whole
+/// bitmaps for words every product holds; planned with its values, it
+/// reads the text index for rare words and stops at the cap for common
 /// ones.
 #[tracing::instrument(skip_all, fields(sort = ?listing.filter.sort, text = ?listing.text, scan = ?scan))]
 pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Result<Hits> {
@@ -209,11 +209,7 @@ pub async fn list(pool: &PgPool, listing: &Listing<'_>, scan: Scan) -> sqlx::Res
             .push(") candidates");
     }
     query.push(order).push(" limit ").push_bind(listing.limit);
-    let keys: Vec<Key> = query
-        .build_query_as()
-        .persistent(matches!(scan, Scan::Window(_)))
-        .fetch_all(pool)
-        .await?;
+    let keys: Vec<Key> = query.build_query_as().fetch_all(pool).await?;
     let candidates = keys
         .first()
         .and_then(|key| key.candidates)

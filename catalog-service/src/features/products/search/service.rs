@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::super::models::{Product, ProductEntry, ProductFilter, Sort};
 use super::super::service::{self as products, ProductError};
 use super::cursor::{CursorKey, MatchMode, ProductCursor};
-use super::known_words::KnownWords;
+use super::memory::SearchMemory;
 use super::query::{self, Key, Listing, Scan, TextMatch};
 use super::repository;
 use super::text::{self, Correction};
@@ -37,8 +37,8 @@ pub struct Catalog<'a> {
     pub pool: &'a PgPool,
     /// The product cache (batch lookups by id).
     pub caches: &'a Caches,
-    /// Search texts known to hold only known words.
-    pub known: &'a KnownWords,
+    /// What earlier searches learnt about texts.
+    pub memory: &'a SearchMemory,
     /// Bounds on the work of one search.
     pub settings: &'a SearchSettings,
 }
@@ -77,7 +77,7 @@ pub async fn list(
     let (mode, keys) = match filter.after.as_ref().map(|a| a.mode) {
         Some(MatchMode::Text) => (MatchMode::Text, text_rows(catalog, &filter, fetch).await?),
         Some(MatchMode::Corrected) => {
-            let rows = match correct(catalog.pool, &q).await?.text {
+            let rows = match correct(catalog, &q).await?.text {
                 Some(text) => text_rows(catalog, &with_text(&filter, text), fetch).await?,
                 None => Vec::new(),
             };
@@ -179,14 +179,17 @@ async fn first_page(
     // word). (Several words come from the full-text index, which answers at
     // once when one of them is unknown.)
     let mut correction = None;
-    if text::every_word_required(q) && !text::several_words(q) && !catalog.known.contains(q) {
+    if text::every_word_required(q)
+        && !text::several_words(q)
+        && !catalog.memory.known_words.contains(q)
+    {
         let words = text::correctable_words(q);
         let (unknown, closest) =
             repository::check_words(catalog.pool, q, &words, MIN_TERM_SIMILARITY).await?;
         if unknown {
             correction = Some(text::corrected(q, closest));
         } else {
-            catalog.known.insert(q);
+            catalog.memory.known_words.insert(q);
         }
     }
     if correction.is_none() {
@@ -197,7 +200,11 @@ async fn first_page(
     }
     let correction = match correction {
         Some(correction) => correction,
-        None => correct(catalog.pool, q).await?,
+        // Corrected, the text would stay as it is: nothing matches it.
+        None if catalog.memory.name_words.contains(q) => {
+            return Ok((MatchMode::Text, Vec::new()));
+        }
+        None => correct(catalog, q).await?,
     };
     if let Some(text) = correction.text {
         let rows = text_rows(catalog, &with_text(filter, text), fetch).await?;
@@ -231,7 +238,8 @@ async fn text_rows(
     fetch: i64,
 ) -> Result<Vec<Key>, SearchError> {
     let after = filter.after.as_ref().map(|a| &a.key);
-    let several = filter.q.as_deref().is_some_and(text::several_words);
+    let q = filter.q.as_deref().unwrap_or_default();
+    let several = text::several_words(q);
     if filter.sort != Sort::Relevance {
         let text = TextMatch::FullText;
         let plan = if several {
@@ -241,7 +249,7 @@ async fn text_rows(
         };
         return Ok(bounded_page(catalog, filter, text, after, fetch, plan).await?);
     }
-    if several {
+    if several && !catalog.memory.crowded.contains(q) {
         // Several required words usually match few products: one capped
         // read of the index ranks both tiers at once.
         let listing = Listing {
@@ -255,7 +263,9 @@ async fn text_rows(
         if hits.candidates <= cap {
             return Ok(hits.keys);
         }
-        // Too many to sort: tier by tier.
+        // Too many to sort: tier by tier, now and for the text's next
+        // searches.
+        catalog.memory.crowded.insert(q);
     }
     let in_second_tier = after.and_then(CursorKey::tier) == Some(2);
     let mut rows = Vec::new();
@@ -420,11 +430,15 @@ const MIN_TERM_SIMILARITY: f32 = 0.2;
 
 /// Replaces each plain word of `q` (3-40 letters; operators, exclusions and
 /// quotes kept as they are) by the closest word of a product name.
-async fn correct(pool: &PgPool, q: &str) -> Result<Correction, SearchError> {
+async fn correct(catalog: Catalog<'_>, q: &str) -> Result<Correction, SearchError> {
     let words = text::correctable_words(q);
     if words.is_empty() {
         return Ok(text::corrected(q, Vec::new()));
     }
-    let closest = repository::closest_terms(pool, &words, MIN_TERM_SIMILARITY).await?;
-    Ok(text::corrected(q, closest))
+    let closest = repository::closest_terms(catalog.pool, &words, MIN_TERM_SIMILARITY).await?;
+    let correction = text::corrected(q, closest);
+    if correction.text.is_none() && !correction.unknown {
+        catalog.memory.name_words.insert(q);
+    }
+    Ok(correction)
 }
