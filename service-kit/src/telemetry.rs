@@ -10,21 +10,86 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::io::{BufWriter, Stdout, Write};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, fmt};
 
-/// Flushes and shuts down the trace exporter when dropped (end of `main`).
+/// Flushes and shuts down the trace exporter, and writes out the log lines
+/// still buffered, when dropped (end of `main`).
 #[must_use = "dropping the guard shuts tracing down"]
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
+    logs: BufferedStdout,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
+        let _ = self.logs.flush();
         if let Err(err) = self.provider.shutdown() {
             eprintln!("trace exporter did not shut down cleanly: {err}");
         }
+    }
+}
+
+/// How long a JSON log line may wait in the buffer.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// Stdout for JSON log lines, through one buffer: written out when it
+/// fills, every [`FLUSH_EVERY`] (a thread of its own) and when the
+/// [`TelemetryGuard`] drops. A line per request then no longer costs a
+/// `write` system call each (about 5% of catalog-service's CPU serving a
+/// cached product); a process that dies abruptly loses at most the last
+/// [`FLUSH_EVERY`] of lines. The formatter hands each line over in one
+/// `write_all`, under the lock, so lines never interleave.
+#[derive(Clone)]
+struct BufferedStdout(Arc<Mutex<BufWriter<Stdout>>>);
+
+impl BufferedStdout {
+    fn new() -> Self {
+        let logs = Self(Arc::new(Mutex::new(BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ))));
+        let flusher = logs.clone();
+        let spawned = std::thread::Builder::new()
+            .name("log-flush".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(FLUSH_EVERY);
+                    let _ = flusher.clone().flush();
+                }
+            });
+        if let Err(err) = spawned {
+            // Lines are still written, when the buffer fills and at exit.
+            eprintln!("log flusher did not start: {err}");
+        }
+        logs
+    }
+}
+
+impl Write for BufferedStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flush()
     }
 }
 
@@ -53,6 +118,8 @@ pub fn init(service_name: &'static str) -> anyhow::Result<TelemetryGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let pretty = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("pretty"));
+    let logs = BufferedStdout::new();
+    let writer = logs.clone();
     if pretty {
         registry.with(fmt::layer().compact()).try_init()
     } else {
@@ -64,10 +131,11 @@ pub fn init(service_name: &'static str) -> anyhow::Result<TelemetryGuard> {
                     .json()
                     .flatten_event(true)
                     .with_current_span(false)
-                    .with_span_list(true),
+                    .with_span_list(true)
+                    .with_writer(move || writer.clone()),
             )
             .try_init()
     }
     .context("installing the tracing subscriber")?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard { provider, logs })
 }
