@@ -1,13 +1,10 @@
 //! What every service of the fleet needs and no service owns.
 //!
-//! A service's `main` is one call to [`cli::run`]; its `Application::build`
+//! A service's `main` is one call to [`cli::main`]; its `Application::build`
 //! uses [`config`], [`db`], [`auth`] and [`client`], and hands its API router
 //! to [`server::Server`], which adds the operations endpoints and the
 //! middleware stack (request ids, tracing, metrics, timeouts, limits, CORS,
 //! compression, problem+json errors, graceful shutdown).
-
-// `ApiError` is the one error type of every handler and extractor by
-// design; boxing it everywhere would buy nothing measurable.
 
 pub mod auth;
 pub mod cli;

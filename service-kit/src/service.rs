@@ -1,5 +1,5 @@
 //! What a service is to the kit: the contract behind the shared command line
-//! ([`run`]) and the shared test harness (`testing::spawn`).
+//! ([`crate::cli::main`]) and the shared test harness (`testing::spawn`).
 
 use serde::de::DeserializeOwned;
 use sqlx::PgPool;

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::Settings;
-use features::auth::service::ServiceClients;
+use features::auth::clients::ServiceClients;
 use passwords::Passwords;
 use rate_limit::RateLimits;
 use state::AppState;

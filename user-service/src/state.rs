@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::features::auth::service::ServiceClients;
+use crate::features::auth::clients::ServiceClients;
 use crate::passwords::Passwords;
 use crate::rate_limit::RateLimits;
 use crate::tokens::KeyRing;

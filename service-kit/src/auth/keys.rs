@@ -53,19 +53,6 @@ impl SigningKey {
         })
     }
 
-    /// A key from a PKCS#8 PEM document (`-----BEGIN PRIVATE KEY-----`).
-    pub fn from_pkcs8_pem(kid: impl Into<String>, pem: &str) -> anyhow::Result<Self> {
-        let body: String = pem
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .map(str::trim)
-            .collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .context("PEM body is not base64")?;
-        Self::from_pkcs8_der(kid, &der)
-    }
-
     /// The key id (`kid` header of tokens it signs).
     pub fn kid(&self) -> &str {
         &self.kid

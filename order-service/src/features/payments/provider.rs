@@ -101,8 +101,6 @@ pub fn from_settings(
 
 /// Card token that always succeeds.
 pub const TOKEN_OK: &str = "tok_visa";
-/// Card token that is always declined.
-pub const TOKEN_DECLINED: &str = "tok_declined";
 /// Card token that behaves like a provider outage.
 pub const TOKEN_ERROR: &str = "tok_error";
 

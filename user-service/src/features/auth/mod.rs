@@ -1,6 +1,7 @@
 //! Authentication: registration, login, refresh-token rotation, logout,
 //! passwords and their reset, the client-credentials grant, and the JWKS.
 
+pub mod clients;
 pub mod models;
 mod repository;
 mod routes;
