@@ -267,13 +267,16 @@ async fn first_page_counted(app: &TestApp, proxy: &TcpProxy, q: &str) -> (Vec<St
 #[tokio::test]
 async fn a_search_learns_what_it_can_skip_next_time_and_answers_the_same() {
     // No product cache (its reads would change the count too), one
-    // connection (statements prepared by the warm-up stay prepared).
+    // connection (statements prepared by the warm-up stay prepared), and
+    // no sweep while counting.
     let (app, proxy) = spawn_app_via_proxy(|s| {
         s.search.probe_rows = 50;
         s.search.max_candidates = 40;
         s.search.max_walk_rows = 100_000;
         s.cache.enabled = false;
         s.database.max_connections = 1;
+        s.reservations.sweep_interval_ms = 3_600_000;
+        s.media.sweep_interval_ms = 3_600_000;
     })
     .await;
     seed_dense(&app).await;
