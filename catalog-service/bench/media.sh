@@ -1,6 +1,6 @@
 #!/bin/bash
-# `catalog-service/bench/media.sh target/release/catalog-service` (run it under
-# `buildlock` on the shared machine: it listens on 127.0.0.1:18702).
+# `catalog-service/bench/media.sh target/release/catalog-service` (it listens
+# on 127.0.0.1:18702: run one at a time).
 # Serves one stored image from a catalog-service binary and measures
 # GET /media/<key>?w=400 with wrk at 64 connections. Needs no database (the
 # media route reads storage only). Usage: run.sh <catalog-service binary>

@@ -9,6 +9,7 @@ pub mod compose_check;
 pub mod contracts;
 pub mod db;
 pub mod deploy_env;
+pub mod disk;
 pub mod e2e;
 pub mod fleet;
 pub mod frontend;

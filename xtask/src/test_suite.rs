@@ -8,7 +8,12 @@ use anyhow::{Result, bail};
 use crate::fleet::{cargo, sqlx_offline_default};
 use crate::pg::{self, PgCluster};
 use crate::signals::{self, Interrupted};
-use crate::{process, template, workspace};
+use crate::{disk, process, template, workspace};
+
+/// What a run writes on a fresh clone, at most (target/ and Docker's images
+/// and build cache), measured with `df` sampled through `.ci/run`.
+const FULL_RUN_WRITES: u64 = 22 << 30;
+const QUICK_RUN_WRITES: u64 = 9 << 30;
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +44,14 @@ struct StepResult {
 pub fn run(opts: TestOptions) -> Result<()> {
     let root = workspace::root();
     let began = Instant::now();
+    let writes = if opts.quick || names_packages(&opts.extra) {
+        QUICK_RUN_WRITES
+    } else {
+        FULL_RUN_WRITES
+    };
+    if let Some(warning) = disk::shortfall(&root, writes, "`cargo xtask test`") {
+        eprintln!("xtask: warning: {warning}");
+    }
 
     let mut cluster = None;
     let database_url = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
@@ -228,7 +241,10 @@ pub fn run(opts: TestOptions) -> Result<()> {
             Err(err) => {
                 failed = true;
                 interrupted |= err.downcast_ref::<Interrupted>().is_some();
-                Outcome::Failed(format!("{err:#}"))
+                match disk::full_hint(&root) {
+                    Some(hint) => Outcome::Failed(format!("{hint}; {err:#}")),
+                    None => Outcome::Failed(format!("{err:#}")),
+                }
             }
         };
         results.push(StepResult {
