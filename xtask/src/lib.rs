@@ -7,6 +7,7 @@ pub mod bench;
 pub mod chaos;
 pub mod compose_check;
 pub mod contracts;
+pub mod coverage;
 pub mod db;
 pub mod deploy_env;
 pub mod disk;

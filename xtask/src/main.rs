@@ -365,6 +365,14 @@ otherwise starts a private Postgres. Part of `cargo xtask test`.")]
         #[arg(long)]
         only: Vec<String>,
     },
+    /// Line coverage per crate of the last instrumented test run.
+    #[command(long_about = "\
+Line coverage per crate of the last instrumented test run: the full `cargo xtask
+test` runs the tests once under `cargo llvm-cov nextest` and prints this table
+as its coverage step. This reprints it from that run's data and rewrites the
+reports in target/coverage/ (summary.json, html/index.html); it fails when a
+service or service-kit is under 80% of lines.")]
+    Coverage,
     /// Pinned provider documents (`<consumer>/contracts/<provider>.openapi.json`).
     #[command(subcommand)]
     Contracts(ContractsCmd),
@@ -706,6 +714,11 @@ fn run(command: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Db => db::run(),
+        Cmd::Coverage => {
+            let root = workspace::root();
+            let bin = xtask::coverage::ensure(&root)?;
+            xtask::coverage::report(&root, &bin)
+        }
         Cmd::Openapi(OpenapiCmd::Merge) => {
             let root = workspace::root();
             let path = xtask::openapi::write_merged(&root)?;

@@ -97,17 +97,36 @@ pub fn run(opts: TestOptions) -> Result<()> {
     } else {
         Some("--workspace")
     };
-    let (runner, mut tests) = if nextest_available() {
-        (
-            "nextest",
-            cargo_cmd(&["nextest", "run", "--all-features", "--no-fail-fast"]),
-        )
+    // The full run runs the tests once, instrumented, and reports line
+    // coverage from that run (not with --quick, a package scope or a test
+    // filter: a partial run's coverage means nothing).
+    let llvm_cov = if !opts.quick && scope.is_some() && opts.extra.is_empty() {
+        Some(crate::coverage::ensure(&root)?)
     } else {
-        (
-            "cargo test",
-            cargo_cmd(&["test", "--all-features", "--no-fail-fast"]),
-        )
+        None
     };
+    let nextest = nextest_available();
+    let runner = match (&llvm_cov, nextest) {
+        (Some(_), true) => "llvm-cov nextest",
+        (Some(_), false) => "llvm-cov test",
+        (None, true) => "nextest",
+        (None, false) => "cargo test",
+    };
+    let mut tests = match &llvm_cov {
+        Some(bin) => {
+            let mut cmd = Command::new(bin);
+            cmd.current_dir(&root)
+                .env("DATABASE_URL", &database_url)
+                .arg("llvm-cov")
+                .arg(if nextest { "nextest" } else { "test" })
+                .arg("--no-report");
+            sqlx_offline_default(&mut cmd);
+            cmd
+        }
+        None if nextest => cargo_cmd(&["nextest", "run"]),
+        None => cargo_cmd(&["test"]),
+    };
+    tests.args(["--all-features", "--no-fail-fast"]);
     tests.args(scope);
     tests.args(&opts.extra);
     // catalog-service's S3 media tests start moto's server (a real
@@ -118,6 +137,16 @@ pub fn run(opts: TestOptions) -> Result<()> {
         format!("tests ({runner})"),
         Box::new(move || run_cargo(&mut tests)),
     ));
+    if let Some(bin) = llvm_cov {
+        let coverage_root = root.clone();
+        steps.push((
+            format!(
+                "coverage (lines per crate, floor {}%)",
+                crate::coverage::FLOOR
+            ),
+            Box::new(move || crate::coverage::report(&coverage_root, &bin)),
+        ));
+    }
     let template_root = root.clone();
     steps.push((
         "template-check".into(),

@@ -310,11 +310,17 @@ pub struct ConfigCheck {
 
 /// Runs `binary check-config` (a test passes `env!("CARGO_BIN_EXE_<name>")`)
 /// with exactly `env`: nothing is inherited from the test's environment, as
-/// in a container that only has what its deployment gives it.
+/// in a container that only has what its deployment gives it. The one
+/// exception is `LLVM_PROFILE_FILE`, where a coverage run (`cargo llvm-cov`)
+/// collects what the binary ran; without it an instrumented binary writes
+/// its profile into the working directory.
 pub fn check_config(binary: &str, env: &[(&str, &str)]) -> ConfigCheck {
-    let output = std::process::Command::new(binary)
-        .arg("check-config")
-        .env_clear()
+    let mut command = std::process::Command::new(binary);
+    command.arg("check-config").env_clear();
+    if let Some(profile) = std::env::var_os("LLVM_PROFILE_FILE") {
+        command.env("LLVM_PROFILE_FILE", profile);
+    }
+    let output = command
         .envs(env.iter().copied())
         .output()
         .expect("running the service binary");
