@@ -626,6 +626,12 @@ impl Fleet {
             .unwrap()
     }
 
+    /// An app state like the running service's, to drive the saga's steps
+    /// one by one.
+    pub fn state(&self) -> AppState {
+        AppState::new(self.settings.clone(), self.order.pool.clone()).expect("state")
+    }
+
     /// The app state for running the reconciler once (every pending order stale).
     pub fn reconciler_state(&self) -> AppState {
         let mut settings = self.settings.clone();

@@ -16,3 +16,4 @@ mod payments;
 mod pricing;
 mod races;
 mod reconciler;
+mod saga_steps;

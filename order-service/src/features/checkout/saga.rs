@@ -186,7 +186,7 @@ pub async fn checkout(
 
 /// Step 1: reads the cart and opens the order at `reserving`, redeeming
 /// its discount code; a method or code that does not apply deletes it.
-async fn open<'a>(
+pub async fn open<'a>(
     state: &'a AppState,
     user_id: Uuid,
     idempotency_key: Option<&str>,
