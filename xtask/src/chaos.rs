@@ -25,12 +25,18 @@ use crate::shop::{Api, Session, create_products, uuid_like};
 use crate::stack::{Stack, StackOptions};
 use crate::workspace;
 
-/// Options of `cargo xtask chaos`.
-#[derive(Debug, Clone)]
+/// Options of `cargo xtask chaos` (its command line).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ChaosOptions {
     /// Concurrent customers.
+    #[arg(long, default_value_t = 8)]
     pub clients: usize,
     /// Build the release binaries first.
+    #[arg(
+        long = "no-build",
+        action = clap::ArgAction::SetFalse,
+        help = "Run the binaries already in target/release"
+    )]
     pub build: bool,
 }
 

@@ -37,13 +37,19 @@ use crate::shop::{Api, Bases};
 use crate::stack::Mail;
 use crate::workspace;
 
-/// Options of `cargo xtask compose-check`.
-#[derive(Debug, Clone)]
+/// Options of `cargo xtask compose-check` (its command line).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ComposeCheckOptions {
     /// Also run the two negative checks (broken healthcheck, refused setting).
+    #[arg(
+        long = "no-negative",
+        action = clap::ArgAction::SetFalse,
+        help = "Skip the two negative checks"
+    )]
     pub negative: bool,
     /// Leave the fleet running at the end (for a look around); the next run
     /// removes it.
+    #[arg(long, help = "Leave the fleet running after a successful run")]
     pub keep: bool,
 }
 

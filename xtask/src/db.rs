@@ -11,7 +11,7 @@ use crate::{services, signals, workspace};
 pub fn run() -> Result<()> {
     let root = workspace::root();
     let mut cluster = PgCluster::start(&root, "db")?;
-    let specs = services::all(&root)?;
+    let specs = services::present(&root)?;
     let urls = pg::provision(cluster.bin(), &cluster.superuser_url(), &specs)?;
     println!("export DATABASE_URL={}", cluster.superuser_url());
     println!("# per-service URLs (APP__DATABASE__URL):");

@@ -14,10 +14,15 @@ use crate::shop::{Api, Session, create_products, uuid_like};
 use crate::stack::{Mail, Stack, StackOptions, wait_for_mail};
 use crate::workspace;
 
-/// Options of `cargo xtask e2e`.
-#[derive(Debug, Clone)]
+/// Options of `cargo xtask e2e` (its command line).
+#[derive(Debug, Clone, clap::Args)]
 pub struct E2eOptions {
     /// Build the release binaries first.
+    #[arg(
+        long = "no-build",
+        action = clap::ArgAction::SetFalse,
+        help = "Run the binaries already in target/release"
+    )]
     pub build: bool,
 }
 

@@ -159,19 +159,29 @@ impl Fleet {
             }
         };
         let prefix_width = specs.iter().map(|s| s.short.len()).max().unwrap_or(0);
+        let all = services::present(root)?;
+        let mut env = opts.env;
+        // Tokens are verified against the JWKS provider's keys, whichever
+        // services of the fleet run.
+        if std::env::var_os("APP__AUTH__JWKS_URL").is_none()
+            && !env.iter().any(|(k, _)| k == "APP__AUTH__JWKS_URL")
+            && let Some(url) = services::jwks_url(&all)
+        {
+            env.push(("APP__AUTH__JWKS_URL".into(), url));
+        }
         let mut fleet = Fleet {
             services: Vec::new(),
             cluster,
             superuser_url,
             output: opts.output,
             ready_timeout: opts.ready_timeout,
-            env: opts.env,
+            env,
             startup: Duration::ZERO,
             prefix_width,
             stopped: false,
         };
         // From here on, an error drops `fleet`, which stops whatever runs.
-        let urls = pg::provision(&bin, &fleet.superuser_url, &services::all(root)?)?;
+        let urls = pg::provision(&bin, &fleet.superuser_url, &all)?;
         for spec in specs {
             let exe = profile_dir.join(&spec.package);
             if !exe.is_file() {
@@ -468,12 +478,8 @@ fn select_services(root: &Path, only: &[String]) -> Result<Vec<ServiceSpec>> {
     let present = services::present(root)?;
     if present.is_empty() {
         bail!(
-            "no service packages in the workspace yet (expected some of: {})",
-            services::conventions()
-                .iter()
-                .map(|s| s.package.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "no service in the workspace yet: no member has [package.metadata.template] \
+             (`cargo xtask new-service <name>` makes one)"
         );
     }
     if only.is_empty() {
@@ -567,9 +573,6 @@ fn serve_env(
             "APP__MEDIA__PATH".into(),
             target.join("media").to_string_lossy().into_owned(),
         ));
-    }
-    if std::env::var_os("APP__AUTH__JWKS_URL").is_none() {
-        env.push(("APP__AUTH__JWKS_URL".into(), services::JWKS_URL.into()));
     }
     env.extend(log_env(output));
     env
@@ -704,7 +707,7 @@ mod tests {
             .as_ref()
             .map(GroupChild::id)
             .context("user runs")?;
-        process::signal_group(pid as i32, libc::SIGKILL);
+        crate::signals::signal_group(pid as i32, libc::SIGKILL);
         std::thread::sleep(Duration::from_millis(300));
         let err = fleet.check_alive().expect_err("user-service died");
         assert!(format!("{err}").contains("user-service exited unexpectedly"));

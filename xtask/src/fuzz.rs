@@ -12,16 +12,28 @@ use crate::pytools;
 use crate::stack::{Stack, StackOptions};
 use crate::workspace;
 
-/// Options of `cargo xtask fuzz`.
-#[derive(Debug, Clone)]
+/// Options of `cargo xtask fuzz` (its command line).
+#[derive(Debug, Clone, clap::Args)]
 pub struct FuzzOptions {
     /// Build first.
+    #[arg(
+        long = "no-build",
+        action = clap::ArgAction::SetFalse,
+        help = "Run the binaries already built"
+    )]
     pub build: bool,
     /// Run the release binaries.
+    #[arg(
+        long = "debug",
+        action = clap::ArgAction::SetFalse,
+        help = "Use the debug binaries"
+    )]
     pub release: bool,
     /// Generated examples per operation.
+    #[arg(long, default_value_t = 30)]
     pub max_examples: u32,
     /// Only these services (short or package names); all when empty.
+    #[arg(long, help = "Only these services")]
     pub only: Vec<String>,
 }
 

@@ -58,24 +58,8 @@ const VENV_TOOLS: &[&str] = &[
 /// (any other unknown kind is an error: it is most likely a typo).
 const CUSTOM_RESOURCE_GROUPS: &[&str] = &["monitoring.coreos.com/"];
 
-/// The services of the fleet (docs/CONVENTIONS.md).
-const SERVICES: &[&str] = &[
-    "user-service",
-    "catalog-service",
-    "order-service",
-    "notification-service",
-];
-
 /// Images that are not services (so not rendered from the template).
 const OTHER_DOCKERFILES: &[&str] = &["deploy/openapi/Dockerfile"];
-
-/// Template values of each service: (project-name, crate_name, port).
-const TEMPLATE_VALUES: &[(&str, &str, u16)] = &[
-    ("user-service", "user_service", 8001),
-    ("catalog-service", "catalog_service", 8002),
-    ("order-service", "order_service", 8003),
-    ("notification-service", "notification_service", 8004),
-];
 
 /// What every rendered Deployment and Job must contain (kubectl's normalised
 /// output): the schema allows their absence, our conventions do not.
@@ -114,12 +98,23 @@ const WORKLOAD_REQUIREMENTS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// How `lint-deploy` gets the service binaries its start check runs.
-#[derive(Debug, Clone, Copy)]
+/// How `lint-deploy` gets the service binaries its start check runs (its
+/// command line: `--debug` and `--no-build` turn these off).
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct LintOptions {
     /// Use `target/release` (otherwise `target/debug`).
+    #[arg(
+        long = "debug",
+        action = clap::ArgAction::SetFalse,
+        help = "Check with the debug binaries instead of the release ones"
+    )]
     pub release: bool,
     /// `cargo build --bins` the services first (a no-op when they are fresh).
+    #[arg(
+        long = "no-build",
+        action = clap::ArgAction::SetFalse,
+        help = "Use the binaries already built"
+    )]
     pub build: bool,
 }
 
@@ -303,10 +298,10 @@ fn rendered_objects(root: &Path, tools: &Tools, overlay: &str) -> Result<Vec<ser
 /// The example Secrets, parsed.
 fn documented_secrets(root: &Path, tools: &Tools) -> Result<deploy_env::DocumentedSecrets> {
     let mut objects = Vec::new();
-    for service in SERVICES {
+    for spec in crate::services::present(root)? {
         let file = root
             .join("deploy/k8s/base")
-            .join(service)
+            .join(&spec.package)
             .join("secret.example.yaml");
         let text = fs::read_to_string(&file).with_context(|| display(root, &file))?;
         objects.extend(yaml_to_json(tools, &text)?);
@@ -553,8 +548,8 @@ fn validate_manifests(tools: &Tools, file: &Path) -> Result<()> {
 fn validate_secret_examples(root: &Path, tools: &Tools) -> Result<String> {
     let base = root.join("deploy/k8s/base");
     let mut files = Vec::new();
-    for service in SERVICES {
-        let file = base.join(service).join("secret.example.yaml");
+    for spec in crate::services::present(root)? {
+        let file = base.join(&spec.package).join("secret.example.yaml");
         if !file.is_file() {
             bail!("{} is missing", display(root, &file));
         }
@@ -615,14 +610,16 @@ fn dockerfiles_match_template(root: &Path) -> Result<String> {
     let template = fs::read_to_string(root.join("service-template/Dockerfile"))
         .context("reading service-template/Dockerfile")?;
     let mut drifted = Vec::new();
-    for (project, krate, port) in TEMPLATE_VALUES {
+    let specs = crate::services::present(root)?;
+    for spec in &specs {
+        let project = &spec.package;
         let path = root.join(project).join("Dockerfile");
         let actual =
             fs::read_to_string(&path).with_context(|| format!("reading {project}/Dockerfile"))?;
         let expected = template
             .replace("{{project-name}}", project)
-            .replace("{{crate_name}}", krate)
-            .replace("{{port}}", &port.to_string());
+            .replace("{{crate_name}}", &spec.role)
+            .replace("{{port}}", &spec.port.to_string());
         if actual != expected {
             drifted.push(format!("{project}/Dockerfile"));
         }
@@ -633,7 +630,7 @@ fn dockerfiles_match_template(root: &Path) -> Result<String> {
             drifted.join(", ")
         );
     }
-    Ok(format!("{} services", TEMPLATE_VALUES.len()))
+    Ok(format!("{} services", specs.len()))
 }
 
 /// Every `<dir>/Dockerfile` one level below the root, except the template's

@@ -12,20 +12,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use clap::builder::TypedValueParser as _;
 use serde_json::{Value, json};
 
 use crate::bench::{Bench, BenchFleet, Plan, Report};
 use crate::shop::{Api, Bases, Session, create_products, uuid_like};
 use crate::{pytools, workspace};
 
-/// Options of both benchmarks.
-#[derive(Debug, Clone)]
+/// Options of both benchmarks (their command line).
+#[derive(Debug, Clone, clap::Args)]
 pub struct LoadOptions {
-    /// Concurrent clients (one customer each).
+    /// Concurrent customers.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     pub concurrency: usize,
     /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub seconds: u64,
     /// Unmeasured seconds first.
+    #[arg(skip = 3_u64)]
     pub warmup: u64,
 }
 
@@ -152,7 +156,7 @@ fn prepare(
     opts: &LoadOptions,
     products: usize,
 ) -> Result<(Arc<Vec<String>>, Vec<Customer>)> {
-    let api = Api::new(fleet.bases(), Duration::from_secs(30));
+    let api = Api::new(fleet.bases()?, Duration::from_secs(30));
     let ids = create_products(
         &api,
         fleet.admin_token(),
@@ -250,7 +254,7 @@ fn measure(
         "{} clients, {} s warm-up, {} s measured",
         opts.concurrency, opts.warmup, opts.seconds
     );
-    let (mut record, window) = drive(opts, &fleet.bases(), &products, sessions, body)?;
+    let (mut record, window) = drive(opts, &fleet.bases()?, &products, sessions, body)?;
     let figures = summarize(&mut record, window);
     for f in &figures {
         println!("{}", f.line());

@@ -39,7 +39,7 @@ Steps:
      provision database `shop`: one login role per service (password = role name,
      local only) owning its own schema, with no rights on the others'.
   3. `<service> migrate` for each, with its own role (fails loudly with the output).
-  4. `<service> serve` for each on its conventional port (8001-8004), output
+  4. `<service> serve` for each on its port ([package.metadata.template]), output
      streamed here with a coloured `name | ` prefix.
   5. Wait until every GET /ready answers 200 (60 s at most), then print the URLs.
 
@@ -51,17 +51,7 @@ APP__* variable in your environment is passed through untouched.
 Ctrl-C or SIGTERM stops the services (SIGTERM, 10 s grace, then SIGKILL) and
 Postgres, and exits 0. If a service dies on its own, everything is stopped and
 the exit code is non-zero.")]
-    Up {
-        /// Build and run the release profile.
-        #[arg(long)]
-        release: bool,
-        /// Load the demo catalog once the fleet is ready (see `seed`).
-        #[arg(long)]
-        seed: bool,
-        /// Skip `cargo build`: run the binaries already in target/.
-        #[arg(long)]
-        no_build: bool,
-    },
+    Up(up::UpOptions),
     /// Run what CI runs: fmt, clippy, tests (with Postgres), template check, OpenAPI check, deploy lint, e2e, browser, fuzz, compose-check.
     #[command(long_about = "\
 Run what CI runs, stopping at the first failure, then print each step's duration:
@@ -92,14 +82,7 @@ so sqlx's query macros use .sqlx/ instead of that empty database.
 Arguments after `--` go to the test runner, e.g.
   cargo xtask test --quick -- checkout            (run tests whose name has `checkout`)
   cargo xtask test -- -E 'package(order-service)' (a nextest filter expression)")]
-    Test {
-        /// Skip fmt and clippy.
-        #[arg(long)]
-        quick: bool,
-        /// Extra arguments for the test runner.
-        #[arg(last = true)]
-        extra: Vec<String>,
-    },
+    Test(test_suite::TestOptions),
     /// Generate a new service from service-template/ and add it to the workspace.
     #[command(long_about = "\
 Generate a new service from service-template/ and add it to the workspace.
@@ -151,14 +134,7 @@ Then what the services will make of the Kubernetes overlays:
     (ConfigMaps, literals, and every key of the service's secret.example.yaml
     filled with a fresh random value) and must accept it.
 The binaries are built first (release profile unless --debug).")]
-    LintDeploy {
-        /// Check with the debug binaries instead of the release ones.
-        #[arg(long)]
-        debug: bool,
-        /// Use the binaries already built.
-        #[arg(long)]
-        no_build: bool,
-    },
+    LintDeploy(lint_deploy::LintOptions),
     /// Start a private, provisioned Postgres and print its URLs, until Ctrl-C.
     #[command(long_about = "\
 Start a private Postgres (target/xtask/pg-db), provision database `shop` exactly as
@@ -187,11 +163,7 @@ then drive one customer's journey over HTTP, through the gateway when it runs:
 
 Each step prints a line; the first failure stops the run, names the step and
 leaves the service logs in target/xtask/e2e/logs.")]
-    E2e {
-        /// Run the binaries already in target/release.
-        #[arg(long)]
-        no_build: bool,
-    },
+    E2e(xtask::e2e::E2eOptions),
     /// Build the compose fleet's images and run it for real: healthchecks, e2e journey, hardening, stop, restart.
     #[command(long_about = "\
 Build the compose fleet's images with the real Dockerfiles and run docker-compose.yml
@@ -219,14 +191,7 @@ for real, on this machine's Docker engine:
 Each step's duration is printed at the end. Containers, networks and volumes are
 removed; images and the build cache are kept (the next run is warm). Uses ports
 8001-8004, 8025, 1025, 8080 and 55432.")]
-    ComposeCheck {
-        /// Skip the two negative checks.
-        #[arg(long)]
-        no_negative: bool,
-        /// Leave the fleet running after a successful run.
-        #[arg(long)]
-        keep: bool,
-    },
+    ComposeCheck(xtask::compose_check::ComposeCheckOptions),
     /// The TypeScript SDK's tests and the storefront's journeys in Chromium, against the release fleet.
     #[command(long_about = "\
 Check, build and test the frontend side against the release fleet behind the gateway:
@@ -244,11 +209,7 @@ Check, build and test the frontend side against the release fleet behind the gat
      missing), headless: a shopper's whole journey, a token that expires
      mid-session, out-of-stock/declined/outage at checkout, a password reset from
      the mailed link. A screenshot of every page in target/storefront/screenshots/.")]
-    Browser {
-        /// Run the binaries already in target/release.
-        #[arg(long)]
-        no_build: bool,
-    },
+    Browser(xtask::storefront::BrowserOptions),
     /// Kill and restart services and Postgres during checkouts, then check the invariants.
     #[command(long_about = "\
 Start the release fleet (private Postgres target/xtask/pg-chaos, an SMTP server)
@@ -261,14 +222,7 @@ Afterwards, once no saga, reservation, event or delivery is pending, it checks:
 no oversold stock; no order confirmed without a charge and no charge without a
 confirmed order; every confirmed order's notification created and mailed
 exactly once; every service ready again without a manual restart.")]
-    Chaos {
-        /// Concurrent customers.
-        #[arg(long, default_value_t = 8)]
-        clients: usize,
-        /// Run the binaries already in target/release.
-        #[arg(long)]
-        no_build: bool,
-    },
+    Chaos(xtask::chaos::ChaosOptions),
     /// schemathesis against every service's OpenAPI document.
     #[command(long_about = "\
 Start the fleet (release binaries, private Postgres target/xtask/pg-fuzz) and run
@@ -276,20 +230,7 @@ schemathesis (installed into target/tools/venv on first use) against each
 service's /openapi.json: the public routes with an administrator's token, the
 /internal routes with a service token. Fails on any 5xx response, any response
 that does not match its documented schema or content type.")]
-    Fuzz {
-        /// Run the binaries already built.
-        #[arg(long)]
-        no_build: bool,
-        /// Use the debug binaries.
-        #[arg(long)]
-        debug: bool,
-        /// Examples generated per operation.
-        #[arg(long, default_value_t = 30)]
-        max_examples: u32,
-        /// Only these services.
-        #[arg(long)]
-        only: Vec<String>,
-    },
+    Fuzz(xtask::fuzz::FuzzOptions),
     /// Benchmarks (release builds, private Postgres, fixed concurrency), optionally against a git revision.
     #[command(
         subcommand,
@@ -387,15 +328,15 @@ by slug, products by SKU, methods by name and codes by code, and tax rates are
 set, so running it twice adds nothing.
 `cargo xtask up --seed` does the same right after start-up.")]
     Seed {
-        /// user-service base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8001")]
-        user_url: String,
-        /// catalog-service base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8002")]
-        catalog_url: String,
-        /// order-service base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8003")]
-        order_url: String,
+        /// user-service base URL [default: its local port]
+        #[arg(long)]
+        user_url: Option<String>,
+        /// catalog-service base URL [default: its local port]
+        #[arg(long)]
+        catalog_url: Option<String>,
+        /// order-service base URL [default: its local port]
+        #[arg(long)]
+        order_url: Option<String>,
     },
 }
 
@@ -456,53 +397,25 @@ enum ContractsCmd {
 enum BenchCmd {
     /// catalog-service: GET /health (the ceiling), product by id, searches and a listing over N generated products.
     Catalog {
-        /// Products to generate.
-        #[arg(long, default_value_t = 100_000)]
-        products: u32,
-        /// Concurrent clients, in every scenario.
-        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
-        concurrency: u16,
-        /// Measured seconds per scenario.
-        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
-        seconds: u64,
+        #[command(flatten)]
+        bench: xtask::bench::CatalogBench,
         #[command(flatten)]
         compare: CompareArgs,
     },
     /// The whole checkout path (cart + checkout saga) through the real services.
     Checkout {
-        /// Concurrent customers.
-        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
-        concurrency: u16,
-        /// Measured seconds.
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-        seconds: u64,
+        #[command(flatten)]
+        load: xtask::load::LoadOptions,
         #[command(flatten)]
         compare: CompareArgs,
     },
     /// user-service's memory under password resets with distinct 1 MiB
     /// e-mails: resident set before and after (fails above the allowance).
-    ResetFlood {
-        /// Requests sent.
-        #[arg(long, default_value_t = 1000)]
-        requests: usize,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
-        /// Largest accepted growth of the resident set, in MiB.
-        #[arg(long, default_value_t = 10.0)]
-        allowance_mib: f64,
-        /// Run the binary already in target/release.
-        #[arg(long)]
-        no_build: bool,
-    },
+    ResetFlood(xtask::memory::ResetFlood),
     /// A shop's mixed workload across the four services, with a latency chart.
     Fleet {
-        /// Concurrent customers.
-        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
-        concurrency: u16,
-        /// Measured seconds.
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-        seconds: u64,
+        #[command(flatten)]
+        load: xtask::load::LoadOptions,
         #[command(flatten)]
         compare: CompareArgs,
     },
@@ -536,7 +449,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     // For `up` and `db`, Ctrl-C is the normal way to finish.
-    let is_up = matches!(cli.command, Cmd::Up { .. } | Cmd::Db);
+    let is_up = matches!(cli.command, Cmd::Up(_) | Cmd::Db);
     let result = run(cli.command);
     // A signal also makes children fail (Ctrl-C reaches initdb, pg_ctl, ...):
     // whatever the error, after a signal it is an interruption.
@@ -563,26 +476,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_options(concurrency: u16, seconds: u64) -> xtask::load::LoadOptions {
-    xtask::load::LoadOptions {
-        concurrency: usize::from(concurrency),
-        seconds,
-        warmup: 3,
-    }
-}
-
 fn run(command: Cmd) -> Result<()> {
     match command {
-        Cmd::Up {
-            release,
-            seed,
-            no_build,
-        } => up::run(up::UpOptions {
-            release,
-            seed,
-            no_build,
-        }),
-        Cmd::Test { quick, extra } => test_suite::run(test_suite::TestOptions { quick, extra }),
+        Cmd::Up(opts) => up::run(opts),
+        Cmd::Test(opts) => test_suite::run(opts),
         Cmd::NewService { name, schema, port } => {
             let created = new_service::create(&workspace::root(), &name, schema.as_deref(), port)?;
             new_service::print_next_steps(&created);
@@ -592,51 +489,17 @@ fn run(command: Cmd) -> Result<()> {
             0 => Ok(()),
             n => bail!("{n} template-owned file(s) drifted"),
         },
-        Cmd::LintDeploy { debug, no_build } => lint_deploy::run(
-            &workspace::root(),
-            &lint_deploy::LintOptions {
-                release: !debug,
-                build: !no_build,
-            },
-        ),
-        Cmd::Bench(BenchCmd::Catalog {
-            products,
-            concurrency,
-            seconds,
-            compare,
-        }) => xtask::bench::catalog(
-            &xtask::bench::CatalogBench {
-                products,
-                concurrency: usize::from(concurrency),
-                seconds,
-            },
-            &compare.plan()?,
-        )
-        .map(|_| ()),
-        Cmd::Bench(BenchCmd::Checkout {
-            concurrency,
-            seconds,
-            compare,
-        }) => {
-            xtask::load::checkout(&load_options(concurrency, seconds), &compare.plan()?).map(|_| ())
+        Cmd::LintDeploy(opts) => lint_deploy::run(&workspace::root(), &opts),
+        Cmd::Bench(BenchCmd::Catalog { bench, compare }) => {
+            xtask::bench::catalog(&bench, &compare.plan()?).map(|_| ())
         }
-        Cmd::Bench(BenchCmd::Fleet {
-            concurrency,
-            seconds,
-            compare,
-        }) => xtask::load::fleet(&load_options(concurrency, seconds), &compare.plan()?).map(|_| ()),
-        Cmd::Bench(BenchCmd::ResetFlood {
-            requests,
-            concurrency,
-            allowance_mib,
-            no_build,
-        }) => xtask::memory::reset_flood(&xtask::memory::ResetFlood {
-            requests,
-            concurrency,
-            allowance_mib,
-            build: !no_build,
-        })
-        .map(|_| ()),
+        Cmd::Bench(BenchCmd::Checkout { load, compare }) => {
+            xtask::load::checkout(&load, &compare.plan()?).map(|_| ())
+        }
+        Cmd::Bench(BenchCmd::Fleet { load, compare }) => {
+            xtask::load::fleet(&load, &compare.plan()?).map(|_| ())
+        }
+        Cmd::Bench(BenchCmd::ResetFlood(opts)) => xtask::memory::reset_flood(&opts).map(|_| ()),
         Cmd::Seed {
             user_url,
             catalog_url,
@@ -644,10 +507,12 @@ fn run(command: Cmd) -> Result<()> {
         } => {
             let root = workspace::root();
             let (email, password, _) = xtask::local_extras::admin_credentials(&root)?;
+            let specs = xtask::services::present(&root)?;
+            let local = |name: &str| xtask::services::find(&specs, name).map(|s| s.local_url());
             let target = xtask::seed::SeedTarget {
-                user_url,
-                catalog_url,
-                order_url,
+                user_url: user_url.map_or_else(|| local("user-service"), Ok)?,
+                catalog_url: catalog_url.map_or_else(|| local("catalog-service"), Ok)?,
+                order_url: order_url.map_or_else(|| local("order-service"), Ok)?,
                 pricing: true,
                 email,
                 password,
@@ -726,32 +591,11 @@ fn run(command: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Openapi(OpenapiCmd::Check) => xtask::openapi::check(&workspace::root()),
-        Cmd::Chaos { clients, no_build } => xtask::chaos::run(&xtask::chaos::ChaosOptions {
-            clients,
-            build: !no_build,
-        }),
-        Cmd::ComposeCheck { no_negative, keep } => xtask::compose_check::run(
-            &workspace::root(),
-            &xtask::compose_check::ComposeCheckOptions {
-                negative: !no_negative,
-                keep,
-            },
-        ),
-        Cmd::E2e { no_build } => xtask::e2e::run(&xtask::e2e::E2eOptions { build: !no_build }),
-        Cmd::Browser { no_build } => {
-            xtask::storefront::run(&xtask::storefront::BrowserOptions { build: !no_build })
-        }
-        Cmd::Fuzz {
-            no_build,
-            debug,
-            max_examples,
-            only,
-        } => xtask::fuzz::run(&xtask::fuzz::FuzzOptions {
-            build: !no_build,
-            release: !debug,
-            max_examples,
-            only,
-        }),
+        Cmd::Chaos(opts) => xtask::chaos::run(&opts),
+        Cmd::ComposeCheck(opts) => xtask::compose_check::run(&workspace::root(), &opts),
+        Cmd::E2e(opts) => xtask::e2e::run(&opts),
+        Cmd::Browser(opts) => xtask::storefront::run(&opts),
+        Cmd::Fuzz(opts) => xtask::fuzz::run(&opts),
     }
 }
 
@@ -771,12 +615,7 @@ mod tests {
 
     #[test]
     fn every_bench_takes_against_rounds_concurrency_and_no_build() -> Result<()> {
-        let Cmd::Bench(BenchCmd::Catalog {
-            products,
-            concurrency,
-            seconds,
-            compare,
-        }) = parse(&[
+        let Cmd::Bench(BenchCmd::Catalog { bench, compare }) = parse(&[
             "bench",
             "catalog",
             "--concurrency",
@@ -787,7 +626,10 @@ mod tests {
         else {
             bail!("not bench catalog");
         };
-        assert_eq!((products, concurrency, seconds), (100_000, 64, 15));
+        assert_eq!(
+            (bench.products, bench.concurrency, bench.seconds),
+            (100_000, 64, 15)
+        );
         let plan = compare.plan()?;
         assert_eq!(plan.against.as_deref(), Some("main"));
         assert_eq!((plan.rounds, plan.build), (2, true));
@@ -804,20 +646,12 @@ mod tests {
                 "--concurrency",
                 "8",
             ])?;
-            let (Cmd::Bench(BenchCmd::Checkout {
-                concurrency,
-                compare,
-                ..
-            })
-            | Cmd::Bench(BenchCmd::Fleet {
-                concurrency,
-                compare,
-                ..
-            })) = cmd
+            let (Cmd::Bench(BenchCmd::Checkout { load, compare })
+            | Cmd::Bench(BenchCmd::Fleet { load, compare })) = cmd
             else {
                 bail!("not bench {bench}");
             };
-            assert_eq!(concurrency, 8);
+            assert_eq!((load.concurrency, load.warmup), (8, 3));
             assert_eq!(
                 compare,
                 CompareArgs {
@@ -832,17 +666,56 @@ mod tests {
 
     #[test]
     fn without_against_a_bench_is_one_round_of_the_working_tree() -> Result<()> {
-        let Cmd::Bench(BenchCmd::Checkout {
-            concurrency,
-            seconds,
-            compare,
-        }) = parse(&["bench", "checkout"])?
+        let Cmd::Bench(BenchCmd::Checkout { load, compare }) = parse(&["bench", "checkout"])?
         else {
             bail!("not bench checkout");
         };
-        assert_eq!((concurrency, seconds), (32, 30));
+        assert_eq!((load.concurrency, load.seconds), (32, 30));
         let plan = compare.plan()?;
         assert_eq!((plan.against, plan.rounds, plan.build), (None, 1, true));
+        Ok(())
+    }
+
+    #[test]
+    fn negative_flags_turn_the_options_off_and_their_absence_leaves_them_on() -> Result<()> {
+        let Cmd::Fuzz(fuzz) = parse(&["fuzz"])? else {
+            bail!("not fuzz");
+        };
+        assert!(fuzz.build && fuzz.release && fuzz.only.is_empty());
+        assert_eq!(fuzz.max_examples, 30);
+        let Cmd::Fuzz(fuzz) = parse(&["fuzz", "--no-build", "--debug", "--only", "user"])? else {
+            bail!("not fuzz");
+        };
+        assert!(!fuzz.build && !fuzz.release);
+        assert_eq!(fuzz.only, ["user"]);
+
+        let Cmd::LintDeploy(lint) = parse(&["lint-deploy", "--debug"])? else {
+            bail!("not lint-deploy");
+        };
+        assert!(!lint.release && lint.build);
+        let Cmd::ComposeCheck(check) = parse(&["compose-check", "--no-negative"])? else {
+            bail!("not compose-check");
+        };
+        assert!(!check.negative && !check.keep);
+        for (args, build) in [(&["e2e"][..], true), (&["e2e", "--no-build"][..], false)] {
+            let Cmd::E2e(e2e) = parse(args)? else {
+                bail!("not e2e");
+            };
+            assert_eq!(e2e.build, build);
+        }
+        let Cmd::Chaos(chaos) = parse(&["chaos", "--no-build"])? else {
+            bail!("not chaos");
+        };
+        assert_eq!((chaos.clients, chaos.build), (8, false));
+        let Cmd::Bench(BenchCmd::ResetFlood(flood)) = parse(&["bench", "reset-flood"])? else {
+            bail!("not reset-flood");
+        };
+        assert!(flood.build);
+        let Cmd::Test(test) = parse(&["test", "--quick", "--", "-p", "user-service"])? else {
+            bail!("not test");
+        };
+        assert!(test.quick);
+        assert_eq!(test.extra, ["-p", "user-service"]);
         Ok(())
     }
 

@@ -18,16 +18,24 @@ use serde_json::json;
 use crate::fleet::{Fleet, FleetOptions, Output};
 use crate::workspace;
 
-/// Options of `cargo xtask bench reset-flood`.
-#[derive(Debug, Clone)]
+/// Options of `cargo xtask bench reset-flood` (its command line).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ResetFlood {
     /// Requests sent.
+    #[arg(long, default_value_t = 1000)]
     pub requests: usize,
     /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// Largest accepted growth of the resident set, in MiB.
+    #[arg(long, default_value_t = 10.0)]
     pub allowance_mib: f64,
     /// Build the release binary first.
+    #[arg(
+        long = "no-build",
+        action = clap::ArgAction::SetFalse,
+        help = "Run the binary already in target/release"
+    )]
     pub build: bool,
 }
 

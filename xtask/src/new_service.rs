@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::services::{self, check_identifier};
+use crate::services::check_identifier;
 use crate::template::{TEMPLATE_DIR, Template, TemplateVars};
 use crate::workspace;
 
@@ -75,13 +75,6 @@ pub fn create(root: &Path, name: &str, schema: Option<&str>, port: Option<u16>) 
                 .as_ref()
                 .map(|t| (m.package.clone(), t.port, t.schema.clone()))
         })
-        .chain(
-            // The conventions' services, even before they carry template metadata.
-            services::conventions()
-                .into_iter()
-                .filter(|s| members.iter().any(|m| m.package == s.package))
-                .map(|s| (s.package, s.port, s.schema)),
-        )
         .collect();
     if let Some((other, _, _)) = taken.iter().find(|(_, _, s)| *s == schema) {
         bail!("schema `{schema}` already belongs to {other}; pass --schema");

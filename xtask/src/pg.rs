@@ -903,7 +903,7 @@ mod tests {
 
     #[test]
     fn provisioning_sql_is_scoped_per_service() {
-        let specs = crate::services::conventions();
+        let specs = crate::services::present(&crate::workspace::root()).unwrap();
         let sql = cluster_sql(&specs);
         assert!(sql.contains("PASSWORD 'order_service';"));
         assert!(sql.contains("GRANT CONNECT, TEMPORARY ON DATABASE shop TO order_service;"));
@@ -940,7 +940,7 @@ mod cluster_tests {
             assert_eq!(data_dir, link);
         }
         let bin = cluster.bin().clone();
-        let specs = crate::services::conventions();
+        let specs = crate::services::present(&workspace::root())?;
         let urls = provision(&bin, &cluster.superuser_url(), &specs)?;
         let urls_again = provision(&bin, &cluster.superuser_url(), &specs)?;
         assert_eq!(urls, urls_again);

@@ -14,23 +14,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::signals::{self, Interrupted};
+use crate::signals::{self, Interrupted, signal_group};
 
 /// How long a child gets between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(10);
 
 const POLL: Duration = Duration::from_millis(50);
-
-/// Sends `signal` to the process group led by `pgid`; false if there was nothing to signal.
-pub fn signal_group(pgid: i32, signal: libc::c_int) -> bool {
-    if pgid <= 0 {
-        return false;
-    }
-    // SAFETY: kill(2) has no memory-safety preconditions; a negative pid
-    // addresses the process group. Errors (ESRCH: already gone) are reported
-    // through the return value only.
-    unsafe { libc::kill(-pgid, signal) == 0 }
-}
 
 /// Describes a command for error messages: `cargo build -p xtask`.
 pub fn describe(cmd: &Command) -> String {

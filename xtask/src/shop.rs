@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+
+use crate::services::{self, ServiceSpec};
 use serde_json::{Value, json};
 use ureq::Agent;
 use ureq::http::Request;
@@ -32,14 +34,15 @@ impl Bases {
         }
     }
 
-    /// The services on their local ports (docs/CONVENTIONS.md).
-    pub fn direct() -> Self {
-        Self {
-            user: "http://127.0.0.1:8001".into(),
-            catalog: "http://127.0.0.1:8002".into(),
-            order: "http://127.0.0.1:8003".into(),
-            notification: "http://127.0.0.1:8004".into(),
-        }
+    /// The services on their local ports (each one's template metadata).
+    pub fn direct(specs: &[ServiceSpec]) -> Result<Self> {
+        let url = |name: &str| services::find(specs, name).map(ServiceSpec::local_url);
+        Ok(Self {
+            user: url("user-service")?,
+            catalog: url("catalog-service")?,
+            order: url("order-service")?,
+            notification: url("notification-service")?,
+        })
     }
 }
 

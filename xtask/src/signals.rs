@@ -83,12 +83,23 @@ fn on_signal() {
 fn force_cleanup_and_exit() -> ! {
     let mut registry = lock();
     for pgid in std::mem::take(&mut registry.groups).into_values() {
-        crate::process::signal_group(pgid, libc::SIGKILL);
+        signal_group(pgid, libc::SIGKILL);
     }
     for cleanup in std::mem::take(&mut registry.cleanups).into_values() {
         cleanup();
     }
     std::process::exit(i32::from(INTERRUPTED_EXIT_CODE));
+}
+
+/// Sends `signal` to the process group led by `pgid`; false if there was nothing to signal.
+pub fn signal_group(pgid: i32, signal: libc::c_int) -> bool {
+    if pgid <= 0 {
+        return false;
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions; a negative pid
+    // addresses the process group. Errors (ESRCH: already gone) are reported
+    // through the return value only.
+    unsafe { libc::kill(-pgid, signal) == 0 }
 }
 
 fn lock() -> MutexGuard<'static, Registry> {

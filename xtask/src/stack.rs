@@ -112,7 +112,7 @@ impl Stack {
         let bases = if through_gateway {
             Bases::gateway(&format!("http://127.0.0.1:{GATEWAY_PORT}"))
         } else {
-            Bases::direct()
+            Bases::direct(&crate::services::present(root)?)?
         };
         let api = Api::new(bases, Duration::from_secs(30));
         let (email, password, _) = admin_credentials(root)?;

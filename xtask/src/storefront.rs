@@ -130,10 +130,15 @@ pub fn build_for_up(root: &Path) {
     }
 }
 
-/// Options of `cargo xtask browser`.
-#[derive(Debug, Clone)]
+/// Options of `cargo xtask browser` (its command line).
+#[derive(Debug, Clone, clap::Args)]
 pub struct BrowserOptions {
     /// Build the release binaries first.
+    #[arg(
+        long = "no-build",
+        action = clap::ArgAction::SetFalse,
+        help = "Run the binaries already in target/release"
+    )]
     pub build: bool,
 }
 

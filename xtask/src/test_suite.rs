@@ -15,12 +15,14 @@ use crate::{disk, process, template, workspace};
 const FULL_RUN_WRITES: u64 = 22 << 30;
 const QUICK_RUN_WRITES: u64 = 9 << 30;
 
-/// Options of `cargo xtask test`.
-#[derive(Debug, Clone, Default)]
+/// Options of `cargo xtask test` (its command line).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct TestOptions {
-    /// Skip `cargo fmt --check` and clippy.
+    /// Skip fmt and clippy.
+    #[arg(long)]
     pub quick: bool,
-    /// Extra arguments for the test runner (nextest or `cargo test`).
+    /// Extra arguments for the test runner.
+    #[arg(last = true)]
     pub extra: Vec<String>,
 }
 

@@ -34,7 +34,9 @@ esac
 "#;
 
 /// Writes a workspace at `root` whose members are `packages`, each with a
-/// [`FAKE_SERVICE`] as its debug binary (`target/debug/<package>`).
+/// [`FAKE_SERVICE`] as its debug binary (`target/debug/<package>`) and
+/// template metadata: ports 8001, 8002, ... in order, the schema its short
+/// name with `_data`.
 pub fn fake_workspace(root: &Path, packages: &[&str]) -> Result<()> {
     let members: Vec<String> = packages.iter().map(|p| format!("\"{p}\"")).collect();
     std::fs::write(
@@ -43,11 +45,16 @@ pub fn fake_workspace(root: &Path, packages: &[&str]) -> Result<()> {
     )?;
     let bin_dir = workspace::target_dir(root).join("debug");
     std::fs::create_dir_all(&bin_dir)?;
-    for package in packages {
+    for (i, package) in packages.iter().enumerate() {
         std::fs::create_dir_all(root.join(package))?;
+        // Not the bare short name: `user` is a reserved word in SQL.
+        let schema = format!("{}_data", package.trim_end_matches("-service").replace('-', "_"));
         std::fs::write(
             root.join(package).join("Cargo.toml"),
-            format!("[package]\nname = \"{package}\"\n"),
+            format!(
+                "[package]\nname = \"{package}\"\n\n[package.metadata.template]\nschema = \"{schema}\"\nport = {}\n",
+                8001 + i
+            ),
         )?;
         let exe = bin_dir.join(package);
         std::fs::write(&exe, FAKE_SERVICE)?;

@@ -8,14 +8,17 @@ use crate::fleet::{Fleet, FleetOptions};
 use crate::local_extras::{GATEWAY_PORT, Gateway, LocalAdmin, ensure_admin, smtp_env};
 use crate::{signals, workspace};
 
-/// Options of `cargo xtask up`.
-#[derive(Debug, Clone, Default)]
+/// Options of `cargo xtask up` (its command line).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct UpOptions {
     /// Build and run the release profile.
+    #[arg(long)]
     pub release: bool,
-    /// Seed the catalog with demo data after start-up (`cargo xtask seed`).
+    /// Load the demo catalog once the fleet is ready (see `seed`).
+    #[arg(long)]
     pub seed: bool,
-    /// Skip `cargo build` and run the binaries already in target/.
+    /// Skip `cargo build`: run the binaries already in target/.
+    #[arg(long)]
     pub no_build: bool,
 }
 

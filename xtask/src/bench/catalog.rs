@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use clap::builder::TypedValueParser as _;
 use serde_json::{Value, json};
 use ureq::Agent;
 
@@ -18,14 +19,17 @@ use crate::bench::{Bench, BenchFleet, Figures, Plan, Report};
 use crate::pg::{PgBin, psql};
 use crate::workspace;
 
-/// Options of `cargo xtask bench catalog`.
-#[derive(Debug, Clone)]
+/// Options of `cargo xtask bench catalog` (its command line).
+#[derive(Debug, Clone, clap::Args)]
 pub struct CatalogBench {
-    /// Products generated before measuring.
+    /// Products to generate.
+    #[arg(long, default_value_t = 100_000)]
     pub products: u32,
-    /// Concurrent clients.
+    /// Concurrent clients, in every scenario.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     pub concurrency: usize,
     /// Measured seconds per scenario (after a 2 s warm-up).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub seconds: u64,
 }
 
@@ -55,7 +59,7 @@ impl Bench for CatalogBench {
     }
 
     fn round(&self, fleet: &BenchFleet) -> Result<Vec<Figures>> {
-        let base = fleet.bases().catalog;
+        let base = fleet.bases()?.catalog;
         println!("seeding {} products ...", self.products);
         let seeded = Instant::now();
         psql(

@@ -25,9 +25,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench::revision::Side;
 use crate::pg::{self, PgCluster, PgUrl};
-use crate::process::signal_group;
 use crate::services::{self, ServiceSpec};
 use crate::shop::{Api, Bases};
+use crate::signals::signal_group;
 use crate::{http, signals};
 
 /// How long `up` gets to migrate, start every service and create the admin.
@@ -127,9 +127,9 @@ impl BenchFleet {
         Ok(fleet)
     }
 
-    /// Where each service answers (their conventional ports).
-    pub fn bases(&self) -> Bases {
-        Bases::direct()
+    /// Where each service answers (the ports of its side's metadata).
+    pub fn bases(&self) -> Result<Bases> {
+        Bases::direct(&self.specs)
     }
 
     /// An administrator's access token (valid 15 minutes).
@@ -227,7 +227,7 @@ impl BenchFleet {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        let api = Api::new(self.bases(), Duration::from_secs(10));
+        let api = Api::new(self.bases()?, Duration::from_secs(10));
         let session = api.login(ADMIN_EMAIL, password).with_context(|| {
             format!(
                 "logging in as the admin `xtask up` created; end of {}:\n{}",
