@@ -567,44 +567,52 @@ fn extra_ca() -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The fleet's images from their real Dockerfiles, the stand-ins as bases.
-/// The four service Dockerfiles share their builder stages, so the
-/// dependencies and the workspace are compiled once, by the first.
-fn build_images(docker: &Docker, root: &Path) -> Result<()> {
-    let secret = format!("id=extra_ca,src={}", extra_ca()?.display());
-    let build = |name: &str, dockerfile: &str, bases: &[String]| -> Result<()> {
-        let began = Instant::now();
-        let tag = image_name(name);
-        let mut args = vec!["build", "--progress=plain", "--secret", &secret];
-        for base in bases {
-            args.extend(["--build-arg", base]);
-        }
-        args.extend(["-f", dockerfile, "-t", &tag, "."]);
-        let mut command = docker.command();
-        command.current_dir(root).args(&args);
-        let (status, output) = process::run_captured(&mut command)?;
-        if !status.success() {
-            let tail: Vec<&str> = output.lines().rev().take(60).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            bail!(
-                "docker build of {name} failed ({status}):\n{}",
-                tail.join("\n")
-            );
-        }
-        println!(
-            "compose-check: built {tag} in {:.1} s",
-            began.elapsed().as_secs_f64()
-        );
-        Ok(())
-    };
-    let rust = [
-        format!("RUST_IMAGE={RUST_STANDIN}"),
-        format!("RUNTIME_IMAGE={DISTROLESS_STANDIN}"),
-    ];
+/// The release binaries of the services, compiled once in the images'
+/// builder stage: `cargo xtask test` builds the service images here (the
+/// engine, base and stand-ins as `compose-check` makes them) and copies
+/// each service's binary out of its image into `target/release/`, so the
+/// steps after it (deploy lint, e2e, browser, fuzz) run exactly what the
+/// images ship, and `compose-check` finds its service images built.
+pub fn release_binaries(root: &Path) -> Result<()> {
+    let dir = workspace::target_dir(root).join("compose-check");
+    fs::create_dir_all(&dir)?;
+    let docker = Docker::ensure(&dir)?;
+    ensure_debian(&docker, &dir)?;
+    build_stand_ins(&docker, root, &dir)?;
+    build_service_images(&docker, root)?;
+    let release = workspace::target_dir(root).join("release");
+    fs::create_dir_all(&release)?;
     for service in RUST_SERVICES {
-        build(service, &format!("{service}/Dockerfile"), &rust)?;
+        let binary = release.join(service);
+        // A new file, not a write through cargo's hard link into deps/.
+        match fs::remove_file(&binary) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("removing {}", binary.display()));
+            }
+        }
+        let container = docker.output(&["create", &image_name(service)])?;
+        let container = container.trim();
+        let copied = docker.run(&[
+            "cp",
+            &format!("{container}:/usr/local/bin/{service}"),
+            &binary.to_string_lossy(),
+        ]);
+        let removed = docker.output(&["rm", container]);
+        copied.with_context(|| format!("copying {service} out of its image"))?;
+        removed?;
+        println!("xtask: {} (from {})", binary.display(), image_name(service));
     }
-    build(
+    Ok(())
+}
+
+/// The fleet's images from their real Dockerfiles, the stand-ins as bases.
+fn build_images(docker: &Docker, root: &Path) -> Result<()> {
+    build_service_images(docker, root)?;
+    build_image(
+        docker,
+        root,
         "api-docs",
         "deploy/openapi/Dockerfile",
         &[
@@ -612,14 +620,69 @@ fn build_images(docker: &Docker, root: &Path) -> Result<()> {
             format!("NGINX_IMAGE={NGINX_STANDIN}"),
         ],
     )?;
-    build(
+    build_image(
+        docker,
+        root,
         "storefront",
         "storefront/Dockerfile",
         &[
             format!("NODE_IMAGE={NODE_STANDIN}"),
             format!("NGINX_IMAGE={NGINX_UNPRIVILEGED_STANDIN}"),
         ],
-    )?;
+    )
+}
+
+/// The four service images. Their Dockerfiles share the builder stages, so
+/// the dependencies and the workspace are compiled once, by the first (and
+/// not again while the sources are unchanged).
+fn build_service_images(docker: &Docker, root: &Path) -> Result<()> {
+    let rust = [
+        format!("RUST_IMAGE={RUST_STANDIN}"),
+        format!("RUNTIME_IMAGE={DISTROLESS_STANDIN}"),
+    ];
+    for service in RUST_SERVICES {
+        build_image(
+            docker,
+            root,
+            service,
+            &format!("{service}/Dockerfile"),
+            &rust,
+        )?;
+    }
+    Ok(())
+}
+
+/// `docker build` of one image, tagged [`image_name`].
+fn build_image(
+    docker: &Docker,
+    root: &Path,
+    name: &str,
+    dockerfile: &str,
+    bases: &[String],
+) -> Result<()> {
+    let secret = format!("id=extra_ca,src={}", extra_ca()?.display());
+    let began = Instant::now();
+    let tag = image_name(name);
+    let mut args = vec!["build", "--progress=plain", "--secret", &secret];
+    for base in bases {
+        args.extend(["--build-arg", base]);
+    }
+    args.extend(["-f", dockerfile, "-t", &tag, "."]);
+    let mut command = docker.command();
+    command.current_dir(root).args(&args);
+    let (status, output) = process::run_captured(&mut command)?;
+    if !status.success() {
+        let tail: Vec<&str> = output.lines().rev().take(60).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "docker build of {name} failed ({status}):\n{}",
+            tail.join("\n")
+        );
+    }
+    println!(
+        "compose-check: built {tag} in {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

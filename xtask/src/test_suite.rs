@@ -166,19 +166,20 @@ pub fn run(opts: TestOptions) -> Result<()> {
             Box::new(move || crate::openapi::check(&openapi_root)),
         ));
     }
-    // The full run builds the release binaries once, here: the deploy
-    // lint starts each of them with every overlay's configuration, then
-    // e2e and fuzz run them. --quick and package-scoped runs check the
-    // overlays with the debug binaries the tests have just built.
+    // The full run compiles the release binaries once, here, in the
+    // service images' builder stage (the real Dockerfiles), and copies them
+    // out: the deploy lint starts each with every overlay's configuration,
+    // then e2e, browser and fuzz run them, and compose-check runs the
+    // images themselves. One release build instead of two (the host's and
+    // the images'), and the binaries tested are the ones shipped. --quick
+    // and package-scoped runs check the overlays with the debug binaries
+    // the tests have just built.
     let full = !opts.quick && scope.is_some();
     if full {
         let build_root = root.clone();
         steps.push((
-            "build (release binaries)".into(),
-            Box::new(move || {
-                let specs = crate::services::present(&build_root)?;
-                crate::fleet::build(&build_root, &specs, true)
-            }),
+            "release binaries (service images, real Dockerfiles)".into(),
+            Box::new(move || crate::compose_check::release_binaries(&build_root)),
         ));
     }
     let contracts_root = root.clone();

@@ -48,7 +48,10 @@ pub fn fake_workspace(root: &Path, packages: &[&str]) -> Result<()> {
     for (i, package) in packages.iter().enumerate() {
         std::fs::create_dir_all(root.join(package))?;
         // Not the bare short name: `user` is a reserved word in SQL.
-        let schema = format!("{}_data", package.trim_end_matches("-service").replace('-', "_"));
+        let schema = format!(
+            "{}_data",
+            package.trim_end_matches("-service").replace('-', "_")
+        );
         std::fs::write(
             root.join(package).join("Cargo.toml"),
             format!(
