@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
-use xtask::signals::{self, INTERRUPTED_EXIT_CODE, Interrupted};
-use xtask::{contracts, db, lint_deploy, new_service, split, template, test_suite, up, workspace};
+use xtask::cmd::{contracts, db, lint_deploy, new_service, split, template, test_suite, up};
+use xtask::infra::signals::{self, INTERRUPTED_EXIT_CODE, Interrupted};
+use xtask::infra::workspace;
 
 /// Developer commands for the e-commerce fleet (run them as `cargo xtask <command>`).
 ///
@@ -163,7 +164,7 @@ then drive one customer's journey over HTTP, through the gateway when it runs:
 
 Each step prints a line; the first failure stops the run, names the step and
 leaves the service logs in target/xtask/e2e/logs.")]
-    E2e(xtask::e2e::E2eOptions),
+    E2e(xtask::cmd::e2e::E2eOptions),
     /// Build the compose fleet's images and run it for real: healthchecks, e2e journey, hardening, stop, restart.
     #[command(long_about = "\
 Build the compose fleet's images with the real Dockerfiles and run docker-compose.yml
@@ -191,7 +192,7 @@ for real, on this machine's Docker engine:
 Each step's duration is printed at the end. Containers, networks and volumes are
 removed; images and the build cache are kept (the next run is warm). Uses ports
 8001-8004, 8025, 1025, 8080 and 55432.")]
-    ComposeCheck(xtask::compose_check::ComposeCheckOptions),
+    ComposeCheck(xtask::cmd::compose_check::ComposeCheckOptions),
     /// The TypeScript SDK's tests and the storefront's journeys in Chromium, against the release fleet.
     #[command(long_about = "\
 Check, build and test the frontend side against the release fleet behind the gateway:
@@ -209,7 +210,7 @@ Check, build and test the frontend side against the release fleet behind the gat
      missing), headless: a shopper's whole journey, a token that expires
      mid-session, out-of-stock/declined/outage at checkout, a password reset from
      the mailed link. A screenshot of every page in target/storefront/screenshots/.")]
-    Browser(xtask::storefront::BrowserOptions),
+    Browser(xtask::cmd::storefront::BrowserOptions),
     /// Kill and restart services and Postgres during checkouts, then check the invariants.
     #[command(long_about = "\
 Start the release fleet (private Postgres target/xtask/pg-chaos, an SMTP server)
@@ -222,7 +223,7 @@ Afterwards, once no saga, reservation, event or delivery is pending, it checks:
 no oversold stock; no order confirmed without a charge and no charge without a
 confirmed order; every confirmed order's notification created and mailed
 exactly once; every service ready again without a manual restart.")]
-    Chaos(xtask::chaos::ChaosOptions),
+    Chaos(xtask::cmd::chaos::ChaosOptions),
     /// schemathesis against every service's OpenAPI document.
     #[command(long_about = "\
 Start the fleet (release binaries, private Postgres target/xtask/pg-fuzz) and run
@@ -230,7 +231,7 @@ schemathesis (installed into target/tools/venv on first use) against each
 service's /openapi.json: the public routes with an administrator's token, the
 /internal routes with a service token. Fails on any 5xx response, any response
 that does not match its documented schema or content type.")]
-    Fuzz(xtask::fuzz::FuzzOptions),
+    Fuzz(xtask::cmd::fuzz::FuzzOptions),
     /// Benchmarks (release builds, private Postgres, fixed concurrency), optionally against a git revision.
     #[command(
         subcommand,
@@ -398,24 +399,24 @@ enum BenchCmd {
     /// catalog-service: GET /health (the ceiling), product by id, searches and a listing over N generated products.
     Catalog {
         #[command(flatten)]
-        bench: xtask::bench::CatalogBench,
+        bench: xtask::cmd::bench::CatalogBench,
         #[command(flatten)]
         compare: CompareArgs,
     },
     /// The whole checkout path (cart + checkout saga) through the real services.
     Checkout {
         #[command(flatten)]
-        load: xtask::load::LoadOptions,
+        load: xtask::cmd::load::LoadOptions,
         #[command(flatten)]
         compare: CompareArgs,
     },
     /// user-service's memory under password resets with distinct 1 MiB
     /// e-mails: resident set before and after (fails above the allowance).
-    ResetFlood(xtask::memory::ResetFlood),
+    ResetFlood(xtask::cmd::memory::ResetFlood),
     /// A shop's mixed workload across the four services, with a latency chart.
     Fleet {
         #[command(flatten)]
-        load: xtask::load::LoadOptions,
+        load: xtask::cmd::load::LoadOptions,
         #[command(flatten)]
         compare: CompareArgs,
     },
@@ -437,8 +438,8 @@ struct CompareArgs {
 }
 
 impl CompareArgs {
-    fn plan(&self) -> Result<xtask::bench::Plan> {
-        xtask::bench::Plan::new(self.against.clone(), self.rounds, !self.no_build)
+    fn plan(&self) -> Result<xtask::cmd::bench::Plan> {
+        xtask::cmd::bench::Plan::new(self.against.clone(), self.rounds, !self.no_build)
     }
 }
 
@@ -458,7 +459,7 @@ fn main() -> ExitCode {
             .as_ref()
             .is_err_and(|err| err.downcast_ref::<Interrupted>().is_some());
     // Every cluster is stopped by now: delete their data unless something failed.
-    xtask::pg::finish(result.is_ok() || interrupted);
+    xtask::infra::pg::finish(result.is_ok() || interrupted);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) if interrupted => {
@@ -491,25 +492,28 @@ fn run(command: Cmd) -> Result<()> {
         },
         Cmd::LintDeploy(opts) => lint_deploy::run(&workspace::root(), &opts),
         Cmd::Bench(BenchCmd::Catalog { bench, compare }) => {
-            xtask::bench::catalog(&bench, &compare.plan()?).map(|_| ())
+            xtask::cmd::bench::catalog(&bench, &compare.plan()?).map(|_| ())
         }
         Cmd::Bench(BenchCmd::Checkout { load, compare }) => {
-            xtask::load::checkout(&load, &compare.plan()?).map(|_| ())
+            xtask::cmd::load::checkout(&load, &compare.plan()?).map(|_| ())
         }
         Cmd::Bench(BenchCmd::Fleet { load, compare }) => {
-            xtask::load::fleet(&load, &compare.plan()?).map(|_| ())
+            xtask::cmd::load::fleet(&load, &compare.plan()?).map(|_| ())
         }
-        Cmd::Bench(BenchCmd::ResetFlood(opts)) => xtask::memory::reset_flood(&opts).map(|_| ()),
+        Cmd::Bench(BenchCmd::ResetFlood(opts)) => {
+            xtask::cmd::memory::reset_flood(&opts).map(|_| ())
+        }
         Cmd::Seed {
             user_url,
             catalog_url,
             order_url,
         } => {
             let root = workspace::root();
-            let (email, password, _) = xtask::local_extras::admin_credentials(&root)?;
-            let specs = xtask::services::present(&root)?;
-            let local = |name: &str| xtask::services::find(&specs, name).map(|s| s.local_url());
-            let target = xtask::seed::SeedTarget {
+            let (email, password, _) = xtask::cmd::local_extras::admin_credentials(&root)?;
+            let specs = xtask::infra::services::present(&root)?;
+            let local =
+                |name: &str| xtask::infra::services::find(&specs, name).map(|s| s.local_url());
+            let target = xtask::cmd::seed::SeedTarget {
                 user_url: user_url.map_or_else(|| local("user-service"), Ok)?,
                 catalog_url: catalog_url.map_or_else(|| local("catalog-service"), Ok)?,
                 order_url: order_url.map_or_else(|| local("order-service"), Ok)?,
@@ -517,7 +521,7 @@ fn run(command: Cmd) -> Result<()> {
                 email,
                 password,
             };
-            let report = xtask::seed::run(&root, &target)?;
+            let report = xtask::cmd::seed::run(&root, &target)?;
             println!("{report}");
             Ok(())
         }
@@ -581,21 +585,21 @@ fn run(command: Cmd) -> Result<()> {
         Cmd::Db => db::run(),
         Cmd::Coverage => {
             let root = workspace::root();
-            let bin = xtask::coverage::ensure(&root)?;
-            xtask::coverage::report(&root, &bin)
+            let bin = xtask::cmd::coverage::ensure(&root)?;
+            xtask::cmd::coverage::report(&root, &bin)
         }
         Cmd::Openapi(OpenapiCmd::Merge) => {
             let root = workspace::root();
-            let path = xtask::openapi::write_merged(&root)?;
+            let path = xtask::cmd::openapi::write_merged(&root)?;
             println!("wrote {}", path.display());
             Ok(())
         }
-        Cmd::Openapi(OpenapiCmd::Check) => xtask::openapi::check(&workspace::root()),
-        Cmd::Chaos(opts) => xtask::chaos::run(&opts),
-        Cmd::ComposeCheck(opts) => xtask::compose_check::run(&workspace::root(), &opts),
-        Cmd::E2e(opts) => xtask::e2e::run(&opts),
-        Cmd::Browser(opts) => xtask::storefront::run(&opts),
-        Cmd::Fuzz(opts) => xtask::fuzz::run(&opts),
+        Cmd::Openapi(OpenapiCmd::Check) => xtask::cmd::openapi::check(&workspace::root()),
+        Cmd::Chaos(opts) => xtask::cmd::chaos::run(&opts),
+        Cmd::ComposeCheck(opts) => xtask::cmd::compose_check::run(&workspace::root(), &opts),
+        Cmd::E2e(opts) => xtask::cmd::e2e::run(&opts),
+        Cmd::Browser(opts) => xtask::cmd::storefront::run(&opts),
+        Cmd::Fuzz(opts) => xtask::cmd::fuzz::run(&opts),
     }
 }
 

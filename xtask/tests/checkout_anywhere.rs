@@ -15,8 +15,8 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use xtask::pg::{self, PgBin};
-use xtask::testing::fake_workspace;
+use xtask::infra::pg::{self, PgBin};
+use xtask::infra::testing::fake_workspace;
 
 fn mode(path: &Path) -> Result<u32> {
     Ok(std::fs::metadata(path)?.mode() & 0o7777)

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use xtask::testing::{fake_cargo, fake_workspace};
+use xtask::infra::testing::{fake_cargo, fake_workspace};
 
 /// The tests share the fleet's fixed ports: one at a time.
 static PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
