@@ -8,10 +8,12 @@ pub(super) async fn ping(pool: &PgPool) -> sqlx::Result<()> {
 }
 
 pub(super) async fn schema_exists(pool: &PgPool, schema: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("select exists (select 1 from pg_namespace where nspname = $1)")
-        .bind(schema)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from pg_namespace where nspname = $1) as "exists!""#,
+        schema
+    )
+    .fetch_one(pool)
+    .await
 }
 
 /// `schema` has been checked to be a plain identifier by the caller.
