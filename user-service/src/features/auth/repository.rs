@@ -35,16 +35,17 @@ pub async fn insert_user(
     full_name: &str,
     roles: &[String],
 ) -> sqlx::Result<User> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        User,
         "insert into users (user_id, email, password_hash, full_name, roles)
          values ($1, $2, $3, $4, $5)
-         returning user_id, email, full_name, phone, roles, created_at, updated_at",
+         returning user_id as id, email, full_name, phone, roles, created_at, updated_at",
+        user_id,
+        email,
+        password_hash,
+        full_name,
+        roles,
     )
-    .bind(user_id)
-    .bind(email)
-    .bind(password_hash)
-    .bind(full_name)
-    .bind(roles)
     .fetch_one(conn)
     .await
 }
@@ -52,38 +53,44 @@ pub async fn insert_user(
 /// Adds the admin role to an existing account; `None` when there is none.
 #[tracing::instrument(skip_all)]
 pub async fn promote_to_admin(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<User>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        User,
         "update users
          set roles = array(select distinct r from unnest(roles || array['admin']) as r order by r),
              updated_at = now()
          where email = $1
-         returning user_id, email, full_name, phone, roles, created_at, updated_at",
+         returning user_id as id, email, full_name, phone, roles, created_at, updated_at",
+        email,
     )
-    .bind(email)
     .fetch_optional(conn)
     .await
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn credentials_by_email(pool: &PgPool, email: &str) -> sqlx::Result<Option<Credentials>> {
-    sqlx::query_as("select user_id, password_hash, full_name, roles from users where email = $1")
-        .bind(email)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as!(
+        Credentials,
+        "select user_id, password_hash, full_name, roles from users where email = $1",
+        email,
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn credentials_by_id(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Option<Credentials>> {
-    sqlx::query_as("select user_id, password_hash, full_name, roles from users where user_id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as!(
+        Credentials,
+        "select user_id, password_hash, full_name, roles from users where user_id = $1",
+        user_id,
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn roles(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<Option<Vec<String>>> {
-    sqlx::query_scalar("select roles from users where user_id = $1")
-        .bind(user_id)
+    sqlx::query_scalar!("select roles from users where user_id = $1", user_id)
         .fetch_optional(conn)
         .await
 }
@@ -94,12 +101,14 @@ pub async fn set_password(
     user_id: Uuid,
     password_hash: &str,
 ) -> sqlx::Result<bool> {
-    sqlx::query("update users set password_hash = $2, updated_at = now() where user_id = $1")
-        .bind(user_id)
-        .bind(password_hash)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected() == 1)
+    sqlx::query!(
+        "update users set password_hash = $2, updated_at = now() where user_id = $1",
+        user_id,
+        password_hash,
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
 }
 
 #[tracing::instrument(skip_all)]
@@ -110,15 +119,15 @@ pub async fn insert_refresh_token(
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "insert into refresh_tokens (refresh_token_id, family_id, user_id, token_hash, expires_at)
          values ($1, $2, $3, $4, $5)",
+        Uuid::now_v7(),
+        family_id,
+        user_id,
+        token_hash,
+        expires_at,
     )
-    .bind(Uuid::now_v7())
-    .bind(family_id)
-    .bind(user_id)
-    .bind(token_hash)
-    .bind(expires_at)
     .execute(conn)
     .await
     .map(|_| ())
@@ -134,10 +143,12 @@ pub async fn insert_refresh_token(
 /// other inserts (which take a key-share lock) unblocked.
 #[tracing::instrument(skip_all)]
 pub async fn lock_user(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("select password_hash from users where user_id = $1 for no key update")
-        .bind(user_id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_scalar!(
+        "select password_hash from users where user_id = $1 for no key update",
+        user_id,
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// The user of the refresh token with this hash, read without a lock (the
@@ -147,10 +158,12 @@ pub async fn refresh_token_owner(
     conn: &mut PgConnection,
     token_hash: &[u8],
 ) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar("select user_id from refresh_tokens where token_hash = $1")
-        .bind(token_hash)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_scalar!(
+        "select user_id from refresh_tokens where token_hash = $1",
+        token_hash,
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// The token with this hash, locked: concurrent refreshes of one token are
@@ -160,23 +173,24 @@ pub async fn lock_refresh_token(
     conn: &mut PgConnection,
     token_hash: &[u8],
 ) -> sqlx::Result<Option<RefreshRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        RefreshRow,
         "select refresh_token_id, family_id, user_id, expires_at, rotated_at, revoked_at
          from refresh_tokens where token_hash = $1
          for update",
+        token_hash,
     )
-    .bind(token_hash)
     .fetch_optional(conn)
     .await
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn mark_rotated(conn: &mut PgConnection, refresh_token_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "update refresh_tokens set rotated_at = now(), updated_at = now()
          where refresh_token_id = $1",
+        refresh_token_id,
     )
-    .bind(refresh_token_id)
     .execute(conn)
     .await
     .map(|_| ())
@@ -184,11 +198,11 @@ pub async fn mark_rotated(conn: &mut PgConnection, refresh_token_id: Uuid) -> sq
 
 #[tracing::instrument(skip_all)]
 pub async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> sqlx::Result<u64> {
-    sqlx::query(
+    sqlx::query!(
         "update refresh_tokens set revoked_at = now(), updated_at = now()
          where family_id = $1 and revoked_at is null",
+        family_id,
     )
-    .bind(family_id)
     .execute(conn)
     .await
     .map(|r| r.rows_affected())
@@ -201,14 +215,14 @@ pub async fn revoke_family_of(
     user_id: Uuid,
     token_hash: &[u8],
 ) -> sqlx::Result<u64> {
-    sqlx::query(
+    sqlx::query!(
         "update refresh_tokens set revoked_at = now(), updated_at = now()
          where family_id = (select family_id from refresh_tokens
                             where token_hash = $1 and user_id = $2)
            and revoked_at is null",
+        token_hash,
+        user_id,
     )
-    .bind(token_hash)
-    .bind(user_id)
     .execute(conn)
     .await
     .map(|r| r.rows_affected())
@@ -219,11 +233,11 @@ pub async fn revoke_all_refresh_tokens(
     conn: &mut PgConnection,
     user_id: Uuid,
 ) -> sqlx::Result<u64> {
-    sqlx::query(
+    sqlx::query!(
         "update refresh_tokens set revoked_at = now(), updated_at = now()
          where user_id = $1 and revoked_at is null",
+        user_id,
     )
-    .bind(user_id)
     .execute(conn)
     .await
     .map(|r| r.rows_affected())
@@ -236,14 +250,14 @@ pub async fn insert_reset_token(
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "insert into password_reset_tokens (password_reset_token_id, user_id, token_hash, expires_at)
          values ($1, $2, $3, $4)",
+        Uuid::now_v7(),
+        user_id,
+        token_hash,
+        expires_at,
     )
-    .bind(Uuid::now_v7())
-    .bind(user_id)
-    .bind(token_hash)
-    .bind(expires_at)
     .execute(conn)
     .await
     .map(|_| ())
@@ -253,11 +267,11 @@ pub async fn insert_reset_token(
 /// change, no other reset link may still work).
 #[tracing::instrument(skip_all)]
 pub async fn end_reset_tokens(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<u64> {
-    sqlx::query(
+    sqlx::query!(
         "update password_reset_tokens set used_at = now(), updated_at = now()
          where user_id = $1 and used_at is null",
+        user_id,
     )
-    .bind(user_id)
     .execute(conn)
     .await
     .map(|r| r.rows_affected())
@@ -266,11 +280,11 @@ pub async fn end_reset_tokens(conn: &mut PgConnection, user_id: Uuid) -> sqlx::R
 /// The user of an unused, unexpired reset token.
 #[tracing::instrument(skip_all)]
 pub async fn valid_reset_token(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "select user_id from password_reset_tokens
          where token_hash = $1 and used_at is null and expires_at > now()",
+        token_hash,
     )
-    .bind(token_hash)
     .fetch_optional(pool)
     .await
 }
@@ -282,12 +296,12 @@ pub async fn consume_reset_token(
     conn: &mut PgConnection,
     token_hash: &[u8],
 ) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "update password_reset_tokens set used_at = now(), updated_at = now()
          where token_hash = $1 and used_at is null and expires_at > now()
          returning user_id",
+        token_hash,
     )
-    .bind(token_hash)
     .fetch_optional(conn)
     .await
 }
