@@ -59,26 +59,33 @@ Run what CI runs, stopping at the first failure, then print each step's duration
 
   1. cargo fmt --all -- --check                                   (skipped by --quick)
   2. cargo clippy --workspace --all-targets --all-features -- -D warnings   (skipped by --quick)
-  3. cargo nextest run --workspace --all-features --no-fail-fast
-     (or cargo test ... when cargo-nextest is not installed)
-  4. cargo xtask template-check
-  5. cargo xtask openapi check: the merged document is current and routed, every
+  3. cargo xtask sqlx check: .sqlx/ matches the queries and the migrations
+     (cargo sqlx prepare --check --workspace)                    (skipped by --quick or -p)
+  4. the tests: cargo llvm-cov nextest --workspace (instrumented, once), or
+     cargo nextest run / cargo test with --quick, -p or a filter
+  5. coverage: lines per crate, 80% floor for the services and the kit
+                                                   (only after the instrumented run)
+  6. cargo xtask template-check
+  7. cargo xtask openapi check: the merged document is current and routed, every
      document passes openapi-spec-validator and openapi-typescript   (skipped by -p)
-  6. cargo build --release --bins of every service                    (skipped by --quick or -p)
-  7. the deploy lint (deploy/, Dockerfiles, workflows; every overlay's workloads
+  8. the release binaries, built in the service images (real Dockerfiles) and
+     copied to target/release                            (skipped by --quick or -p)
+  9. cargo xtask contracts check: pinned provider documents are current
+ 10. the deploy lint (deploy/, Dockerfiles, workflows; every overlay's workloads
      through their binary's check-config: release binaries, or the debug ones
      with --quick or -p)
-  8. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
-  9. cargo xtask browser: the SDK's tests and the storefront in Chromium (skipped by --quick or -p)
- 10. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
- 11. cargo xtask compose-check: the images from the real Dockerfiles, docker-compose
-     up, the journey through the compose gateway, hardening, stop, restart
-                                                                      (skipped by --quick or -p)
+ 11. cargo xtask split-check: each service alone, cargo test --offline there
+                                                         (skipped by --quick or -p)
+ 12. cargo xtask e2e: the release fleet through one customer's journey  (skipped by --quick or -p)
+ 13. cargo xtask browser: the SDK's tests and the storefront in Chromium (skipped by --quick or -p)
+ 14. cargo xtask fuzz: schemathesis against every service             (skipped by --quick or -p)
+ 15. cargo xtask compose-check: the images, docker-compose up, the journey
+     through the compose gateway, hardening, stop, restart  (skipped by --quick or -p)
 
 A private Postgres is started first (or DATABASE_URL is used if set) and the
 children get DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres, a
 superuser that can create one database per test. SQLX_OFFLINE defaults to true
-so sqlx's query macros use .sqlx/ instead of that empty database.
+so sqlx's query macros use the committed .sqlx/ (see `cargo xtask sqlx`).
 
 Arguments after `--` go to the test runner, e.g.
   cargo xtask test --quick -- checkout            (run tests whose name has `checkout`)
@@ -318,6 +325,19 @@ service or service-kit is under 80% of lines.")]
     /// Pinned provider documents (`<consumer>/contracts/<provider>.openapi.json`).
     #[command(subcommand)]
     Contracts(ContractsCmd),
+    /// The query macros' offline data, `.sqlx/`: rewrite it or check it.
+    #[command(
+        subcommand,
+        long_about = "\
+The query macros' offline data, .sqlx/ at the workspace root (committed; every
+build reads it, so compiling needs no database). Both subcommands create a
+database in a Postgres (DATABASE_URL when set, otherwise a private cluster),
+apply each crate's migrations in its own schema, and run
+`cargo sqlx prepare --workspace` with each crate's variable (its sqlx.toml's
+database-url-var) pointing at that schema. sqlx-cli 0.9.0 is installed into
+target/tools/cargo on first use."
+    )]
+    Sqlx(SqlxCmd),
     /// Load the demo catalog and pricing into a running fleet (idempotent).
     #[command(long_about = "\
 Load catalog-service/seed/catalog.json (a category tree and a few dozen products
@@ -374,6 +394,15 @@ Fail unless:
 Tools are installed on first use: openapi-spec-validator into target/tools/venv
 (pip), openapi-typescript and TypeScript into tools/openapi/node_modules (npm ci
 from the committed lockfile). Part of `cargo xtask test`.")]
+    Check,
+}
+
+/// What `cargo xtask sqlx` can do.
+#[derive(Debug, Subcommand)]
+enum SqlxCmd {
+    /// Rewrite `.sqlx/` from the queries and the migrations (commit the result).
+    Prepare,
+    /// Fail when `.sqlx/` is stale (`cargo sqlx prepare --check --workspace`); a step of `cargo xtask test`.
     Check,
 }
 
@@ -581,6 +610,13 @@ fn run(command: Cmd) -> Result<()> {
             let path = contracts::add(&workspace::root(), &consumer, &provider)?;
             println!("pinned {}", path.display());
             Ok(())
+        }
+        Cmd::Sqlx(cmd) => {
+            let mode = match cmd {
+                SqlxCmd::Prepare => xtask::cmd::sqlx::Mode::Prepare,
+                SqlxCmd::Check => xtask::cmd::sqlx::Mode::Check,
+            };
+            xtask::cmd::sqlx::run_with_postgres(&workspace::root(), mode)
         }
         Cmd::Db => db::run(),
         Cmd::Coverage => {

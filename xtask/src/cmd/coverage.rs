@@ -14,11 +14,18 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::infra::fleet::cargo;
+use crate::infra::cargo_tools::{self, CargoTool};
 use crate::infra::{process, workspace};
 
 /// The pinned cargo-llvm-cov.
-const VERSION: &str = "0.9.1";
+pub const LLVM_COV: CargoTool = CargoTool {
+    package: "cargo-llvm-cov",
+    executable: "cargo-llvm-cov",
+    subcommand: "llvm-cov",
+    version: "0.9.1",
+    features: None,
+    rustup_component: Some("llvm-tools"),
+};
 
 /// The floor for every service and the kit, in percent of lines.
 pub const FLOOR: f64 = 80.0;
@@ -30,55 +37,7 @@ const NOT_GATED: &[&str] = &["xtask"];
 
 /// The `cargo-llvm-cov` executable, installed when missing.
 pub fn ensure(root: &Path) -> Result<PathBuf> {
-    if let Some(on_path) = crate::cmd::lint_deploy::find_on_path("cargo-llvm-cov")
-        && version_of(&on_path).as_deref() == Some(VERSION)
-    {
-        return Ok(on_path);
-    }
-    let tools = root.join("target/tools/cargo");
-    let local = tools.join("bin/cargo-llvm-cov");
-    if version_of(&local).as_deref() == Some(VERSION) {
-        return Ok(local);
-    }
-    eprintln!(
-        "xtask: installing cargo-llvm-cov {VERSION} into {}",
-        tools.display()
-    );
-    let mut rustup = Command::new("rustup");
-    rustup.args(["component", "add", "llvm-tools"]);
-    process::run_ok(&mut rustup)
-        .context("adding rustup's llvm-tools component (cargo-llvm-cov needs it)")?;
-    let mut install = Command::new(cargo());
-    install
-        .args(["install", "--locked", "--version", VERSION, "--root"])
-        .arg(&tools)
-        .arg("cargo-llvm-cov")
-        // Its own target directory: not the workspace's.
-        .env_remove("CARGO_TARGET_DIR");
-    process::run_ok(&mut install).context("installing cargo-llvm-cov")?;
-    match version_of(&local) {
-        Some(v) if v == VERSION => Ok(local),
-        other => bail!(
-            "{} reports version {other:?} after installing {VERSION}",
-            local.display()
-        ),
-    }
-}
-
-/// `cargo-llvm-cov 0.9.1` -> `0.9.1`.
-fn version_of(bin: &Path) -> Option<String> {
-    let out = Command::new(bin)
-        .args(["llvm-cov", "--version"])
-        .output()
-        .ok()?;
-    out.status.success().then_some(())?;
-    parse_version(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn parse_version(text: &str) -> Option<String> {
-    text.split_whitespace()
-        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
-        .map(str::to_owned)
+    cargo_tools::ensure(root, &LLVM_COV)
 }
 
 /// Where the reports go.
@@ -326,14 +285,5 @@ mod tests {
     #[test]
     fn a_malformed_export_is_an_error_not_an_empty_table() {
         assert!(per_crate("{\"data\": 3}", &crates()).is_err());
-    }
-
-    #[test]
-    fn the_version_is_read_from_its_banner() {
-        assert_eq!(
-            parse_version("cargo-llvm-cov 0.9.1\n").as_deref(),
-            Some("0.9.1")
-        );
-        assert_eq!(parse_version("nothing here"), None);
     }
 }

@@ -20,6 +20,7 @@ pub mod new_service;
 pub mod openapi;
 pub mod seed;
 pub mod split;
+pub mod sqlx;
 pub mod stack;
 pub mod storefront;
 pub mod template;

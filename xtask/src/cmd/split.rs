@@ -7,6 +7,8 @@
 //! - `Cargo.toml` as a workspace root, the monorepo's profiles copied, and
 //!   `service-kit` as a git dependency on this repository's release tag
 //!   `service-kit-v<version>` (the version read from `service-kit/Cargo.toml`);
+//! - `.sqlx/`: the query data of the workspace's `.sqlx/` whose statements
+//!   its sources hold (and the vendored kit's, in `vendor/service-kit/.sqlx/`);
 //! - `Cargo.lock` derived from the monorepo's: cargo prunes it to what the
 //!   service uses, so no version moves;
 //! - `.github/workflows/ci.yml`: the monorepo's `.github/workflows/<service>.yml`
@@ -121,6 +123,9 @@ pub fn split(root: &Path, service: &str, dir: &Path, opts: &SplitOptions) -> Res
         }
         copy(&member.dir.join(&file), &dir.join(&file))?;
     }
+    // Its share of the workspace's query data, where the macros look first
+    // (the crate's own `.sqlx/`): the split builds offline.
+    copy_queries(root, &member.dir, dir)?;
 
     let manifest = std::fs::read_to_string(member.dir.join("Cargo.toml"))
         .with_context(|| format!("reading {service}/Cargo.toml"))?;
@@ -134,6 +139,7 @@ pub fn split(root: &Path, service: &str, dir: &Path, opts: &SplitOptions) -> Res
         for file in tracked_files(root, &kit_dir)? {
             copy(&kit_dir.join(&file), &dir.join(VENDOR_DIR).join(&file))?;
         }
+        copy_queries(root, &kit_dir, &dir.join(VENDOR_DIR))?;
         let vendored = std::fs::read_to_string(dir.join(VENDOR_DIR).join("Cargo.toml"))?;
         let paths = path_dependencies(&vendored)?;
         ensure!(
@@ -232,6 +238,18 @@ fn tracked_files(root: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
         dir.display()
     );
     Ok(files)
+}
+
+/// The query files of the workspace's `.sqlx/` whose statements `crate_dir`'s
+/// sources spell out, into `<to>/.sqlx/`.
+fn copy_queries(root: &Path, crate_dir: &Path, to: &Path) -> Result<()> {
+    let sqlx = root.join(".sqlx");
+    for file in crate::cmd::sqlx::owned_queries(&sqlx, &crate_dir.join("src"))? {
+        if let Some(name) = file.file_name() {
+            copy(&file, &to.join(".sqlx").join(name))?;
+        }
+    }
+    Ok(())
 }
 
 fn copy(from: &Path, to: &Path) -> Result<()> {
@@ -881,6 +899,7 @@ service-kit = { path = "../service-kit", features = ["testing"] }
                 format!("{service}/**"),
                 "service-kit/**".to_owned(),
                 "Cargo.lock".to_owned(),
+                ".sqlx/**".to_owned(),
                 "Cargo.toml".to_owned(),
                 format!(".github/workflows/{service}.yml"),
             ] {

@@ -100,6 +100,19 @@ pub fn run(opts: TestOptions) -> Result<()> {
     } else {
         Some("--workspace")
     };
+    // The committed query data against the queries and the migrations
+    // (`cargo sqlx prepare --check --workspace`): the builds below read
+    // `.sqlx/` offline, so a migration that breaks a query fails here.
+    if !opts.quick && scope.is_some() {
+        let sqlx_root = root.clone();
+        let sqlx_url = database_url.clone();
+        steps.push((
+            "sqlx check (.sqlx/ matches queries and migrations)".into(),
+            Box::new(move || {
+                crate::cmd::sqlx::run(&sqlx_root, &sqlx_url, crate::cmd::sqlx::Mode::Check)
+            }),
+        ));
+    }
     // The full run runs the tests once, instrumented, and reports line
     // coverage from that run (not with --quick, a package scope or a test
     // filter: a partial run's coverage means nothing).

@@ -1,5 +1,6 @@
 //! What the commands share. Nothing here depends on a command module.
 
+pub mod cargo_tools;
 pub mod deploy_env;
 pub mod disk;
 pub mod fleet;
