@@ -38,8 +38,9 @@ pub async fn claim(
     limit: i64,
     lease: Duration,
 ) -> sqlx::Result<Vec<ClaimedDelivery>> {
-    sqlx::query_as(
-        "with due as (
+    sqlx::query_as!(
+        ClaimedDelivery,
+        r#"with due as (
              select delivery_id from deliveries
              where status = 'pending' and next_attempt_at <= now()
                and (claimed_until is null or claimed_until < now())
@@ -53,10 +54,10 @@ pub async fn claim(
              updated_at = now()
          from due where d.delivery_id = due.delivery_id
          returning d.delivery_id as id, d.channel, d.target, d.template, d.subject, d.body_text, d.body_html,
-                   d.attempts, d.claimed_until",
+                   d.attempts, d.claimed_until as "claimed_until!""#,
+        limit,
+        lease.as_secs_f64(),
     )
-    .bind(limit)
-    .bind(lease.as_secs_f64())
     .fetch_all(pool)
     .await
 }
@@ -79,16 +80,16 @@ pub async fn mark_retry(
     delay: Duration,
     error: &str,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "update deliveries
          set next_attempt_at = now() + make_interval(secs => $3), claimed_until = null,
              last_error = $4, updated_at = now()
          where delivery_id = $1 and status = 'pending' and claimed_until = $2",
+        id,
+        claimed_until,
+        delay.as_secs_f64(),
+        error,
     )
-    .bind(id)
-    .bind(claimed_until)
-    .bind(delay.as_secs_f64())
-    .bind(error)
     .execute(pool)
     .await
     .map(|done| done.rows_affected() == 1)
@@ -120,8 +121,8 @@ async fn finish(
     error: Option<&str>,
     scrub_template: &str,
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar::<_, i64>(
-        "with finished as (
+    sqlx::query_scalar!(
+        r#"with finished as (
              update deliveries
              set status = $2,
                  sent_at = case when $2 = 'sent' then now() end,
@@ -137,13 +138,13 @@ async fn finish(
              from finished
              where n.notification_id = finished.notification_id and finished.template = $5
          )
-         select count(*) from finished",
+         select count(*) as "count!" from finished"#,
+        id,
+        status,
+        claim,
+        error,
+        scrub_template,
     )
-    .bind(id)
-    .bind(status)
-    .bind(claim)
-    .bind(error)
-    .bind(scrub_template)
     .fetch_one(pool)
     .await
     .map(|finished| finished == 1)
@@ -152,13 +153,14 @@ async fn finish(
 /// Pending deliveries and the age in seconds of the oldest (0 when none).
 #[tracing::instrument(skip_all)]
 pub async fn queue_stats(pool: &PgPool) -> sqlx::Result<(i64, f64)> {
-    sqlx::query_as(
-        "select count(*)::int8,
-                coalesce(extract(epoch from now() - min(created_at)), 0)::float8
-         from deliveries where status = 'pending'",
+    sqlx::query!(
+        r#"select count(*)::int8 as "pending!",
+                coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as "oldest_age!"
+         from deliveries where status = 'pending'"#,
     )
     .fetch_one(pool)
     .await
+    .map(|stats| (stats.pending, stats.oldest_age))
 }
 
 /// Deletes the deliveries that finished (sent or failed) before `before`,
@@ -167,20 +169,20 @@ pub async fn queue_stats(pool: &PgPool) -> sqlx::Result<(i64, f64)> {
 #[tracing::instrument(skip_all)]
 pub async fn purge_finished(pool: &PgPool, before: DateTime<Utc>) -> sqlx::Result<(u64, u64)> {
     let mut tx = pool.begin().await?;
-    let deliveries = sqlx::query(
+    let deliveries = sqlx::query!(
         "delete from deliveries
          where status <> 'pending' and coalesce(sent_at, failed_at) < $1",
+        before,
     )
-    .bind(before)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let notifications = sqlx::query(
+    let notifications = sqlx::query!(
         "delete from notifications n
          where n.created_at < $1
            and not exists (select 1 from deliveries d where d.notification_id = n.notification_id)",
+        before,
     )
-    .bind(before)
     .execute(&mut *tx)
     .await?
     .rows_affected();

@@ -10,13 +10,13 @@ use uuid::Uuid;
 /// account) was recorded before: a redelivery.
 #[tracing::instrument(skip_all)]
 pub async fn record(conn: &mut PgConnection, event: &UserDeleted) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "insert into erased_users (user_id, event_id, deleted_at) values ($1, $2, $3)
          on conflict do nothing",
+        event.user_id,
+        event.event_id,
+        event.deleted_at,
     )
-    .bind(event.user_id)
-    .bind(event.event_id)
-    .bind(event.deleted_at)
     .execute(conn)
     .await
     .map(|done| done.rows_affected() == 1)
@@ -25,26 +25,29 @@ pub async fn record(conn: &mut PgConnection, event: &UserDeleted) -> sqlx::Resul
 /// Whether the account was erased.
 #[tracing::instrument(skip_all)]
 pub async fn is_erased(pool: &PgPool, user_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar("select exists (select 1 from erased_users where user_id = $1)")
-        .bind(user_id)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from erased_users where user_id = $1) as "exists!""#,
+        user_id,
+    )
+    .fetch_one(pool)
+    .await
 }
 
 /// The accounts erased since `since`.
 #[tracing::instrument(skip_all)]
 pub async fn erased_since(pool: &PgPool, since: DateTime<Utc>) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar("select user_id from erased_users where erased_at >= $1 order by erased_at")
-        .bind(since)
-        .fetch_all(pool)
-        .await
+    sqlx::query_scalar!(
+        "select user_id from erased_users where erased_at >= $1 order by erased_at",
+        since,
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// Deletes the user's preferences; returns how many rows (0 or 1).
 #[tracing::instrument(skip_all)]
 pub async fn delete_preferences(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<u64> {
-    sqlx::query("delete from preferences where user_id = $1")
-        .bind(user_id)
+    sqlx::query!("delete from preferences where user_id = $1", user_id)
         .execute(conn)
         .await
         .map(|done| done.rows_affected())
@@ -56,8 +59,7 @@ pub async fn delete_push_subscriptions(
     conn: &mut PgConnection,
     user_id: Uuid,
 ) -> sqlx::Result<u64> {
-    sqlx::query("delete from push_subscriptions where user_id = $1")
-        .bind(user_id)
+    sqlx::query!("delete from push_subscriptions where user_id = $1", user_id)
         .execute(conn)
         .await
         .map(|done| done.rows_affected())
@@ -67,11 +69,11 @@ pub async fn delete_push_subscriptions(
 /// still had some.
 #[tracing::instrument(skip_all)]
 pub async fn scrub_notifications(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<u64> {
-    sqlx::query(
+    sqlx::query!(
         "update notifications set data = '{}'::jsonb
          where user_id = $1 and data <> '{}'::jsonb",
+        user_id,
     )
-    .bind(user_id)
     .execute(conn)
     .await
     .map(|done| done.rows_affected())
@@ -83,7 +85,7 @@ pub async fn scrub_notifications(conn: &mut PgConnection, user_id: Uuid) -> sqlx
 /// of being sent; returns how many were not scrubbed yet.
 #[tracing::instrument(skip_all)]
 pub async fn scrub_deliveries(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<u64> {
-    sqlx::query(
+    sqlx::query!(
         "update deliveries
          set target = 'erased-' || delivery_id,
              subject = '', body_text = '',
@@ -98,8 +100,8 @@ pub async fn scrub_deliveries(conn: &mut PgConnection, user_id: Uuid) -> sqlx::R
            and (status = 'pending' or target <> 'erased-' || delivery_id or subject <> ''
                 or body_text <> '' or coalesce(body_html, '') <> ''
                 or coalesce(last_error, 'recipient erased') <> 'recipient erased')",
+        user_id,
     )
-    .bind(user_id)
     .execute(conn)
     .await
     .map(|done| done.rows_affected())

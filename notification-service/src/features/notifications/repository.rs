@@ -3,15 +3,19 @@
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::delivery::channels::Channel;
+
 use super::models::{AdminDelivery, DeliveryStatus, DeliverySummary, HistoryItem, NewDelivery};
 
 /// The notification recorded for `event_id`, if any.
 #[tracing::instrument(skip_all)]
 pub async fn find_by_event(conn: &mut PgConnection, event_id: Uuid) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar("select notification_id from notifications where event_id = $1")
-        .bind(event_id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_scalar!(
+        "select notification_id from notifications where event_id = $1",
+        event_id,
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// The deliveries of a notification, in creation order.
@@ -20,10 +24,11 @@ pub async fn deliveries_of(
     conn: &mut PgConnection,
     notification_id: Uuid,
 ) -> sqlx::Result<Vec<DeliverySummary>> {
-    sqlx::query_as(
-        "select delivery_id as id, channel, status from deliveries where notification_id = $1 order by delivery_id",
+    sqlx::query_as!(
+        DeliverySummary,
+        r#"select delivery_id as id, channel as "channel: Channel", status as "status: DeliveryStatus" from deliveries where notification_id = $1 order by delivery_id"#,
+        notification_id,
     )
-    .bind(notification_id)
     .fetch_all(conn)
     .await
 }
@@ -40,17 +45,17 @@ pub async fn insert_notification(
     producer: &str,
     data: &serde_json::Value,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "insert into notifications (notification_id, event_id, user_id, template, producer, data)
          values ($1, $2, $3, $4, $5, $6)
          on conflict (event_id) do nothing",
+        id,
+        event_id,
+        user_id,
+        template,
+        producer,
+        data,
     )
-    .bind(id)
-    .bind(event_id)
-    .bind(user_id)
-    .bind(template)
-    .bind(producer)
-    .bind(data)
     .execute(conn)
     .await
     .map(|done| done.rows_affected() == 1)
@@ -74,22 +79,22 @@ pub async fn insert_deliveries(
     let subjects: Vec<&str> = deliveries.iter().map(|d| d.subject.as_str()).collect();
     let texts: Vec<&str> = deliveries.iter().map(|d| d.body_text.as_str()).collect();
     let htmls: Vec<Option<&str>> = deliveries.iter().map(|d| d.body_html.as_deref()).collect();
-    sqlx::query(
+    sqlx::query!(
         "insert into deliveries
              (delivery_id, notification_id, user_id, template, channel, target, subject, body_text, body_html)
          select l.id, $2, $3, $4, l.channel, l.target, l.subject, l.body_text, l.body_html
          from unnest($1::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
               as l(id, channel, target, subject, body_text, body_html)",
+        &ids,
+        notification_id,
+        user_id,
+        template,
+        &channels as &[&str],
+        &targets as &[&str],
+        &subjects as &[&str],
+        &texts as &[&str],
+        &htmls as &[Option<&str>],
     )
-    .bind(ids)
-    .bind(notification_id)
-    .bind(user_id)
-    .bind(template)
-    .bind(channels)
-    .bind(targets)
-    .bind(subjects)
-    .bind(texts)
-    .bind(htmls)
     .execute(conn)
     .await
     .map(|_| ())
@@ -103,24 +108,21 @@ pub async fn history(
     before: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<HistoryItem>> {
-    sqlx::query_as(
-        "select delivery_id as id, notification_id, template, channel, status, subject, created_at, sent_at
+    sqlx::query_as!(
+        HistoryItem,
+        r#"select delivery_id as id, notification_id, template, channel as "channel: Channel",
+                status as "status: DeliveryStatus", subject, created_at, sent_at
          from deliveries
          where user_id = $1 and ($2::uuid is null or delivery_id < $2)
          order by delivery_id desc
-         limit $3",
+         limit $3"#,
+        user_id,
+        before,
+        limit,
     )
-    .bind(user_id)
-    .bind(before)
-    .bind(limit)
     .fetch_all(pool)
     .await
 }
-
-const ADMIN_COLUMNS: &str =
-    "d.delivery_id as id, d.notification_id, n.event_id, d.user_id, d.template, d.channel,
-    d.status, d.subject, d.attempts, d.last_error, d.next_attempt_at, d.created_at, d.updated_at,
-    d.sent_at, d.failed_at";
 
 /// Deliveries with `status` (any when `None`), newest first, after `before`.
 #[tracing::instrument(skip_all)]
@@ -130,16 +132,20 @@ pub async fn admin_list(
     before: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<AdminDelivery>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {ADMIN_COLUMNS}
+    sqlx::query_as!(
+        AdminDelivery,
+        r#"select d.delivery_id as id, d.notification_id, n.event_id, d.user_id, d.template,
+                d.channel as "channel: Channel", d.status as "status: DeliveryStatus", d.subject,
+                d.attempts, d.last_error, d.next_attempt_at, d.created_at, d.updated_at,
+                d.sent_at, d.failed_at
          from deliveries d join notifications n using (notification_id)
          where ($1::text is null or d.status = $1) and ($2::uuid is null or d.delivery_id < $2)
          order by d.delivery_id desc
-         limit $3"
-    )))
-    .bind(status.map(DeliveryStatus::as_str))
-    .bind(before)
-    .bind(limit)
+         limit $3"#,
+        status.map(DeliveryStatus::as_str),
+        before,
+        limit,
+    )
     .fetch_all(pool)
     .await
 }
@@ -147,12 +153,16 @@ pub async fn admin_list(
 /// One delivery, as administrators see it.
 #[tracing::instrument(skip_all)]
 pub async fn admin_get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<AdminDelivery>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {ADMIN_COLUMNS}
+    sqlx::query_as!(
+        AdminDelivery,
+        r#"select d.delivery_id as id, d.notification_id, n.event_id, d.user_id, d.template,
+                d.channel as "channel: Channel", d.status as "status: DeliveryStatus", d.subject,
+                d.attempts, d.last_error, d.next_attempt_at, d.created_at, d.updated_at,
+                d.sent_at, d.failed_at
          from deliveries d join notifications n using (notification_id)
-         where d.delivery_id = $1"
-    )))
-    .bind(id)
+         where d.delivery_id = $1"#,
+        id,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -166,19 +176,23 @@ pub async fn requeue_failed(
     id: Uuid,
     never_again: &str,
 ) -> sqlx::Result<Option<AdminDelivery>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "with d as (
+    sqlx::query_as!(
+        AdminDelivery,
+        r#"with d as (
              update deliveries
              set status = 'pending', attempts = 0, next_attempt_at = now(), claimed_until = null,
                  failed_at = null, updated_at = now()
              where delivery_id = $1 and status = 'failed' and template <> $2
              returning *
          )
-         select {ADMIN_COLUMNS}
-         from d join notifications n using (notification_id)"
-    )))
-    .bind(id)
-    .bind(never_again)
+         select d.delivery_id as id, d.notification_id, n.event_id, d.user_id, d.template,
+                d.channel as "channel: Channel", d.status as "status: DeliveryStatus", d.subject,
+                d.attempts, d.last_error, d.next_attempt_at, d.created_at, d.updated_at,
+                d.sent_at, d.failed_at
+         from d join notifications n using (notification_id)"#,
+        id,
+        never_again,
+    )
     .fetch_optional(pool)
     .await
 }

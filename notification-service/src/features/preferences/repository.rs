@@ -8,27 +8,31 @@ use super::models::{Platform, Preferences, PushSubscription};
 /// A user's stored preferences, if they ever set them.
 #[tracing::instrument(skip_all)]
 pub async fn get(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Option<Preferences>> {
-    sqlx::query_as("select email, sms, push, marketing from preferences where user_id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as!(
+        Preferences,
+        "select email, sms, push, marketing from preferences where user_id = $1",
+        user_id,
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 /// Stores a user's preferences.
 #[tracing::instrument(skip_all)]
 pub async fn put(pool: &PgPool, user_id: Uuid, p: Preferences) -> sqlx::Result<Preferences> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Preferences,
         "insert into preferences (user_id, email, sms, push, marketing) values ($1, $2, $3, $4, $5)
          on conflict (user_id) do update
          set email = excluded.email, sms = excluded.sms, push = excluded.push,
              marketing = excluded.marketing, updated_at = now()
          returning email, sms, push, marketing",
+        user_id,
+        p.email,
+        p.sms,
+        p.push,
+        p.marketing,
     )
-    .bind(user_id)
-    .bind(p.email)
-    .bind(p.sms)
-    .bind(p.push)
-    .bind(p.marketing)
     .fetch_one(pool)
     .await
 }
@@ -53,26 +57,29 @@ pub async fn subscribe(
     max_per_user: i64,
 ) -> sqlx::Result<PushSubscription> {
     let mut tx = pool.begin().await?;
-    sqlx::query("select pg_advisory_xact_lock(hashtext('push_subscriptions'), hashtext($1::text))")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-    let subscription: PushSubscription = sqlx::query_as(
-        "insert into push_subscriptions (subscription_id, user_id, platform, token, created_at)
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtext('push_subscriptions'), hashtext($1::uuid::text))",
+        user_id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let subscription: PushSubscription = sqlx::query_as!(
+        PushSubscription,
+        r#"insert into push_subscriptions (subscription_id, user_id, platform, token, created_at)
          values ($1, $2, $3, $4, clock_timestamp())
          on conflict on constraint push_subscriptions_token_key
          do update set platform = excluded.platform, user_id = excluded.user_id,
              created_at = case when push_subscriptions.user_id = excluded.user_id
                                then push_subscriptions.created_at else excluded.created_at end
-         returning subscription_id as id, platform, created_at",
+         returning subscription_id as id, platform as "platform: Platform", created_at"#,
+        id,
+        user_id,
+        platform as Platform,
+        token,
     )
-    .bind(id)
-    .bind(user_id)
-    .bind(platform)
-    .bind(token)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "delete from push_subscriptions
          where user_id = $1 and subscription_id <> $2
            and subscription_id not in (
@@ -80,10 +87,10 @@ pub async fn subscribe(
                where user_id = $1 and subscription_id <> $2
                order by created_at desc, subscription_id desc
                limit $3)",
+        user_id,
+        subscription.id,
+        max_per_user - 1,
     )
-    .bind(user_id)
-    .bind(subscription.id)
-    .bind(max_per_user - 1)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -97,14 +104,15 @@ pub async fn subscriptions(
     user_id: Uuid,
     limit: i64,
 ) -> sqlx::Result<Vec<PushSubscription>> {
-    sqlx::query_as(
-        "select subscription_id as id, platform, created_at from push_subscriptions
+    sqlx::query_as!(
+        PushSubscription,
+        r#"select subscription_id as id, platform as "platform: Platform", created_at from push_subscriptions
          where user_id = $1
          order by created_at desc, subscription_id desc
-         limit $2",
+         limit $2"#,
+        user_id,
+        limit,
     )
-    .bind(user_id)
-    .bind(limit)
     .fetch_all(pool)
     .await
 }
@@ -113,21 +121,23 @@ pub async fn subscriptions(
 /// that id.
 #[tracing::instrument(skip_all)]
 pub async fn unsubscribe(pool: &PgPool, id: Uuid, user_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query("delete from push_subscriptions where subscription_id = $1 and user_id = $2")
-        .bind(id)
-        .bind(user_id)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected() == 1)
+    sqlx::query!(
+        "delete from push_subscriptions where subscription_id = $1 and user_id = $2",
+        id,
+        user_id,
+    )
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1)
 }
 
 /// The device tokens of a user, oldest subscription first.
 #[tracing::instrument(skip_all)]
 pub async fn push_tokens(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "select token from push_subscriptions where user_id = $1 order by created_at, subscription_id",
+        user_id,
     )
-    .bind(user_id)
     .fetch_all(pool)
     .await
 }
