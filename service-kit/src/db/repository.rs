@@ -1,10 +1,16 @@
 //! The kit's own SQL: schema bootstrap and readiness probes.
+//!
+//! `create_schema` stays runtime-built: its schema name is an identifier
+//! chosen at run time, and identifiers cannot be bound as parameters.
 
 use sqlx::{AssertSqlSafe, PgPool};
 use std::collections::HashSet;
 
 pub(super) async fn ping(pool: &PgPool) -> sqlx::Result<()> {
-    sqlx::query("select 1").execute(pool).await.map(|_| ())
+    sqlx::query!("select 1 as one")
+        .fetch_one(pool)
+        .await
+        .map(|_| ())
 }
 
 pub(super) async fn schema_exists(pool: &PgPool, schema: &str) -> sqlx::Result<bool> {
@@ -29,7 +35,7 @@ pub(super) async fn create_schema(pool: &PgPool, schema: &str) -> sqlx::Result<(
 /// Versions recorded as successfully applied in this schema's migration table.
 pub(super) async fn applied_migrations(pool: &PgPool) -> sqlx::Result<HashSet<i64>> {
     let versions: Vec<i64> =
-        sqlx::query_scalar("select version from _sqlx_migrations where success")
+        sqlx::query_scalar!("select version from _sqlx_migrations where success")
             .fetch_all(pool)
             .await?;
     Ok(versions.into_iter().collect())

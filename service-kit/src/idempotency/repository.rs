@@ -51,7 +51,7 @@ pub(super) async fn claim(
     request_hash: &str,
     ttl_secs: f64,
 ) -> sqlx::Result<bool> {
-    let claimed: Option<(Uuid,)> = sqlx::query_as(
+    let claimed: Option<Uuid> = sqlx::query_scalar!(
         "insert into idempotency_keys (user_id, idempotency_key, claim_id, request_hash)
          values ($1, $2, $3, $4)
          on conflict (user_id, idempotency_key) do update
@@ -60,12 +60,12 @@ pub(super) async fn claim(
                 created_at = now(), updated_at = now()
             where idempotency_keys.created_at < now() - make_interval(secs => $5)
          returning user_id",
+        user_id,
+        key,
+        claim_id,
+        request_hash,
+        ttl_secs,
     )
-    .bind(user_id)
-    .bind(key)
-    .bind(claim_id)
-    .bind(request_hash)
-    .bind(ttl_secs)
     .fetch_optional(pool)
     .await?;
     Ok(claimed.is_some())
@@ -79,14 +79,15 @@ pub(super) async fn find(
     key: &str,
     lease_secs: f64,
 ) -> sqlx::Result<Option<KeyRow>> {
-    sqlx::query_as(
-        "select request_hash, status = 'completed' as completed, response_status, response_body,
-                status = 'running' and updated_at < now() - make_interval(secs => $3) as stale
-         from idempotency_keys where user_id = $1 and idempotency_key = $2",
+    sqlx::query_as!(
+        KeyRow,
+        r#"select request_hash, status = 'completed' as "completed!", response_status, response_body,
+                status = 'running' and updated_at < now() - make_interval(secs => $3) as "stale!"
+         from idempotency_keys where user_id = $1 and idempotency_key = $2"#,
+        user_id,
+        key,
+        lease_secs,
     )
-    .bind(user_id)
-    .bind(key)
-    .bind(lease_secs)
     .fetch_optional(pool)
     .await
 }
@@ -101,15 +102,15 @@ pub(super) async fn take_over(
     claim_id: Uuid,
     lease_secs: f64,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "update idempotency_keys set claim_id = $3, updated_at = now()
           where user_id = $1 and idempotency_key = $2 and status = 'running'
             and updated_at < now() - make_interval(secs => $4)",
+        user_id,
+        key,
+        claim_id,
+        lease_secs,
     )
-    .bind(user_id)
-    .bind(key)
-    .bind(claim_id)
-    .bind(lease_secs)
     .execute(pool)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -127,18 +128,18 @@ pub(super) async fn complete(
     body: &serde_json::Value,
 ) -> sqlx::Result<()> {
     let (claim_id, stale_secs) = holder.binds();
-    sqlx::query(
+    sqlx::query!(
         "update idempotency_keys
             set status = 'completed', response_status = $3, response_body = $4, updated_at = now()
           where user_id = $1 and idempotency_key = $2 and status = 'running'
             and (claim_id = $5 or updated_at < now() - make_interval(secs => $6))",
+        user_id,
+        key,
+        status,
+        body,
+        claim_id,
+        stale_secs,
     )
-    .bind(user_id)
-    .bind(key)
-    .bind(status)
-    .bind(body)
-    .bind(claim_id)
-    .bind(stale_secs)
     .execute(pool)
     .await
     .map(|_| ())
@@ -154,15 +155,15 @@ pub(super) async fn release(
     holder: Holder,
 ) -> sqlx::Result<()> {
     let (claim_id, stale_secs) = holder.binds();
-    sqlx::query(
+    sqlx::query!(
         "delete from idempotency_keys
           where user_id = $1 and idempotency_key = $2 and status = 'running'
             and (claim_id = $3 or updated_at < now() - make_interval(secs => $4))",
+        user_id,
+        key,
+        claim_id,
+        stale_secs,
     )
-    .bind(user_id)
-    .bind(key)
-    .bind(claim_id)
-    .bind(stale_secs)
     .execute(pool)
     .await
     .map(|_| ())
@@ -171,9 +172,11 @@ pub(super) async fn release(
 /// Deletes keys older than `ttl_secs`; returns how many.
 #[tracing::instrument(skip_all)]
 pub(super) async fn delete_expired(pool: &PgPool, ttl_secs: f64) -> sqlx::Result<u64> {
-    sqlx::query("delete from idempotency_keys where created_at < now() - make_interval(secs => $1)")
-        .bind(ttl_secs)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
+    sqlx::query!(
+        "delete from idempotency_keys where created_at < now() - make_interval(secs => $1)",
+        ttl_secs,
+    )
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
 }

@@ -26,15 +26,15 @@ pub(super) async fn insert(
     payload: &serde_json::Value,
     request_id: Option<&str>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "insert into outbox (event_id, destination, path, payload, request_id)
          values ($1, $2, $3, $4, $5)",
+        event_id,
+        destination.service,
+        destination.path,
+        payload,
+        request_id,
     )
-    .bind(event_id)
-    .bind(destination.service)
-    .bind(destination.path)
-    .bind(payload)
-    .bind(request_id)
     .execute(conn)
     .await
     .map(|_| ())
@@ -49,7 +49,8 @@ pub(super) async fn claim_due(
     destinations: &[String],
     limit: i64,
 ) -> sqlx::Result<Vec<Due>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Due,
         "select event_id, destination, path, payload, attempts, request_id
          from outbox
          where delivered_at is null and failed_at is null and next_attempt_at <= now()
@@ -57,9 +58,9 @@ pub(super) async fn claim_due(
          order by next_attempt_at, created_at
          limit $2
          for update skip locked",
+        destinations,
+        limit,
     )
-    .bind(destinations)
-    .bind(limit)
     .fetch_all(conn)
     .await
 }
@@ -70,13 +71,13 @@ pub(super) async fn mark_delivered(
     event_id: Uuid,
     destination: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "update outbox
          set delivered_at = now(), attempts = attempts + 1, last_error = null, updated_at = now()
          where event_id = $1 and destination = $2",
+        event_id,
+        destination,
     )
-    .bind(event_id)
-    .bind(destination)
     .execute(conn)
     .await
     .map(|_| ())
@@ -93,17 +94,17 @@ pub(super) async fn mark_attempt_failed(
     error: &str,
     give_up: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "update outbox
          set attempts = attempts + 1, next_attempt_at = $3, last_error = $4,
              failed_at = case when $5 then now() else null end, updated_at = now()
          where event_id = $1 and destination = $2",
+        event_id,
+        destination,
+        next_attempt_at,
+        error,
+        give_up,
     )
-    .bind(event_id)
-    .bind(destination)
-    .bind(next_attempt_at)
-    .bind(error)
-    .bind(give_up)
     .execute(conn)
     .await
     .map(|_| ())
@@ -112,13 +113,14 @@ pub(super) async fn mark_attempt_failed(
 /// Pending events and the creation time of the oldest.
 #[tracing::instrument(skip_all)]
 pub(super) async fn pending_stats(pool: &PgPool) -> sqlx::Result<(i64, Option<DateTime<Utc>>)> {
-    sqlx::query_as(
-        "select count(*), min(created_at)
+    let row = sqlx::query!(
+        r#"select count(*) as "count!", min(created_at) as "oldest?"
          from outbox
-         where delivered_at is null and failed_at is null",
+         where delivered_at is null and failed_at is null"#,
     )
     .fetch_one(pool)
-    .await
+    .await?;
+    Ok((row.count, row.oldest))
 }
 
 /// Deletes events delivered before `delivered_before` and events given up
@@ -130,18 +132,19 @@ pub(super) async fn purge_expired(
     delivered_before: DateTime<Utc>,
     failed_before: DateTime<Utc>,
 ) -> sqlx::Result<(u64, u64)> {
-    let (delivered, failed): (i64, i64) = sqlx::query_as(
-        "with gone as (
+    let row = sqlx::query!(
+        r#"with gone as (
              delete from outbox where delivered_at < $1 or failed_at < $2
              returning delivered_at is not null as delivered
          )
-         select count(*) filter (where delivered), count(*) filter (where not delivered)
-         from gone",
+         select count(*) filter (where delivered) as "delivered!", count(*) filter (where not delivered) as "failed!"
+         from gone"#,
+        delivered_before,
+        failed_before,
     )
-    .bind(delivered_before)
-    .bind(failed_before)
     .fetch_one(pool)
     .await?;
+    let (delivered, failed): (i64, i64) = (row.delivered, row.failed);
     Ok((delivered.max(0) as u64, failed.max(0) as u64))
 }
 
@@ -154,14 +157,14 @@ pub(super) async fn purge_notifications_about(
     user_id: Uuid,
     email: Option<&str>,
 ) -> sqlx::Result<u64> {
-    sqlx::query(
+    sqlx::query!(
         "delete from outbox
          where path = $1
            and (payload->>'user_id' = $2 or ($3::text is not null and payload->'to'->>'email' = $3))",
+        path,
+        user_id.to_string(),
+        email,
     )
-    .bind(path)
-    .bind(user_id.to_string())
-    .bind(email)
     .execute(conn)
     .await
     .map(|done| done.rows_affected())

@@ -14,7 +14,7 @@ pub(super) async fn hit(
     window_secs: f64,
     limit: i32,
 ) -> sqlx::Result<Option<i32>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "insert into rate_limit_counters as c (scope, key_digest, hits, window_ends_at)
          values ($1, $2, 1, now() + make_interval(secs => $3))
          on conflict (scope, key_digest) do update
@@ -24,11 +24,11 @@ pub(super) async fn hit(
              updated_at = now()
          where c.window_ends_at <= now() or c.hits < $4
          returning hits",
+        scope,
+        key,
+        window_secs,
+        limit,
     )
-    .bind(scope)
-    .bind(key)
-    .bind(window_secs)
-    .bind(limit)
     .fetch_optional(pool)
     .await
 }
@@ -43,8 +43,8 @@ pub(super) async fn hit_two(
     first: (&str, f64, i32),
     second: (&str, f64, i32),
 ) -> sqlx::Result<(Option<i32>, Option<i32>)> {
-    sqlx::query_as(
-        "with first as (
+    let row = sqlx::query!(
+        r#"with first as (
              insert into rate_limit_counters as c (scope, key_digest, hits, window_ends_at)
              values ($1, $3, 1, now() + make_interval(secs => $4))
              on conflict (scope, key_digest) do update
@@ -65,17 +65,18 @@ pub(super) async fn hit_two(
              where c.window_ends_at <= now() or c.hits < $7
              returning hits
          )
-         select (select hits from first), (select hits from second)",
+         select (select hits from first) as "first?", (select hits from second) as "second?""#,
+        first.0,
+        second.0,
+        key,
+        first.1,
+        first.2,
+        second.1,
+        second.2,
     )
-    .bind(first.0)
-    .bind(second.0)
-    .bind(key)
-    .bind(first.1)
-    .bind(first.2)
-    .bind(second.1)
-    .bind(second.2)
     .fetch_one(pool)
-    .await
+    .await?;
+    Ok((row.first, row.second))
 }
 
 /// Seconds until the key's window ends (`None` if it has no counter).
@@ -85,24 +86,24 @@ pub(super) async fn seconds_left(
     scope: &str,
     key: &[u8],
 ) -> sqlx::Result<Option<f64>> {
-    sqlx::query_scalar(
-        "select extract(epoch from window_ends_at - now())::float8
-         from rate_limit_counters where scope = $1 and key_digest = $2",
+    sqlx::query_scalar!(
+        r#"select extract(epoch from window_ends_at - now())::float8 as "seconds!"
+         from rate_limit_counters where scope = $1 and key_digest = $2"#,
+        scope,
+        key,
     )
-    .bind(scope)
-    .bind(key)
     .fetch_optional(pool)
     .await
 }
 
 #[tracing::instrument(skip_all, fields(scope = scope))]
 pub(super) async fn forgive(pool: &PgPool, scope: &str, key: &[u8]) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "update rate_limit_counters set hits = hits - 1, updated_at = now()
          where scope = $1 and key_digest = $2 and hits > 0 and window_ends_at > now()",
+        scope,
+        key,
     )
-    .bind(scope)
-    .bind(key)
     .execute(pool)
     .await
     .map(|_| ())
@@ -110,17 +111,19 @@ pub(super) async fn forgive(pool: &PgPool, scope: &str, key: &[u8]) -> sqlx::Res
 
 #[tracing::instrument(skip_all, fields(scope = scope))]
 pub(super) async fn clear(pool: &PgPool, scope: &str, key: &[u8]) -> sqlx::Result<()> {
-    sqlx::query("delete from rate_limit_counters where scope = $1 and key_digest = $2")
-        .bind(scope)
-        .bind(key)
-        .execute(pool)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "delete from rate_limit_counters where scope = $1 and key_digest = $2",
+        scope,
+        key,
+    )
+    .execute(pool)
+    .await
+    .map(|_| ())
 }
 
 #[tracing::instrument(skip_all)]
 pub(super) async fn purge_ended(pool: &PgPool) -> sqlx::Result<u64> {
-    sqlx::query("delete from rate_limit_counters where window_ends_at <= now()")
+    sqlx::query!("delete from rate_limit_counters where window_ends_at <= now()")
         .execute(pool)
         .await
         .map(|r| r.rows_affected())

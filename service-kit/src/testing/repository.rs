@@ -1,4 +1,7 @@
 //! SQL of the test support.
+//!
+//! `create_database` stays runtime-built: its database name is generated per
+//! test at run time, and identifiers cannot be bound as parameters.
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
