@@ -1,4 +1,6 @@
-//! Category SQL.
+//! Category SQL, checked at compile time, except `update`: it stays
+//! runtime-built (`QueryBuilder`) because its SET list holds only the
+//! fields present in the patch.
 
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -9,9 +11,10 @@ const COLUMNS: &str = "category_id, name, slug, parent_id, description, created_
 
 #[tracing::instrument(skip_all)]
 pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<Category>> {
-    sqlx::query_as(
-        "select category_id, name, slug, parent_id, description, created_at, updated_at
-         from categories order by name, category_id",
+    sqlx::query_as!(
+        Category,
+        "select category_id as id, name, slug, parent_id, description, created_at, updated_at
+         from categories order by name, category_id"
     )
     .fetch_all(pool)
     .await
@@ -19,16 +22,17 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<Category>> {
 
 #[tracing::instrument(skip_all)]
 pub async fn insert(pool: &PgPool, category: &NewCategory) -> sqlx::Result<Category> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Category,
         "insert into categories (category_id, name, slug, parent_id, description)
          values ($1, $2, $3, $4, $5)
-         returning category_id, name, slug, parent_id, description, created_at, updated_at",
+         returning category_id as id, name, slug, parent_id, description, created_at, updated_at",
+        Uuid::now_v7(),
+        &category.name,
+        &category.slug,
+        category.parent_id,
+        &category.description,
     )
-    .bind(Uuid::now_v7())
-    .bind(&category.name)
-    .bind(&category.slug)
-    .bind(category.parent_id)
-    .bind(&category.description)
     .fetch_one(pool)
     .await
 }
@@ -37,8 +41,8 @@ pub async fn insert(pool: &PgPool, category: &NewCategory) -> sqlx::Result<Categ
 /// build a cycle between them (held until the transaction ends).
 #[tracing::instrument(skip_all)]
 pub async fn lock_tree(conn: &mut PgConnection) -> sqlx::Result<()> {
-    sqlx::query("select pg_advisory_xact_lock(hashtext('catalog.categories.tree'))")
-        .execute(conn)
+    sqlx::query!("select pg_advisory_xact_lock(hashtext('catalog.categories.tree'))")
+        .fetch_one(conn)
         .await
         .map(|_| ())
 }
@@ -50,16 +54,16 @@ pub async fn is_self_or_descendant(
     category_id: Uuid,
     candidate: Uuid,
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "with recursive subtree as (
+    sqlx::query_scalar!(
+        r#"with recursive subtree as (
              select category_id from categories where category_id = $1
              union
              select c.category_id from categories c join subtree s on c.parent_id = s.category_id
          )
-         select exists (select 1 from subtree where category_id = $2)",
+         select exists (select 1 from subtree where category_id = $2) as "exists!""#,
+        category_id,
+        candidate,
     )
-    .bind(category_id)
-    .bind(candidate)
     .fetch_one(conn)
     .await
 }
@@ -94,10 +98,10 @@ pub async fn update(
 /// Whether any sellable or unlisted (not deleted) product is in the category.
 #[tracing::instrument(skip_all)]
 pub async fn has_live_products(conn: &mut PgConnection, category_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "select exists (select 1 from products where category_id = $1 and deleted_at is null)",
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from products where category_id = $1 and deleted_at is null) as "exists!""#,
+        category_id,
     )
-    .bind(category_id)
     .fetch_one(conn)
     .await
 }
@@ -106,8 +110,7 @@ pub async fn has_live_products(conn: &mut PgConnection, category_id: Uuid) -> sq
 /// there was none.
 #[tracing::instrument(skip_all)]
 pub async fn delete(conn: &mut PgConnection, category_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query("delete from categories where category_id = $1")
-        .bind(category_id)
+    sqlx::query!("delete from categories where category_id = $1", category_id)
         .execute(conn)
         .await
         .map(|done| done.rows_affected() > 0)

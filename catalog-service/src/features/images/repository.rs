@@ -5,22 +5,13 @@ use uuid::Uuid;
 
 use super::models::Image;
 
-/// The columns of an [`Image`] from `product_images i` joined with
-/// `media_objects m`.
-macro_rules! image_columns {
-    () => {
-        "i.image_id as id, '/media/' || i.storage_key as url, m.width, m.height, \
-         m.content_type, m.bytes, i.alt, i.position"
-    };
-}
-
 /// Whether a product exists and is not deleted.
 #[tracing::instrument(skip_all)]
 pub async fn product_exists(pool: &PgPool, product_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "select exists (select 1 from products where product_id = $1 and deleted_at is null)",
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from products where product_id = $1 and deleted_at is null) as "exists!""#,
+        product_id,
     )
-    .bind(product_id)
     .fetch_one(pool)
     .await
 }
@@ -36,16 +27,16 @@ pub async fn touch_object(
     width: i32,
     height: i32,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "insert into media_objects (storage_key, content_type, bytes, width, height)
          values ($1, $2, $3, $4, $5)
          on conflict (storage_key) do update set updated_at = now()",
+        key,
+        content_type,
+        bytes,
+        width,
+        height,
     )
-    .bind(key)
-    .bind(content_type)
-    .bind(bytes)
-    .bind(width)
-    .bind(height)
     .execute(pool)
     .await
     .map(|_| ())
@@ -55,10 +46,10 @@ pub async fn touch_object(
 /// writes of one product take turns); false when there is none.
 #[tracing::instrument(skip_all)]
 pub async fn lock_product(conn: &mut PgConnection, product_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar::<_, i32>(
+    sqlx::query_scalar!(
         "select 1 from products where product_id = $1 and deleted_at is null for update",
+        product_id,
     )
-    .bind(product_id)
     .fetch_optional(conn)
     .await
     .map(|row| row.is_some())
@@ -67,13 +58,14 @@ pub async fn lock_product(conn: &mut PgConnection, product_id: Uuid) -> sqlx::Re
 /// The product's images, in order.
 #[tracing::instrument(skip_all)]
 pub async fn images_of(conn: &mut PgConnection, product_id: Uuid) -> sqlx::Result<Vec<Image>> {
-    sqlx::query_as(concat!(
-        "select ",
-        image_columns!(),
-        " from product_images i join media_objects m using (storage_key)
-          where i.product_id = $1 order by i.position"
-    ))
-    .bind(product_id)
+    sqlx::query_as!(
+        Image,
+        r#"select i.image_id as id, '/media/' || i.storage_key as "url!", m.width, m.height,
+                  m.content_type, m.bytes, i.alt, i.position
+           from product_images i join media_objects m using (storage_key)
+          where i.product_id = $1 order by i.position"#,
+        product_id,
+    )
     .fetch_all(conn)
     .await
 }
@@ -87,20 +79,21 @@ pub async fn insert_image(
     alt: &str,
     position: i32,
 ) -> sqlx::Result<Image> {
-    sqlx::query_as(concat!(
-        "with i as (
+    sqlx::query_as!(
+        Image,
+        r#"with i as (
              insert into product_images (image_id, product_id, storage_key, alt, position)
              values ($1, $2, $3, $4, $5)
              returning *)
-         select ",
-        image_columns!(),
-        " from i join media_objects m using (storage_key)"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(product_id)
-    .bind(key)
-    .bind(alt)
-    .bind(position)
+         select i.image_id as id, '/media/' || i.storage_key as "url!", m.width, m.height,
+                m.content_type, m.bytes, i.alt, i.position
+           from i join media_objects m using (storage_key)"#,
+        Uuid::now_v7(),
+        product_id,
+        key,
+        alt,
+        position,
+    )
     .fetch_one(conn)
     .await
 }
@@ -108,24 +101,26 @@ pub async fn insert_image(
 /// Sets an image's alt text.
 #[tracing::instrument(skip_all)]
 pub async fn set_alt(conn: &mut PgConnection, image_id: Uuid, alt: &str) -> sqlx::Result<()> {
-    sqlx::query("update product_images set alt = $2, updated_at = now() where image_id = $1")
-        .bind(image_id)
-        .bind(alt)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "update product_images set alt = $2, updated_at = now() where image_id = $1",
+        image_id,
+        alt,
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// Gives the images of `ids` the positions 0, 1, 2... in that order (the
 /// unique constraint is checked at commit).
 #[tracing::instrument(skip_all)]
 pub async fn renumber(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "update product_images i set position = o.n - 1, updated_at = now()
          from unnest($1::uuid[]) with ordinality as o(image_id, n)
          where i.image_id = o.image_id and i.position <> o.n - 1",
+        ids,
     )
-    .bind(ids)
     .execute(conn)
     .await
     .map(|_| ())
@@ -138,12 +133,14 @@ pub async fn delete_image(
     product_id: Uuid,
     image_id: Uuid,
 ) -> sqlx::Result<bool> {
-    sqlx::query("delete from product_images where image_id = $1 and product_id = $2")
-        .bind(image_id)
-        .bind(product_id)
-        .execute(conn)
-        .await
-        .map(|done| done.rows_affected() > 0)
+    sqlx::query!(
+        "delete from product_images where image_id = $1 and product_id = $2",
+        image_id,
+        product_id,
+    )
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected() > 0)
 }
 
 /// Marks the product changed: a new version (its ETag changes) and, through
@@ -151,10 +148,10 @@ pub async fn delete_image(
 /// cache at commit.
 #[tracing::instrument(skip_all)]
 pub async fn bump_product(conn: &mut PgConnection, product_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "update products set version = version + 1, updated_at = now() where product_id = $1",
+        product_id,
     )
-    .bind(product_id)
     .execute(conn)
     .await
     .map(|_| ())
@@ -167,15 +164,15 @@ pub async fn unused_objects(
     grace_secs: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "select storage_key from media_objects m
          where updated_at < now() - make_interval(secs => $1)
            and not exists (select 1 from product_images i where i.storage_key = m.storage_key)
          order by updated_at
          limit $2",
+        grace_secs as f64,
+        limit,
     )
-    .bind(grace_secs as f64)
-    .bind(limit)
     .fetch_all(pool)
     .await
 }
@@ -188,14 +185,14 @@ pub async fn delete_unused_object(
     key: &str,
     grace_secs: i64,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "delete from media_objects m
          where storage_key = $1
            and updated_at < now() - make_interval(secs => $2)
            and not exists (select 1 from product_images i where i.storage_key = m.storage_key)",
+        key,
+        grace_secs as f64,
     )
-    .bind(key)
-    .bind(grace_secs as f64)
     .execute(conn)
     .await
     .map(|done| done.rows_affected() > 0)

@@ -8,11 +8,12 @@ use super::models::{Adjustment, AdjustmentCursor, Inventory};
 /// The stock of a product that is not deleted.
 #[tracing::instrument(skip_all)]
 pub async fn find(pool: &PgPool, product_id: Uuid) -> sqlx::Result<Option<Inventory>> {
-    sqlx::query_as(
-        "select product_id, on_hand, reserved, on_hand - reserved as available
-         from products where product_id = $1 and deleted_at is null",
+    sqlx::query_as!(
+        Inventory,
+        r#"select product_id, on_hand, reserved, on_hand - reserved as "available!"
+         from products where product_id = $1 and deleted_at is null"#,
+        product_id,
     )
-    .bind(product_id)
     .fetch_optional(pool)
     .await
 }
@@ -24,13 +25,14 @@ pub async fn adjust(
     product_id: Uuid,
     delta: i32,
 ) -> sqlx::Result<Option<Inventory>> {
-    sqlx::query_as(
-        "update products set on_hand = on_hand + $2
+    sqlx::query_as!(
+        Inventory,
+        r#"update products set on_hand = on_hand + $2
          where product_id = $1 and deleted_at is null
-         returning product_id, on_hand, reserved, on_hand - reserved as available",
+         returning product_id, on_hand, reserved, on_hand - reserved as "available!""#,
+        product_id,
+        delta,
     )
-    .bind(product_id)
-    .bind(delta)
     .fetch_optional(conn)
     .await
 }
@@ -45,17 +47,17 @@ pub async fn record(
     actor_id: Uuid,
     on_hand_after: i32,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "insert into inventory_adjustments
              (adjustment_id, product_id, delta, reason, actor_id, actor, on_hand_after)
          values ($1, $2, $3, $4, $5, 'admin', $6)",
+        Uuid::now_v7(),
+        product_id,
+        delta,
+        reason,
+        actor_id,
+        on_hand_after,
     )
-    .bind(Uuid::now_v7())
-    .bind(product_id)
-    .bind(delta)
-    .bind(reason)
-    .bind(actor_id)
-    .bind(on_hand_after)
     .execute(conn)
     .await
     .map(|_| ())
@@ -69,18 +71,19 @@ pub async fn list_adjustments(
     after: Option<&AdjustmentCursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<Adjustment>> {
-    sqlx::query_as(
-        "select adjustment_id, product_id, delta, reason, actor_id, actor, on_hand_after, created_at
+    sqlx::query_as!(
+        Adjustment,
+        "select adjustment_id as id, product_id, delta, reason, actor_id, actor, on_hand_after, created_at
          from inventory_adjustments
          where product_id = $1
            and ($2::timestamptz is null or (created_at, adjustment_id) < ($2, $3))
          order by created_at desc, adjustment_id desc
          limit $4",
+        product_id,
+        after.map(|c| c.t.get()),
+        after.map(|c| c.id),
+        limit,
     )
-    .bind(product_id)
-    .bind(after.map(|c| c.t))
-    .bind(after.map(|c| c.id))
-    .bind(limit)
     .fetch_all(pool)
     .await
 }

@@ -1,38 +1,51 @@
-//! Product SQL (the listing and search are in `search/`).
+//! Product SQL (the listing and search are in `search/`), checked at
+//! compile time, except `update`: it stays runtime-built (`QueryBuilder`)
+//! because its SET list holds only the fields present in the patch.
 
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::models::{NewProduct, Product, ProductPatch};
+use crate::features::images::ProductImage;
 
-/// The columns of a [`Product`], as a literal so that statements stay
-/// `&'static str`; its images come in order, as one JSON array.
-macro_rules! product_columns {
-    () => {
-        concat!(
-            "product_id, sku, name, slug, description, price_cents, currency, category_id, \
-         attributes, active, on_hand - reserved as available, created_at, updated_at, version, ",
-            images_column!("products")
-        )
-    };
+/// A [`Product`] from a row of the product statements below (every one
+/// selects the same columns); `rank` is the listing's to set.
+macro_rules! product {
+    ($row:expr) => {{
+        let row = $row;
+        Product {
+            id: row.id,
+            sku: row.sku,
+            name: row.name,
+            slug: row.slug,
+            description: row.description,
+            price_cents: row.price_cents,
+            currency: row.currency,
+            category_id: row.category_id,
+            attributes: row.attributes,
+            active: row.active,
+            available: row.available,
+            images: row.images,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+            rank: None,
+        }
+    }};
 }
 
-/// The `images` column of a [`Product`] whose row is `$table`: its images
-/// in gallery order, as one JSON array.
-macro_rules! images_column {
-    ($table:literal) => {
-        concat!(
-            "coalesce((select jsonb_agg(jsonb_build_object(\
-                 'id', i.image_id, 'url', '/media/' || i.storage_key, \
-                 'width', m.width, 'height', m.height, 'alt', i.alt, \
-                 'position', i.position) order by i.position) \
-             from product_images i join media_objects m using (storage_key) \
-             where i.product_id = ",
-            $table,
-            ".product_id), '[]'::jsonb) as images"
-        )
-    };
-}
+/// The columns of a [`Product`] for `update`, whose statement is built at
+/// run time; its images come in order, as one JSON array. The same columns
+/// are spelt out in each statement checked at compile time.
+const PRODUCT_COLUMNS: &str =
+    "product_id, sku, name, slug, description, price_cents, currency, category_id,
+         attributes, active, on_hand - reserved as available, created_at, updated_at, version,
+         coalesce((select jsonb_agg(jsonb_build_object(
+                 'id', i.image_id, 'url', '/media/' || i.storage_key,
+                 'width', m.width, 'height', m.height, 'alt', i.alt,
+                 'position', i.position) order by i.position)
+             from product_images i join media_objects m using (storage_key)
+             where i.product_id = products.product_id), '[]'::jsonb) as images";
 
 #[tracing::instrument(skip_all)]
 pub async fn insert(
@@ -40,24 +53,32 @@ pub async fn insert(
     product: &NewProduct,
     slug: &str,
 ) -> sqlx::Result<Product> {
-    sqlx::query_as(concat!(
-        "insert into products (product_id, sku, name, slug, description, price_cents, currency,
+    sqlx::query!(
+        r#"insert into products (product_id, sku, name, slug, description, price_cents, currency,
                                category_id, attributes, active, on_hand)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         returning ",
-        product_columns!()
-    ))
-    .bind(Uuid::now_v7())
-    .bind(&product.sku)
-    .bind(&product.name)
-    .bind(slug)
-    .bind(&product.description)
-    .bind(product.price_cents)
-    .bind(&product.currency)
-    .bind(product.category_id)
-    .bind(&product.attributes)
-    .bind(product.active)
-    .bind(product.initial_stock)
+         returning product_id as id, sku, name, slug, description, price_cents, currency, category_id,
+         attributes, active, on_hand - reserved as "available!", created_at, updated_at, version,
+         coalesce((select jsonb_agg(jsonb_build_object(
+                 'id', i.image_id, 'url', '/media/' || i.storage_key,
+                 'width', m.width, 'height', m.height, 'alt', i.alt,
+                 'position', i.position) order by i.position)
+             from product_images i join media_objects m using (storage_key)
+             where i.product_id = products.product_id), '[]'::jsonb)
+           as "images!: sqlx::types::Json<Vec<ProductImage>>""#,
+        Uuid::now_v7(),
+        &product.sku,
+        &product.name,
+        slug,
+        &product.description,
+        product.price_cents,
+        &product.currency,
+        product.category_id,
+        &product.attributes,
+        product.active,
+        product.initial_stock,
+    )
+    .map(|row| product!(row))
     .fetch_one(conn)
     .await
 }
@@ -70,15 +91,15 @@ pub async fn record_initial_stock(
     quantity: i32,
     actor_id: Uuid,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "insert into inventory_adjustments
              (adjustment_id, product_id, delta, reason, actor_id, actor, on_hand_after)
          values ($1, $2, $3, 'initial stock', $4, 'admin', $3)",
+        Uuid::now_v7(),
+        product_id,
+        quantity,
+        actor_id,
     )
-    .bind(Uuid::now_v7())
-    .bind(product_id)
-    .bind(quantity)
-    .bind(actor_id)
     .execute(conn)
     .await
     .map(|_| ())
@@ -87,12 +108,20 @@ pub async fn record_initial_stock(
 /// A product that is not deleted.
 #[tracing::instrument(skip_all)]
 pub async fn find(pool: &PgPool, product_id: Uuid) -> sqlx::Result<Option<Product>> {
-    sqlx::query_as(concat!(
-        "select ",
-        product_columns!(),
-        " from products where product_id = $1 and deleted_at is null"
-    ))
-    .bind(product_id)
+    sqlx::query!(
+        r#"select product_id as id, sku, name, slug, description, price_cents, currency, category_id,
+         attributes, active, on_hand - reserved as "available!", created_at, updated_at, version,
+         coalesce((select jsonb_agg(jsonb_build_object(
+                 'id', i.image_id, 'url', '/media/' || i.storage_key,
+                 'width', m.width, 'height', m.height, 'alt', i.alt,
+                 'position', i.position) order by i.position)
+             from product_images i join media_objects m using (storage_key)
+             where i.product_id = products.product_id), '[]'::jsonb)
+           as "images!: sqlx::types::Json<Vec<ProductImage>>"
+         from products where product_id = $1 and deleted_at is null"#,
+        product_id,
+    )
+    .map(|row| product!(row))
     .fetch_optional(pool)
     .await
 }
@@ -100,12 +129,20 @@ pub async fn find(pool: &PgPool, product_id: Uuid) -> sqlx::Result<Option<Produc
 /// The products of `ids` that are not deleted (active or not).
 #[tracing::instrument(skip_all)]
 pub async fn find_many(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<Product>> {
-    sqlx::query_as(concat!(
-        "select ",
-        product_columns!(),
-        " from products where product_id = any($1) and deleted_at is null"
-    ))
-    .bind(ids)
+    sqlx::query!(
+        r#"select product_id as id, sku, name, slug, description, price_cents, currency, category_id,
+         attributes, active, on_hand - reserved as "available!", created_at, updated_at, version,
+         coalesce((select jsonb_agg(jsonb_build_object(
+                 'id', i.image_id, 'url', '/media/' || i.storage_key,
+                 'width', m.width, 'height', m.height, 'alt', i.alt,
+                 'position', i.position) order by i.position)
+             from product_images i join media_objects m using (storage_key)
+             where i.product_id = products.product_id), '[]'::jsonb)
+           as "images!: sqlx::types::Json<Vec<ProductImage>>"
+         from products where product_id = any($1) and deleted_at is null"#,
+        ids,
+    )
+    .map(|row| product!(row))
     .fetch_all(pool)
     .await
 }
@@ -116,12 +153,20 @@ pub async fn find_for_update(
     conn: &mut PgConnection,
     product_id: Uuid,
 ) -> sqlx::Result<Option<Product>> {
-    sqlx::query_as(concat!(
-        "select ",
-        product_columns!(),
-        " from products where product_id = $1 and deleted_at is null for update"
-    ))
-    .bind(product_id)
+    sqlx::query!(
+        r#"select product_id as id, sku, name, slug, description, price_cents, currency, category_id,
+         attributes, active, on_hand - reserved as "available!", created_at, updated_at, version,
+         coalesce((select jsonb_agg(jsonb_build_object(
+                 'id', i.image_id, 'url', '/media/' || i.storage_key,
+                 'width', m.width, 'height', m.height, 'alt', i.alt,
+                 'position', i.position) order by i.position)
+             from product_images i join media_objects m using (storage_key)
+             where i.product_id = products.product_id), '[]'::jsonb)
+           as "images!: sqlx::types::Json<Vec<ProductImage>>"
+         from products where product_id = $1 and deleted_at is null for update"#,
+        product_id,
+    )
+    .map(|row| product!(row))
     .fetch_optional(conn)
     .await
 }
@@ -166,7 +211,8 @@ pub async fn update(
     query
         .push(" where product_id = ")
         .push_bind(product_id)
-        .push(concat!(" returning ", product_columns!()));
+        .push(" returning ")
+        .push(PRODUCT_COLUMNS);
     query.build_query_as().fetch_one(conn).await
 }
 
@@ -174,12 +220,12 @@ pub async fn update(
 /// no longer listed, readable or sellable. False when there was none.
 #[tracing::instrument(skip_all)]
 pub async fn soft_delete(pool: &PgPool, product_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "update products
          set deleted_at = now(), active = false, version = version + 1, updated_at = now()
          where product_id = $1 and deleted_at is null",
+        product_id,
     )
-    .bind(product_id)
     .execute(pool)
     .await
     .map(|done| done.rows_affected() > 0)

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use super::models::{ReservationRow, ReservedItem, StockRow};
+use super::models::{ReservationRow, ReservationStatus, ReservedItem, StockRow};
 
 /// Creates the reservation header; false when the id already exists (a
 /// concurrent first request with the same id is waited for).
@@ -18,14 +18,14 @@ pub async fn insert_reservation(
     ttl_seconds: u32,
     created_by: &str,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "insert into reservations (reservation_id, expires_at, created_by)
          values ($1, now() + make_interval(secs => $2), $3)
          on conflict (reservation_id) do nothing",
+        reservation_id,
+        f64::from(ttl_seconds),
+        created_by,
     )
-    .bind(reservation_id)
-    .bind(f64::from(ttl_seconds))
-    .bind(created_by)
     .execute(conn)
     .await
     .map(|done| done.rows_affected() == 1)
@@ -37,11 +37,12 @@ pub async fn lock_reservation(
     conn: &mut PgConnection,
     reservation_id: Uuid,
 ) -> sqlx::Result<Option<ReservationRow>> {
-    sqlx::query_as(
-        "select reservation_id, status, expires_at from reservations
-         where reservation_id = $1 for update",
+    sqlx::query_as!(
+        ReservationRow,
+        r#"select reservation_id, status as "status: ReservationStatus", expires_at from reservations
+         where reservation_id = $1 for update"#,
+        reservation_id,
     )
-    .bind(reservation_id)
     .fetch_optional(conn)
     .await
 }
@@ -52,11 +53,12 @@ pub async fn items(
     conn: &mut PgConnection,
     reservation_id: Uuid,
 ) -> sqlx::Result<Vec<ReservedItem>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        ReservedItem,
         "select product_id, quantity, unit_price_cents, currency, name
          from reservation_items where reservation_id = $1 order by product_id",
+        reservation_id,
     )
-    .bind(reservation_id)
     .fetch_all(conn)
     .await
 }
@@ -69,13 +71,14 @@ pub async fn lock_products(
     conn: &mut PgConnection,
     sorted_ids: &[Uuid],
 ) -> sqlx::Result<Vec<StockRow>> {
-    sqlx::query_as(
-        "select product_id, name, price_cents, currency, active, on_hand - reserved as available
+    sqlx::query_as!(
+        StockRow,
+        r#"select product_id, name, price_cents, currency, active, on_hand - reserved as "available!"
          from products where product_id = any($1)
          order by product_id
-         for update",
+         for update"#,
+        sorted_ids,
     )
-    .bind(sorted_ids)
     .fetch_all(conn)
     .await
 }
@@ -91,29 +94,6 @@ pub enum StockMovement {
     Ship,
 }
 
-impl StockMovement {
-    fn sql(self) -> &'static str {
-        match self {
-            Self::Hold => {
-                "update products p set reserved = p.reserved + l.quantity
-                 from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
-                 where p.product_id = l.product_id"
-            }
-            Self::Return => {
-                "update products p set reserved = p.reserved - l.quantity
-                 from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
-                 where p.product_id = l.product_id"
-            }
-            Self::Ship => {
-                "update products p
-                 set reserved = p.reserved - l.quantity, on_hand = p.on_hand - l.quantity
-                 from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
-                 where p.product_id = l.product_id"
-            }
-        }
-    }
-}
-
 /// Applies `movement` to `quantities` (product -> units) of locked products,
 /// in one statement.
 #[tracing::instrument(skip_all, fields(movement = ?movement))]
@@ -123,12 +103,32 @@ pub async fn move_stock(
     quantities: &BTreeMap<Uuid, i32>,
 ) -> sqlx::Result<()> {
     let (ids, qty): (Vec<Uuid>, Vec<i32>) = quantities.iter().map(|(k, v)| (*k, *v)).unzip();
-    sqlx::query(movement.sql())
-        .bind(ids)
-        .bind(qty)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    // One fixed statement per movement, each checked at compile time.
+    let query = match movement {
+        StockMovement::Hold => sqlx::query!(
+            "update products p set reserved = p.reserved + l.quantity
+             from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
+             where p.product_id = l.product_id",
+            &ids,
+            &qty,
+        ),
+        StockMovement::Return => sqlx::query!(
+            "update products p set reserved = p.reserved - l.quantity
+             from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
+             where p.product_id = l.product_id",
+            &ids,
+            &qty,
+        ),
+        StockMovement::Ship => sqlx::query!(
+            "update products p
+             set reserved = p.reserved - l.quantity, on_hand = p.on_hand - l.quantity
+             from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
+             where p.product_id = l.product_id",
+            &ids,
+            &qty,
+        ),
+    };
+    query.execute(conn).await.map(|_| ())
 }
 
 /// Records the lines of a new reservation.
@@ -143,17 +143,17 @@ pub async fn insert_items(
     let prices: Vec<i64> = items.iter().map(|i| i.unit_price_cents).collect();
     let currencies: Vec<&str> = items.iter().map(|i| i.currency.as_str()).collect();
     let names: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
-    sqlx::query(
+    sqlx::query!(
         "insert into reservation_items
              (reservation_id, product_id, quantity, unit_price_cents, currency, name)
          select $1, * from unnest($2::uuid[], $3::int4[], $4::int8[], $5::text[], $6::text[])",
+        reservation_id,
+        &ids,
+        &quantities,
+        &prices,
+        &currencies as &[&str],
+        &names as &[&str],
     )
-    .bind(reservation_id)
-    .bind(ids)
-    .bind(quantities)
-    .bind(prices)
-    .bind(currencies)
-    .bind(names)
     .execute(conn)
     .await
     .map(|_| ())
@@ -166,26 +166,28 @@ pub async fn set_status(
     reservation_id: Uuid,
     status: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("update reservations set status = $2, updated_at = now() where reservation_id = $1")
-        .bind(reservation_id)
-        .bind(status)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "update reservations set status = $2, updated_at = now() where reservation_id = $1",
+        reservation_id,
+        status,
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// Locks up to `limit` active reservations past their expiry, skipping
 /// those another transaction (a commit, another replica's sweeper) holds.
 #[tracing::instrument(skip_all)]
 pub async fn lock_expired(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "select reservation_id from reservations
          where status = 'active' and expires_at <= now()
          order by expires_at
          limit $1
          for update skip locked",
+        limit,
     )
-    .bind(limit)
     .fetch_all(conn)
     .await
 }
@@ -196,11 +198,12 @@ pub async fn held_units(
     conn: &mut PgConnection,
     reservation_ids: &[Uuid],
 ) -> sqlx::Result<Vec<(Uuid, i64)>> {
-    sqlx::query_as(
-        "select product_id, sum(quantity)::int8 from reservation_items
-         where reservation_id = any($1) group by product_id order by product_id",
+    sqlx::query!(
+        r#"select product_id, sum(quantity)::int8 as "units!" from reservation_items
+         where reservation_id = any($1) group by product_id order by product_id"#,
+        reservation_ids,
     )
-    .bind(reservation_ids)
+    .map(|row| (row.product_id, row.units))
     .fetch_all(conn)
     .await
 }
@@ -208,11 +211,11 @@ pub async fn held_units(
 /// Marks the reservations expired.
 #[tracing::instrument(skip_all)]
 pub async fn mark_expired(conn: &mut PgConnection, reservation_ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "update reservations set status = 'expired', updated_at = now()
          where reservation_id = any($1)",
+        reservation_ids,
     )
-    .bind(reservation_ids)
     .execute(conn)
     .await
     .map(|_| ())
@@ -225,12 +228,12 @@ pub async fn insert_restock(
     reference_id: Uuid,
     created_by: &str,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "insert into restocks (reference_id, created_by) values ($1, $2)
          on conflict (reference_id) do nothing",
+        reference_id,
+        created_by,
     )
-    .bind(reference_id)
-    .bind(created_by)
     .execute(conn)
     .await
     .map(|done| done.rows_affected() == 1)
@@ -242,10 +245,11 @@ pub async fn restock_items(
     conn: &mut PgConnection,
     reference_id: Uuid,
 ) -> sqlx::Result<Vec<(Uuid, i32)>> {
-    sqlx::query_as(
+    sqlx::query!(
         "select product_id, quantity from restock_items where reference_id = $1 order by product_id",
+        reference_id,
     )
-    .bind(reference_id)
+    .map(|row| (row.product_id, row.quantity))
     .fetch_all(conn)
     .await
 }
@@ -260,7 +264,7 @@ pub async fn apply_restock(
 ) -> sqlx::Result<()> {
     let (ids, qty): (Vec<Uuid>, Vec<i32>) = quantities.iter().map(|(k, v)| (*k, *v)).unzip();
     let adjustment_ids: Vec<Uuid> = ids.iter().map(|_| Uuid::now_v7()).collect();
-    sqlx::query(
+    sqlx::query!(
         "with lines as (
              select * from unnest($2::uuid[], $3::int4[], $4::uuid[]) as l(product_id, quantity, adjustment_id)
          ), restocked as (
@@ -275,12 +279,12 @@ pub async fn apply_restock(
              (adjustment_id, product_id, delta, reason, actor_id, actor, on_hand_after)
          select l.adjustment_id, l.product_id, l.quantity, 'restock ' || $1::text, null, $5, r.on_hand
          from lines l join restocked r using (product_id)",
+        reference_id,
+        &ids,
+        &qty,
+        &adjustment_ids,
+        actor,
     )
-    .bind(reference_id)
-    .bind(ids)
-    .bind(qty)
-    .bind(adjustment_ids)
-    .bind(actor)
     .execute(conn)
     .await
     .map(|_| ())

@@ -1,6 +1,8 @@
 //! The listing statement, built at run time from the filter, the way the
 //! text matches, and how the matches are looked for ([`Scan`]). Every
-//! fragment is a constant; every value is a bind parameter.
+//! fragment is a constant; every value is a bind parameter. `list` stays
+//! runtime-built (`QueryBuilder`, not checked at compile time): its
+//! columns, WHERE and ORDER BY are built per request.
 
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;

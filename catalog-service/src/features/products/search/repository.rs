@@ -1,25 +1,9 @@
-//! Search SQL whose text is fixed: the typo corrections.
+//! Search SQL whose text is fixed, checked at compile time: the typo
+//! corrections. The listing statement (`query::list`) stays runtime-built
+//! (`QueryBuilder`): its columns, WHERE, ORDER BY and scan are built per
+//! request from the filter, the text match and the cursor.
 
 use sqlx::PgPool;
-
-/// An array expression: for each word of the text array `$words`, the
-/// closest word of a product name, or null below similarity `$min`.
-macro_rules! closest_terms {
-    ($words:literal, $min:literal) => {
-        concat!(
-            "array(select coalesce(
-                 (select term from search_terms where term = w.word),
-                 (select case when similarity(t.term, w.word) >= ",
-            $min,
-            " then t.term end
-                  from (select term from search_terms order by term <-> w.word, term limit 1) t))
-             from unnest(",
-            $words,
-            "::text[]) with ordinality as w(word, n)
-             order by w.n)"
-        )
-    };
-}
 
 /// For each word, the closest word of a product name by trigram distance
 /// (itself when known), if its similarity is at least `min_similarity`.
@@ -31,11 +15,18 @@ pub async fn closest_terms(
     words: &[String],
     min_similarity: f32,
 ) -> sqlx::Result<Vec<Option<String>>> {
-    sqlx::query_scalar(concat!("select ", closest_terms!("$1", "$2")))
-        .bind(words)
-        .bind(min_similarity)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar!(
+        r#"select array(select coalesce(
+                 (select term from search_terms where term = w.word),
+                 (select case when similarity(t.term, w.word) >= $2 then t.term end
+                  from (select term from search_terms order by term <-> w.word, term limit 1) t))
+             from unnest($1::text[]) with ordinality as w(word, n)
+             order by w.n) as "terms!: Vec<Option<String>>""#,
+        words,
+        min_similarity,
+    )
+    .fetch_one(pool)
+    .await
 }
 
 /// Whether `q` holds a word (stemmed as full-text search stems it) that no
@@ -49,16 +40,22 @@ pub async fn check_words(
     words: &[String],
     min_similarity: f32,
 ) -> sqlx::Result<(bool, Vec<Option<String>>)> {
-    sqlx::query_as(concat!(
-        "select exists (
+    sqlx::query!(
+        r#"select exists (
              select 1 from unnest(tsvector_to_array(to_tsvector('english', $1))) as w(lexeme)
-             where not exists (select 1 from search_lexemes s where s.lexeme = w.lexeme)),
-         ",
-        closest_terms!("$2", "$3")
-    ))
-    .bind(q)
-    .bind(words)
-    .bind(min_similarity)
+             where not exists (select 1 from search_lexemes s where s.lexeme = w.lexeme))
+           as "unknown!",
+         array(select coalesce(
+                 (select term from search_terms where term = w.word),
+                 (select case when similarity(t.term, w.word) >= $3 then t.term end
+                  from (select term from search_terms order by term <-> w.word, term limit 1) t))
+             from unnest($2::text[]) with ordinality as w(word, n)
+             order by w.n) as "terms!: Vec<Option<String>>""#,
+        q,
+        words,
+        min_similarity,
+    )
+    .map(|row| (row.unknown, row.terms))
     .fetch_one(pool)
     .await
 }
