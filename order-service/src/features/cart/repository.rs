@@ -4,16 +4,17 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::models::CartLine;
-use crate::features::discounts::models::DiscountCode;
+use crate::features::discounts::models::{DiscountCode, DiscountKind};
 
 /// The user's lines, oldest first.
 #[tracing::instrument(skip_all)]
 pub async fn list(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<CartLine>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        CartLine,
         "select product_id, quantity from cart_items where user_id = $1
          order by created_at, product_id",
+        user_id,
     )
-    .bind(user_id)
     .fetch_all(pool)
     .await
 }
@@ -31,19 +32,18 @@ pub async fn add(
     product_id: Uuid,
     quantity: i32,
 ) -> sqlx::Result<Option<i32>> {
-    let row: Option<(i32,)> = sqlx::query_as(
+    sqlx::query_scalar!(
         "insert into cart_items (user_id, product_id, quantity) values ($1, $2, $3)
          on conflict (user_id, product_id) do update
             set quantity = cart_items.quantity + excluded.quantity, updated_at = now()
             where cart_items.quantity + excluded.quantity <= 99
          returning quantity",
+        user_id,
+        product_id,
+        quantity,
     )
-    .bind(user_id)
-    .bind(product_id)
-    .bind(quantity)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(q,)| q))
+    .await
 }
 
 /// Sets a line's quantity; false when the line does not exist.
@@ -54,13 +54,13 @@ pub async fn set_quantity(
     product_id: Uuid,
     quantity: i32,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "update cart_items set quantity = $3, updated_at = now()
          where user_id = $1 and product_id = $2",
+        user_id,
+        product_id,
+        quantity,
     )
-    .bind(user_id)
-    .bind(product_id)
-    .bind(quantity)
     .execute(pool)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -69,22 +69,24 @@ pub async fn set_quantity(
 /// Removes a line (no-op when absent).
 #[tracing::instrument(skip_all)]
 pub async fn remove(pool: &PgPool, user_id: Uuid, product_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("delete from cart_items where user_id = $1 and product_id = $2")
-        .bind(user_id)
-        .bind(product_id)
-        .execute(pool)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "delete from cart_items where user_id = $1 and product_id = $2",
+        user_id,
+        product_id,
+    )
+    .execute(pool)
+    .await
+    .map(|_| ())
 }
 
 /// Empties the cart, its discount code included.
 #[tracing::instrument(skip_all)]
 pub async fn clear(pool: &PgPool, user_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "with code as (delete from carts where user_id = $1)
          delete from cart_items where user_id = $1",
+        user_id,
     )
-    .bind(user_id)
     .execute(pool)
     .await
     .map(|_| ())
@@ -94,37 +96,50 @@ pub async fn clear(pool: &PgPool, user_id: Uuid) -> sqlx::Result<()> {
 /// holds a redemption of it.
 #[tracing::instrument(skip_all)]
 pub async fn discount(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Option<(DiscountCode, bool)>> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        code: DiscountCode,
-        used: bool,
-    }
-    let row: Option<Row> = sqlx::query_as(
-        "select d.discount_code_id, d.code, d.kind, d.value, d.currency, d.min_subtotal_cents,
-                d.starts_at, d.ends_at, d.max_redemptions, d.once_per_customer, d.active,
-                d.redemptions, d.created_at, d.updated_at,
+    sqlx::query!(
+        r#"select d.discount_code_id as id, d.code, d.kind as "kind: DiscountKind", d.value,
+                d.currency, d.min_subtotal_cents, d.starts_at, d.ends_at, d.max_redemptions,
+                d.once_per_customer, d.active, d.redemptions, d.created_at, d.updated_at,
                 exists (select 1 from discount_redemptions r
-                        where r.discount_code_id = d.discount_code_id and r.user_id = c.user_id) as used
+                        where r.discount_code_id = d.discount_code_id and r.user_id = c.user_id)
+                    as "used!"
          from carts c join discount_codes d on d.discount_code_id = c.discount_code_id
-         where c.user_id = $1",
+         where c.user_id = $1"#,
+        user_id,
     )
-    .bind(user_id)
+    .map(|row| {
+        let code = DiscountCode {
+            id: row.id,
+            code: row.code,
+            kind: row.kind,
+            value: row.value,
+            currency: row.currency,
+            min_subtotal_cents: row.min_subtotal_cents,
+            starts_at: row.starts_at,
+            ends_at: row.ends_at,
+            max_redemptions: row.max_redemptions,
+            once_per_customer: row.once_per_customer,
+            active: row.active,
+            redemptions: row.redemptions,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        };
+        (code, row.used)
+    })
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| (r.code, r.used)))
+    .await
 }
 
 /// Applies a code to the user's cart (replacing any other).
 #[tracing::instrument(skip_all)]
 pub async fn set_discount(pool: &PgPool, user_id: Uuid, code_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "insert into carts (user_id, discount_code_id) values ($1, $2)
          on conflict (user_id) do update
             set discount_code_id = excluded.discount_code_id, updated_at = now()",
+        user_id,
+        code_id,
     )
-    .bind(user_id)
-    .bind(code_id)
     .execute(pool)
     .await
     .map(|_| ())
@@ -133,8 +148,7 @@ pub async fn set_discount(pool: &PgPool, user_id: Uuid, code_id: Uuid) -> sqlx::
 /// Takes the code off the user's cart (no-op without one).
 #[tracing::instrument(skip_all)]
 pub async fn clear_discount(pool: &PgPool, user_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("delete from carts where user_id = $1")
-        .bind(user_id)
+    sqlx::query!("delete from carts where user_id = $1", user_id)
         .execute(pool)
         .await
         .map(|_| ())

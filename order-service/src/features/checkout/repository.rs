@@ -14,7 +14,6 @@ use crate::catalog::StockLine;
 use crate::features::discounts::models::DiscountCode;
 pub use crate::features::discounts::repository::{MAX_REDEMPTIONS_CHECK, ONCE_PER_CUSTOMER_KEY};
 use crate::features::orders::models::{OrderItem, OrderRow};
-use crate::features::orders::repository::columns;
 use crate::features::pricing::totals::Totals;
 use crate::features::shipping::models::ShippingMethod;
 
@@ -84,8 +83,9 @@ struct OpenedRow {
 /// nothing is written.
 #[tracing::instrument(skip_all)]
 pub async fn open(pool: &PgPool, order: &NewOrder<'_>) -> sqlx::Result<Opened> {
-    let row: OpenedRow = sqlx::query_as(
-        "with cart as (
+    let row = sqlx::query_as!(
+        OpenedRow,
+        r#"with cart as (
              select product_id, quantity from cart_items where user_id = $2
          ), applied as (
              select d.* from carts c
@@ -120,28 +120,30 @@ pub async fn open(pool: &PgPool, order: &NewOrder<'_>) -> sqlx::Result<Opened> {
              returning order_id
          )
          select
-             array(select product_id from cart order by product_id) as product_ids,
-             array(select quantity from cart order by product_id) as quantities,
+             array(select product_id from cart order by product_id) as "product_ids!",
+             array(select quantity from cart order by product_id) as "quantities!",
              (select row_to_json(c) from (
                   select discount_code_id as id, code, kind, value, currency, min_subtotal_cents,
                          starts_at, ends_at, max_redemptions, once_per_customer, active,
-                         redemptions, created_at, updated_at from applied) c) as code,
-             (select used from used) as used,
-             exists (select 1 from redeemed) as redeemed,
-             (select row_to_json(m) from method m) as method,
+                         redemptions, created_at, updated_at from applied) c)
+                 as "code?: Json<DiscountCode>",
+             (select used from used) as "used!",
+             exists (select 1 from redeemed) as "redeemed!",
+             (select row_to_json(m) from method m) as "method?: Json<ShippingMethod>",
              exists (select 1 from shipping_methods
-                     where deleted_at is null and active and countries @> array[$8::text]) as any_ships,
-             (select rate_bps from rate) as rate_bps,
-             now() as checked_at",
+                     where deleted_at is null and active and countries @> array[$8::text])
+                 as "any_ships!",
+             (select rate_bps from rate) as "rate_bps!",
+             now() as "checked_at!""#,
+        order.order_id,
+        order.user_id,
+        order.shipping_address,
+        order.provider,
+        order.idempotency_key,
+        SagaStep::Reserving as SagaStep,
+        order.shipping_method_id,
+        order.country,
     )
-    .bind(order.order_id)
-    .bind(order.user_id)
-    .bind(order.shipping_address)
-    .bind(order.provider)
-    .bind(order.idempotency_key)
-    .bind(SagaStep::Reserving)
-    .bind(order.shipping_method_id)
-    .bind(order.country)
     .fetch_one(pool)
     .await?;
     Ok(Opened {
@@ -180,7 +182,7 @@ pub async fn record_reservation(
     let names: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
     let prices: Vec<i64> = items.iter().map(|i| i.unit_price_cents).collect();
     let quantities: Vec<i32> = items.iter().map(|i| i.quantity).collect();
-    let moved: Option<(Uuid,)> = sqlx::query_as(
+    let moved = sqlx::query_scalar!(
         "with moved as (
              update orders set saga_step = $7, subtotal_cents = $2, discount_cents = $11,
                     shipping_cents = $12, tax_cents = $13, total_cents = $14,
@@ -194,21 +196,21 @@ pub async fn record_reservation(
              from moved m, unnest($5::uuid[], $6::text[], $9::bigint[], $10::int[]) as t(p, n, u, q)
          )
          select order_id from moved",
+        order_id,
+        totals.subtotal_cents,
+        currency,
+        expires_at,
+        &product_ids,
+        &names as &[&str],
+        SagaStep::Charging as SagaStep,
+        SagaStep::Reserving as SagaStep,
+        &prices,
+        &quantities,
+        totals.discount_cents,
+        totals.shipping_cents,
+        totals.tax_cents,
+        totals.total_cents,
     )
-    .bind(order_id)
-    .bind(totals.subtotal_cents)
-    .bind(currency)
-    .bind(expires_at)
-    .bind(&product_ids)
-    .bind(&names)
-    .bind(SagaStep::Charging)
-    .bind(SagaStep::Reserving)
-    .bind(&prices)
-    .bind(&quantities)
-    .bind(totals.discount_cents)
-    .bind(totals.shipping_cents)
-    .bind(totals.tax_cents)
-    .bind(totals.total_cents)
     .fetch_optional(pool)
     .await?;
     Ok(moved.is_some())
@@ -222,13 +224,13 @@ pub async fn move_step(
     from: SagaStep,
     to: SagaStep,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "update orders set saga_step = $3, updated_at = now()
          where order_id = $1 and status = 'pending' and saga_step = $2",
+        order_id,
+        from as SagaStep,
+        to as SagaStep,
     )
-    .bind(order_id)
-    .bind(from)
-    .bind(to)
     .execute(pool)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -262,14 +264,17 @@ pub async fn confirm(
         .map(|i| (i.product_id, i.quantity))
         .unzip();
     let event = confirmation.event;
-    sqlx::query_as(concat!(
-        "with confirmed as (
+    sqlx::query_as!(
+        OrderRow,
+        r#"with confirmed as (
              update orders set status = 'confirmed', saga_step = $3, payment_status = 'succeeded',
                     payment_ref = $2, updated_at = now()
              where order_id = $1 and status = 'pending' and saga_step in ($4, $5)
-             returning ",
-        columns!(),
-        "
+             returning order_id, user_id, status, saga_step, subtotal_cents, discount_cents,
+                    shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                    shipping_address, payment_provider, payment_status, payment_ref,
+                    refund_cents, idempotency_key, failure_reason, discount_code,
+                    shipping_method_id, shipping_method_name, created_at, updated_at
          ), ordered as (
              select o.product_id, o.quantity, c.user_id
              from unnest($6::uuid[], $7::int[]) as o(product_id, quantity), confirmed c
@@ -290,22 +295,25 @@ pub async fn confirm(
              insert into outbox (event_id, destination, path, payload, request_id)
              select $8, $11, $12, $9, $10 from confirmed
          )
-         select ",
-        columns!(),
-        " from confirmed"
-    ))
-    .bind(order_id)
-    .bind(confirmation.provider_ref)
-    .bind(SagaStep::Completed)
-    .bind(SagaStep::Charging)
-    .bind(SagaStep::Charged)
-    .bind(&products)
-    .bind(&quantities)
-    .bind(event.event_id)
-    .bind(&event.payload)
-    .bind(event.request_id.as_deref())
-    .bind(event.destination)
-    .bind(event.path)
+         select order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
+                discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                shipping_address, payment_provider, payment_status, payment_ref, refund_cents,
+                idempotency_key, failure_reason, discount_code, shipping_method_id,
+                shipping_method_name, created_at, updated_at
+         from confirmed"#,
+        order_id,
+        confirmation.provider_ref,
+        SagaStep::Completed as SagaStep,
+        SagaStep::Charging as SagaStep,
+        SagaStep::Charged as SagaStep,
+        &products,
+        &quantities,
+        event.event_id,
+        &event.payload,
+        event.request_id.as_deref(),
+        event.destination,
+        event.path,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -318,15 +326,15 @@ pub async fn record_charge(
     order_id: Uuid,
     provider_ref: &str,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "update orders set saga_step = $3, payment_status = 'succeeded',
                 payment_ref = $2, updated_at = now()
          where order_id = $1 and status = 'pending' and saga_step = $4",
+        order_id,
+        provider_ref,
+        SagaStep::Charged as SagaStep,
+        SagaStep::Charging as SagaStep,
     )
-    .bind(order_id)
-    .bind(provider_ref)
-    .bind(SagaStep::Charged)
-    .bind(SagaStep::Charging)
     .execute(pool)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -346,32 +354,38 @@ pub async fn mark_payment_failed(
         return Ok(None);
     };
     let event = event(&row).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query_as(concat!(
-        "with failed as (
+    sqlx::query_as!(
+        OrderRow,
+        r#"with failed as (
              update orders set status = 'payment_failed', saga_step = $2,
                     payment_status = 'declined', failure_reason = 'payment_declined',
                     updated_at = now()
              where order_id = $1 and status = 'pending'
-             returning ",
-        columns!(),
-        "
+             returning order_id, user_id, status, saga_step, subtotal_cents, discount_cents,
+                    shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                    shipping_address, payment_provider, payment_status, payment_ref,
+                    refund_cents, idempotency_key, failure_reason, discount_code,
+                    shipping_method_id, shipping_method_name, created_at, updated_at
          ), given_back as (
              delete from discount_redemptions r using failed f where r.order_id = f.order_id
          ), event as (
              insert into outbox (event_id, destination, path, payload, request_id)
              select $3, $6, $7, $4, $5 from failed
          )
-         select ",
-        columns!(),
-        " from failed"
-    ))
-    .bind(order_id)
-    .bind(SagaStep::Failed)
-    .bind(event.event_id)
-    .bind(&event.payload)
-    .bind(event.request_id.as_deref())
-    .bind(event.destination)
-    .bind(event.path)
+         select order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
+                discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                shipping_address, payment_provider, payment_status, payment_ref, refund_cents,
+                idempotency_key, failure_reason, discount_code, shipping_method_id,
+                shipping_method_name, created_at, updated_at
+         from failed"#,
+        order_id,
+        SagaStep::Failed as SagaStep,
+        event.event_id,
+        &event.payload,
+        event.request_id.as_deref(),
+        event.destination,
+        event.path,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -385,7 +399,7 @@ pub async fn mark_compensated(
     refunded: bool,
     reason: &str,
 ) -> sqlx::Result<bool> {
-    let cancelled: Option<(Uuid,)> = sqlx::query_as(
+    let cancelled = sqlx::query_scalar!(
         "with cancelled as (
              update orders set status = 'cancelled', saga_step = $4, failure_reason = $3,
                     payment_status = case when $2 then 'refunded' else payment_status end,
@@ -397,11 +411,11 @@ pub async fn mark_compensated(
              delete from discount_redemptions r using cancelled c where r.order_id = c.order_id
          )
          select order_id from cancelled",
+        order_id,
+        refunded,
+        reason,
+        SagaStep::Failed as SagaStep,
     )
-    .bind(order_id)
-    .bind(refunded)
-    .bind(reason)
-    .bind(SagaStep::Failed)
     .fetch_optional(pool)
     .await?;
     Ok(cancelled.is_some())
@@ -412,22 +426,28 @@ pub async fn mark_compensated(
 /// lowers the count).
 #[tracing::instrument(skip_all)]
 pub async fn delete_pending(pool: &PgPool, order_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query("delete from orders where order_id = $1 and status = 'pending'")
-        .bind(order_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() == 1)
+    sqlx::query!(
+        "delete from orders where order_id = $1 and status = 'pending'",
+        order_id,
+    )
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected() == 1)
 }
 
 /// One order.
 #[tracing::instrument(skip_all)]
 pub async fn find(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<OrderRow>> {
-    sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        " from orders where order_id = $1"
-    ))
-    .bind(order_id)
+    sqlx::query_as!(
+        OrderRow,
+        r#"select order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
+                discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                shipping_address, payment_provider, payment_status, payment_ref, refund_cents,
+                idempotency_key, failure_reason, discount_code, shipping_method_id,
+                shipping_method_name, created_at, updated_at
+         from orders where order_id = $1"#,
+        order_id,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -439,14 +459,18 @@ pub async fn find_by_key(
     user_id: Uuid,
     key: &str,
 ) -> sqlx::Result<Option<OrderRow>> {
-    sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        " from orders where user_id = $1 and idempotency_key = $2
-         order by order_id desc limit 1"
-    ))
-    .bind(user_id)
-    .bind(key)
+    sqlx::query_as!(
+        OrderRow,
+        r#"select order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
+                discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                shipping_address, payment_provider, payment_status, payment_ref, refund_cents,
+                idempotency_key, failure_reason, discount_code, shipping_method_id,
+                shipping_method_name, created_at, updated_at
+         from orders where user_id = $1 and idempotency_key = $2
+         order by order_id desc limit 1"#,
+        user_id,
+        key,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -459,19 +483,22 @@ pub async fn claim_stale(
     stale_secs: f64,
     limit: i64,
 ) -> sqlx::Result<Vec<OrderRow>> {
-    sqlx::query_as(concat!(
-        "update orders set updated_at = now()
+    sqlx::query_as!(
+        OrderRow,
+        r#"update orders set updated_at = now()
          where order_id in (
              select order_id from orders
              where status = 'pending' and updated_at <= now() - make_interval(secs => $1)
              order by updated_at limit $2
              for update skip locked)
-         returning ",
-        columns!(),
-        ""
-    ))
-    .bind(stale_secs)
-    .bind(limit)
+         returning order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
+                discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                shipping_address, payment_provider, payment_status, payment_ref, refund_cents,
+                idempotency_key, failure_reason, discount_code, shipping_method_id,
+                shipping_method_name, created_at, updated_at"#,
+        stale_secs,
+        limit,
+    )
     .fetch_all(pool)
     .await
 }

@@ -5,15 +5,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::models::{DiscountCode, DiscountCodePatch, NewDiscountCode};
-
-/// The columns of a [`DiscountCode`], as a literal for `concat!`.
-macro_rules! columns {
-    () => {
-        "discount_code_id, code, kind, value, currency, min_subtotal_cents, starts_at, ends_at, \
-         max_redemptions, once_per_customer, active, redemptions, created_at, updated_at"
-    };
-}
+use super::models::{DiscountCode, DiscountCodePatch, DiscountKind, NewDiscountCode};
 
 /// Codes are unique (upper-case).
 pub const CODE_KEY: &str = "discount_codes_code_key";
@@ -29,24 +21,26 @@ pub const ONCE_PER_CUSTOMER_KEY: &str = "discount_redemptions_once_per_customer_
 /// Creates a code (`code` already upper-case).
 #[tracing::instrument(skip_all)]
 pub async fn insert(pool: &PgPool, code: &NewDiscountCode) -> sqlx::Result<DiscountCode> {
-    sqlx::query_as(concat!(
-        "insert into discount_codes (discount_code_id, code, kind, value, currency,
+    sqlx::query_as!(
+        DiscountCode,
+        r#"insert into discount_codes (discount_code_id, code, kind, value, currency,
              min_subtotal_cents, starts_at, ends_at, max_redemptions, once_per_customer, active)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         returning ",
-        columns!()
-    ))
-    .bind(Uuid::now_v7())
-    .bind(&code.code)
-    .bind(code.kind)
-    .bind(code.value)
-    .bind(code.currency.as_deref())
-    .bind(code.min_subtotal_cents)
-    .bind(code.starts_at)
-    .bind(code.ends_at)
-    .bind(code.max_redemptions)
-    .bind(code.once_per_customer)
-    .bind(code.active.unwrap_or(true))
+         returning discount_code_id as id, code, kind as "kind: DiscountKind", value, currency,
+                min_subtotal_cents, starts_at, ends_at, max_redemptions, once_per_customer,
+                active, redemptions, created_at, updated_at"#,
+        Uuid::now_v7(),
+        &code.code,
+        code.kind as DiscountKind,
+        code.value,
+        code.currency.as_deref(),
+        code.min_subtotal_cents,
+        code.starts_at,
+        code.ends_at,
+        code.max_redemptions,
+        code.once_per_customer,
+        code.active.unwrap_or(true),
+    )
     .fetch_one(pool)
     .await
 }
@@ -72,8 +66,9 @@ pub async fn update(
     let starts = clearable(&patch.starts_at);
     let ends = clearable(&patch.ends_at);
     let max = clearable(&patch.max_redemptions);
-    sqlx::query_as(concat!(
-        "update discount_codes set
+    sqlx::query_as!(
+        DiscountCode,
+        r#"update discount_codes set
              code = coalesce($2, code),
              kind = coalesce($3, kind),
              value = coalesce($4, value),
@@ -86,25 +81,26 @@ pub async fn update(
              active = coalesce($16, active),
              updated_at = now()
          where discount_code_id = $1
-         returning ",
-        columns!()
-    ))
-    .bind(id)
-    .bind(patch.code.as_deref())
-    .bind(patch.kind)
-    .bind(patch.value)
-    .bind(currency.0)
-    .bind(currency.1)
-    .bind(minimum.0)
-    .bind(minimum.1)
-    .bind(starts.0)
-    .bind(starts.1)
-    .bind(ends.0)
-    .bind(ends.1)
-    .bind(max.0)
-    .bind(max.1)
-    .bind(patch.once_per_customer)
-    .bind(patch.active)
+         returning discount_code_id as id, code, kind as "kind: DiscountKind", value, currency,
+                min_subtotal_cents, starts_at, ends_at, max_redemptions, once_per_customer,
+                active, redemptions, created_at, updated_at"#,
+        id,
+        patch.code.as_deref(),
+        patch.kind as Option<DiscountKind>,
+        patch.value,
+        currency.0,
+        currency.1,
+        minimum.0,
+        minimum.1,
+        starts.0,
+        starts.1,
+        ends.0,
+        ends.1,
+        max.0,
+        max.1,
+        patch.once_per_customer,
+        patch.active,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -116,14 +112,16 @@ pub async fn list(
     before: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<DiscountCode>> {
-    sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        " from discount_codes where ($1::uuid is null or discount_code_id < $1)
-         order by discount_code_id desc limit $2"
-    ))
-    .bind(before)
-    .bind(limit)
+    sqlx::query_as!(
+        DiscountCode,
+        r#"select discount_code_id as id, code, kind as "kind: DiscountKind", value, currency,
+                min_subtotal_cents, starts_at, ends_at, max_redemptions, once_per_customer,
+                active, redemptions, created_at, updated_at
+         from discount_codes where ($1::uuid is null or discount_code_id < $1)
+         order by discount_code_id desc limit $2"#,
+        before,
+        limit,
+    )
     .fetch_all(pool)
     .await
 }
@@ -136,22 +134,35 @@ pub async fn find_for_user(
     code: &str,
     user_id: Uuid,
 ) -> sqlx::Result<Option<(DiscountCode, bool)>> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        code: DiscountCode,
-        used: bool,
-    }
-    let row: Option<Row> = sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        ", exists (select 1 from discount_redemptions r
-                   where r.discount_code_id = c.discount_code_id and r.user_id = $2) as used
-         from discount_codes c where code = $1"
-    ))
-    .bind(code)
-    .bind(user_id)
+    sqlx::query!(
+        r#"select discount_code_id as id, code, kind as "kind: DiscountKind", value, currency,
+                min_subtotal_cents, starts_at, ends_at, max_redemptions, once_per_customer,
+                active, redemptions, created_at, updated_at,
+                exists (select 1 from discount_redemptions r
+                        where r.discount_code_id = c.discount_code_id and r.user_id = $2) as "used!"
+         from discount_codes c where code = $1"#,
+        code,
+        user_id,
+    )
+    .map(|row| {
+        let code = DiscountCode {
+            id: row.id,
+            code: row.code,
+            kind: row.kind,
+            value: row.value,
+            currency: row.currency,
+            min_subtotal_cents: row.min_subtotal_cents,
+            starts_at: row.starts_at,
+            ends_at: row.ends_at,
+            max_redemptions: row.max_redemptions,
+            once_per_customer: row.once_per_customer,
+            active: row.active,
+            redemptions: row.redemptions,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        };
+        (code, row.used)
+    })
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| (r.code, r.used)))
+    .await
 }

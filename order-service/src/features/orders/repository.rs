@@ -5,20 +5,8 @@ use service_kit::outbox::OutboxRow;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::models::{OrderItemRow, OrderRow, OrderStatus};
+use super::models::{OrderItem, OrderItemRow, OrderRow, OrderStatus};
 use crate::features::checkout::SagaStep;
-
-/// The columns of an [`OrderRow`], as a literal for `concat!` (the
-/// checkout saga's statements use it too).
-macro_rules! columns {
-    () => {
-        "order_id, user_id, status, saga_step, subtotal_cents, discount_cents, shipping_cents, \
-         tax_cents, tax_rate_bps, total_cents, currency, shipping_address, payment_provider, \
-         payment_status, payment_ref, refund_cents, idempotency_key, failure_reason, \
-         discount_code, shipping_method_id, shipping_method_name, created_at, updated_at"
-    };
-}
-pub(crate) use columns;
 
 /// One order, optionally only if it belongs to `user_id`.
 #[tracing::instrument(skip_all)]
@@ -27,13 +15,17 @@ pub async fn find(
     order_id: Uuid,
     user_id: Option<Uuid>,
 ) -> sqlx::Result<Option<OrderRow>> {
-    sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        " from orders where order_id = $1 and ($2::uuid is null or user_id = $2)"
-    ))
-    .bind(order_id)
-    .bind(user_id)
+    sqlx::query_as!(
+        OrderRow,
+        r#"select order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
+                discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                shipping_address, payment_provider, payment_status, payment_ref, refund_cents,
+                idempotency_key, failure_reason, discount_code, shipping_method_id,
+                shipping_method_name, created_at, updated_at
+         from orders where order_id = $1 and ($2::uuid is null or user_id = $2)"#,
+        order_id,
+        user_id,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -50,20 +42,23 @@ pub async fn begin_cancel(
     user_id: Uuid,
     lease_secs: f64,
 ) -> sqlx::Result<Option<OrderRow>> {
-    sqlx::query_as(concat!(
-        "update orders set saga_step = $3, updated_at = now()
+    sqlx::query_as!(
+        OrderRow,
+        r#"update orders set saga_step = $3, updated_at = now()
          where order_id = $1 and user_id = $2 and status = 'confirmed'
            and (saga_step = $4
                 or (saga_step = $3 and updated_at < now() - make_interval(secs => $5)))
-         returning ",
-        columns!(),
-        ""
-    ))
-    .bind(order_id)
-    .bind(user_id)
-    .bind(SagaStep::Cancelling)
-    .bind(SagaStep::Completed)
-    .bind(lease_secs)
+         returning order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
+                discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                shipping_address, payment_provider, payment_status, payment_ref, refund_cents,
+                idempotency_key, failure_reason, discount_code, shipping_method_id,
+                shipping_method_name, created_at, updated_at"#,
+        order_id,
+        user_id,
+        SagaStep::Cancelling as SagaStep,
+        SagaStep::Completed as SagaStep,
+        lease_secs,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -72,13 +67,13 @@ pub async fn begin_cancel(
 /// retried).
 #[tracing::instrument(skip_all)]
 pub async fn abandon_cancel(pool: &PgPool, order_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "update orders set saga_step = $3, updated_at = now()
          where order_id = $1 and status = 'confirmed' and saga_step = $2",
+        order_id,
+        SagaStep::Cancelling as SagaStep,
+        SagaStep::Completed as SagaStep,
     )
-    .bind(order_id)
-    .bind(SagaStep::Cancelling)
-    .bind(SagaStep::Completed)
     .execute(pool)
     .await
     .map(|_| ())
@@ -92,30 +87,36 @@ pub async fn finish_cancel(
     order_id: Uuid,
     event: &OutboxRow,
 ) -> sqlx::Result<Option<OrderRow>> {
-    sqlx::query_as(concat!(
-        "with cancelled as (
+    sqlx::query_as!(
+        OrderRow,
+        r#"with cancelled as (
              update orders set status = 'cancelled', saga_step = $2, refund_cents = total_cents,
                     payment_status = 'refunded', updated_at = now()
              where order_id = $1 and status = 'confirmed' and saga_step = $3
-             returning ",
-        columns!(),
-        "
+             returning order_id, user_id, status, saga_step, subtotal_cents, discount_cents,
+                    shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                    shipping_address, payment_provider, payment_status, payment_ref,
+                    refund_cents, idempotency_key, failure_reason, discount_code,
+                    shipping_method_id, shipping_method_name, created_at, updated_at
          ), event as (
              insert into outbox (event_id, destination, path, payload, request_id)
              select $4, $7, $8, $5, $6 from cancelled
          )
-         select ",
-        columns!(),
-        " from cancelled"
-    ))
-    .bind(order_id)
-    .bind(SagaStep::Completed)
-    .bind(SagaStep::Cancelling)
-    .bind(event.event_id)
-    .bind(&event.payload)
-    .bind(event.request_id.as_deref())
-    .bind(event.destination)
-    .bind(event.path)
+         select order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
+                discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                shipping_address, payment_provider, payment_status, payment_ref, refund_cents,
+                idempotency_key, failure_reason, discount_code, shipping_method_id,
+                shipping_method_name, created_at, updated_at
+         from cancelled"#,
+        order_id,
+        SagaStep::Completed as SagaStep,
+        SagaStep::Cancelling as SagaStep,
+        event.event_id,
+        &event.payload,
+        event.request_id.as_deref(),
+        event.destination,
+        event.path,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -129,17 +130,20 @@ pub async fn set_fulfilment(
     from: OrderStatus,
     to: OrderStatus,
 ) -> sqlx::Result<Option<OrderRow>> {
-    sqlx::query_as(concat!(
-        "update orders set status = $3, updated_at = now()
+    sqlx::query_as!(
+        OrderRow,
+        r#"update orders set status = $3, updated_at = now()
          where order_id = $1 and status = $2 and saga_step = $4
-         returning ",
-        columns!(),
-        ""
-    ))
-    .bind(order_id)
-    .bind(from.as_str())
-    .bind(to.as_str())
-    .bind(SagaStep::Completed)
+         returning order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
+                discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                shipping_address, payment_provider, payment_status, payment_ref, refund_cents,
+                idempotency_key, failure_reason, discount_code, shipping_method_id,
+                shipping_method_name, created_at, updated_at"#,
+        order_id,
+        from.as_str(),
+        to.as_str(),
+        SagaStep::Completed as SagaStep,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -147,11 +151,21 @@ pub async fn set_fulfilment(
 /// The lines of `order_ids`.
 #[tracing::instrument(skip_all)]
 pub async fn items(pool: &PgPool, order_ids: &[Uuid]) -> sqlx::Result<Vec<OrderItemRow>> {
-    sqlx::query_as(
+    sqlx::query!(
         "select order_id, product_id, name, unit_price_cents, quantity, line_total_cents
          from order_items where order_id = any($1) order by order_id, product_id",
+        order_ids,
     )
-    .bind(order_ids)
+    .map(|row| OrderItemRow {
+        order_id: row.order_id,
+        item: OrderItem {
+            product_id: row.product_id,
+            name: row.name,
+            unit_price_cents: row.unit_price_cents,
+            quantity: row.quantity,
+            line_total_cents: row.line_total_cents,
+        },
+    })
     .fetch_all(pool)
     .await
 }
@@ -165,19 +179,23 @@ pub async fn list(
     before: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<OrderRow>> {
-    sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        " from orders
+    sqlx::query_as!(
+        OrderRow,
+        r#"select order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
+                discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
+                shipping_address, payment_provider, payment_status, payment_ref, refund_cents,
+                idempotency_key, failure_reason, discount_code, shipping_method_id,
+                shipping_method_name, created_at, updated_at
+         from orders
          where ($1::uuid is null or user_id = $1)
            and ($2::text is null or status = $2)
            and ($3::uuid is null or order_id < $3)
-         order by order_id desc limit $4"
-    ))
-    .bind(user_id)
-    .bind(status)
-    .bind(before)
-    .bind(limit)
+         order by order_id desc limit $4"#,
+        user_id,
+        status,
+        before,
+        limit,
+    )
     .fetch_all(pool)
     .await
 }

@@ -23,17 +23,18 @@ pub async fn fake_charge(
     currency: &str,
     status: &str,
 ) -> sqlx::Result<FakePayment> {
-    let inserted: Option<FakePayment> = sqlx::query_as(
+    let inserted = sqlx::query_as!(
+        FakePayment,
         "insert into fake_payments (payment_id, order_id, amount_cents, currency, status)
          values ($1, $2, $3, $4, $5)
          on conflict (order_id) do nothing
          returning payment_id, status, refunded_cents",
+        Uuid::now_v7(),
+        order_id,
+        amount_cents,
+        currency,
+        status,
     )
-    .bind(Uuid::now_v7())
-    .bind(order_id)
-    .bind(amount_cents)
-    .bind(currency)
-    .bind(status)
     .fetch_optional(pool)
     .await?;
     match inserted {
@@ -47,10 +48,11 @@ pub async fn fake_charge(
 /// The ledger row of `order_id`.
 #[tracing::instrument(skip_all)]
 pub async fn fake_find(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<FakePayment>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        FakePayment,
         "select payment_id, status, refunded_cents from fake_payments where order_id = $1",
+        order_id,
     )
-    .bind(order_id)
     .fetch_optional(pool)
     .await
 }
@@ -59,12 +61,12 @@ pub async fn fake_find(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<Fak
 /// refunded amount is set, not added).
 #[tracing::instrument(skip_all)]
 pub async fn fake_refund(pool: &PgPool, order_id: Uuid, amount_cents: i64) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "update fake_payments set refunded_cents = least($2, amount_cents), updated_at = now()
          where order_id = $1 and status = 'succeeded'",
+        order_id,
+        amount_cents,
     )
-    .bind(order_id)
-    .bind(amount_cents)
     .execute(pool)
     .await
     .map(|_| ())
@@ -79,14 +81,14 @@ pub async fn insert_event(
     order_id: Option<Uuid>,
     payload: &serde_json::Value,
 ) -> sqlx::Result<bool> {
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "insert into payment_events (event_id, event_type, order_id, payload)
          values ($1, $2, $3, $4) on conflict (event_id) do nothing",
+        event_id,
+        event_type,
+        order_id,
+        payload,
     )
-    .bind(event_id)
-    .bind(event_type)
-    .bind(order_id)
-    .bind(payload)
     .execute(&mut **tx)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -101,7 +103,7 @@ pub async fn apply_payment_state(
     provider_ref: Option<&str>,
 ) -> sqlx::Result<()> {
     // Only forward moves: pending -> succeeded | declined, succeeded -> refunded.
-    sqlx::query(
+    sqlx::query!(
         "update orders set payment_status = $2,
                 payment_ref = coalesce(payment_ref, $3),
                 refund_cents = case when $2 = 'refunded' then total_cents else refund_cents end,
@@ -109,10 +111,10 @@ pub async fn apply_payment_state(
          where order_id = $1
            and ((payment_status = 'pending' and $2 in ('succeeded', 'declined'))
              or (payment_status = 'succeeded' and $2 = 'refunded'))",
+        order_id,
+        payment_status,
+        provider_ref,
     )
-    .bind(order_id)
-    .bind(payment_status)
-    .bind(provider_ref)
     .execute(&mut **tx)
     .await
     .map(|_| ())

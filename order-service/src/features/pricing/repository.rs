@@ -25,23 +25,25 @@ pub async fn destination(
     country: &str,
     method_id: Option<Uuid>,
 ) -> sqlx::Result<Destination> {
-    let (method, any_ships, rate_bps): (Option<Json<ShippingMethod>>, bool, i32) = sqlx::query_as(
-        "select
+    let row = sqlx::query!(
+        r#"select
              (select row_to_json(m) from (
                   select shipping_method_id as id, name, price_cents, currency, free_over_cents,
                          min_days, max_days, countries, active, created_at, updated_at
-                  from shipping_methods where shipping_method_id = $2 and deleted_at is null) m),
+                  from shipping_methods where shipping_method_id = $2 and deleted_at is null) m)
+                 as "method?: Json<ShippingMethod>",
              exists (select 1 from shipping_methods
-                     where deleted_at is null and active and countries @> array[$1::text]),
-             coalesce((select rate_bps from tax_rates where country = $1), 0)",
+                     where deleted_at is null and active and countries @> array[$1::text])
+                 as "any_ships!",
+             coalesce((select rate_bps from tax_rates where country = $1), 0) as "rate_bps!""#,
+        country,
+        method_id,
     )
-    .bind(country)
-    .bind(method_id)
     .fetch_one(pool)
     .await?;
     Ok(Destination {
-        method: method.map(|Json(m)| m),
-        any_ships,
-        rate_bps,
+        method: row.method.map(|Json(m)| m),
+        any_ships: row.any_ships,
+        rate_bps: row.rate_bps,
     })
 }

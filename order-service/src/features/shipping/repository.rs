@@ -6,36 +6,29 @@ use uuid::Uuid;
 
 use super::models::{NewShippingMethod, PUBLIC_LIST_LIMIT, ShippingMethod, ShippingMethodPatch};
 
-/// The columns of a [`ShippingMethod`], as a literal for `concat!`.
-macro_rules! columns {
-    () => {
-        "shipping_method_id, name, price_cents, currency, free_over_cents, min_days, max_days, \
-         countries, active, created_at, updated_at"
-    };
-}
-
 /// The check that a method's `min_days <= max_days`.
 pub const DAYS_CONSTRAINT: &str = "shipping_methods_days_check";
 
 /// Creates a method (`countries` already normalized).
 #[tracing::instrument(skip_all)]
 pub async fn insert(pool: &PgPool, method: &NewShippingMethod) -> sqlx::Result<ShippingMethod> {
-    sqlx::query_as(concat!(
+    sqlx::query_as!(
+        ShippingMethod,
         "insert into shipping_methods (shipping_method_id, name, price_cents, currency,
                                        free_over_cents, min_days, max_days, countries, active)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         returning ",
-        columns!()
-    ))
-    .bind(Uuid::now_v7())
-    .bind(&method.name)
-    .bind(method.price_cents)
-    .bind(&method.currency)
-    .bind(method.free_over_cents)
-    .bind(method.min_days)
-    .bind(method.max_days)
-    .bind(&method.countries)
-    .bind(method.active.unwrap_or(true))
+         returning shipping_method_id as id, name, price_cents, currency, free_over_cents, min_days,
+                max_days, countries, active, created_at, updated_at",
+        Uuid::now_v7(),
+        &method.name,
+        method.price_cents,
+        &method.currency,
+        method.free_over_cents,
+        method.min_days,
+        method.max_days,
+        &method.countries,
+        method.active.unwrap_or(true),
+    )
     .fetch_one(pool)
     .await
 }
@@ -51,7 +44,8 @@ pub async fn update(
         None => (false, None),
         Some(value) => (true, value),
     };
-    sqlx::query_as(concat!(
+    sqlx::query_as!(
+        ShippingMethod,
         "update shipping_methods set
              name = coalesce($2, name),
              price_cents = coalesce($3, price_cents),
@@ -63,19 +57,19 @@ pub async fn update(
              active = coalesce($10, active),
              updated_at = now()
          where shipping_method_id = $1 and deleted_at is null
-         returning ",
-        columns!()
-    ))
-    .bind(id)
-    .bind(patch.name.as_deref())
-    .bind(patch.price_cents)
-    .bind(patch.currency.as_deref())
-    .bind(set_free_over)
-    .bind(free_over)
-    .bind(patch.min_days)
-    .bind(patch.max_days)
-    .bind(patch.countries.as_deref())
-    .bind(patch.active)
+         returning shipping_method_id as id, name, price_cents, currency, free_over_cents, min_days,
+                max_days, countries, active, created_at, updated_at",
+        id,
+        patch.name.as_deref(),
+        patch.price_cents,
+        patch.currency.as_deref(),
+        set_free_over,
+        free_over,
+        patch.min_days,
+        patch.max_days,
+        patch.countries.as_deref(),
+        patch.active,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -84,11 +78,11 @@ pub async fn update(
 /// again); false when there is no such method.
 #[tracing::instrument(skip_all)]
 pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query(
+    sqlx::query!(
         "update shipping_methods set deleted_at = now(), active = false, updated_at = now()
          where shipping_method_id = $1 and deleted_at is null",
+        id,
     )
-    .bind(id)
     .execute(pool)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -101,17 +95,18 @@ pub async fn list_active(
     pool: &PgPool,
     country: Option<&str>,
 ) -> sqlx::Result<Vec<ShippingMethod>> {
-    sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        " from shipping_methods
+    sqlx::query_as!(
+        ShippingMethod,
+        "select shipping_method_id as id, name, price_cents, currency, free_over_cents, min_days,
+                max_days, countries, active, created_at, updated_at
+         from shipping_methods
          where deleted_at is null and active
            and ($1::text is null or countries @> array[$1::text])
          order by price_cents, name, shipping_method_id
-         limit $2"
-    ))
-    .bind(country)
-    .bind(PUBLIC_LIST_LIMIT)
+         limit $2",
+        country,
+        PUBLIC_LIST_LIMIT,
+    )
     .fetch_all(pool)
     .await
 }
@@ -123,15 +118,16 @@ pub async fn list_all(
     before: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<ShippingMethod>> {
-    sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        " from shipping_methods
+    sqlx::query_as!(
+        ShippingMethod,
+        "select shipping_method_id as id, name, price_cents, currency, free_over_cents, min_days,
+                max_days, countries, active, created_at, updated_at
+         from shipping_methods
          where deleted_at is null and ($1::uuid is null or shipping_method_id < $1)
-         order by shipping_method_id desc limit $2"
-    ))
-    .bind(before)
-    .bind(limit)
+         order by shipping_method_id desc limit $2",
+        before,
+        limit,
+    )
     .fetch_all(pool)
     .await
 }
