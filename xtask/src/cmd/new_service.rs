@@ -149,11 +149,12 @@ pub fn print_next_steps(created: &Created) {
         "Created {name}/ ({} files) with schema `{schema}` and port {port}, and added it to the workspace.
 
 Next steps:
-  1. cargo build -p {name} && cargo test -p {name}
-  2. Add it to docs/CONVENTIONS.md (port {port}, schema `{schema}`, role `{role}`).
-  3. Route it in the gateway and add it to deploy/ and docker-compose.yml.
-  4. cargo xtask up                  # runs it with the rest of the fleet
-  5. cargo xtask template-check      # files listed in {TEMPLATE_DIR}/template-owned.txt must stay identical",
+  1. cargo xtask sqlx prepare        # its queries into .sqlx/ (commit it); again after each SQL or migration change
+  2. cargo build -p {name} && cargo test -p {name}
+  3. Add it to docs/CONVENTIONS.md (port {port}, schema `{schema}`, role `{role}`).
+  4. Route it in the gateway and add it to deploy/ and docker-compose.yml.
+  5. cargo xtask up                  # runs it with the rest of the fleet
+  6. cargo xtask template-check      # files listed in {TEMPLATE_DIR}/template-owned.txt must stay identical",
         created.files,
         role = name.replace('-', "_"),
     );

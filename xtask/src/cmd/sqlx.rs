@@ -181,14 +181,20 @@ pub fn run(root: &Path, superuser_url: &str, mode: Mode) -> Result<()> {
     cmd.current_dir(root)
         .args(["sqlx", "prepare", "--workspace"])
         .args((mode == Mode::Check).then_some("--check"))
+        // sqlx-cli wants one URL (it checks the server answers); the crates
+        // read their own variables, set below.
+        .arg("--database-url")
+        .arg(&url)
         .args(["--", "--all-targets", "--all-features"])
-        // The crates read their own variables; DATABASE_URL is the tests'.
-        .env_remove("DATABASE_URL")
         .env("PATH", path_with(cli.parent()));
     for target in &targets {
         cmd.env(&target.var, with_search_path(&url, &target.schema));
     }
-    eprintln!("xtask: {}", process::describe(&cmd));
+    eprintln!(
+        "xtask: cargo sqlx prepare --workspace{} against {}",
+        if mode == Mode::Check { " --check" } else { "" },
+        pg::redact(&url)
+    );
     let result = process::run_ok(&mut cmd);
     if let Err(e) = result {
         return Err(match mode {
