@@ -435,17 +435,17 @@ enum BenchCmd {
     /// The whole checkout path (cart + checkout saga) through the real services.
     Checkout {
         #[command(flatten)]
-        load: xtask::cmd::load::LoadOptions,
+        load: xtask::cmd::bench::load::LoadOptions,
         #[command(flatten)]
         compare: CompareArgs,
     },
     /// user-service's memory under password resets with distinct 1 MiB
     /// e-mails: resident set before and after (fails above the allowance).
-    ResetFlood(xtask::cmd::memory::ResetFlood),
+    ResetFlood(xtask::cmd::bench::memory::ResetFlood),
     /// A shop's mixed workload across the four services, with a latency chart.
     Fleet {
         #[command(flatten)]
-        load: xtask::cmd::load::LoadOptions,
+        load: xtask::cmd::bench::load::LoadOptions,
         #[command(flatten)]
         compare: CompareArgs,
     },
@@ -524,13 +524,13 @@ fn run(command: Cmd) -> Result<()> {
             xtask::cmd::bench::catalog(&bench, &compare.plan()?).map(|_| ())
         }
         Cmd::Bench(BenchCmd::Checkout { load, compare }) => {
-            xtask::cmd::load::checkout(&load, &compare.plan()?).map(|_| ())
+            xtask::cmd::bench::load::checkout(&load, &compare.plan()?).map(|_| ())
         }
         Cmd::Bench(BenchCmd::Fleet { load, compare }) => {
-            xtask::cmd::load::fleet(&load, &compare.plan()?).map(|_| ())
+            xtask::cmd::bench::load::fleet(&load, &compare.plan()?).map(|_| ())
         }
         Cmd::Bench(BenchCmd::ResetFlood(opts)) => {
-            xtask::cmd::memory::reset_flood(&opts).map(|_| ())
+            xtask::cmd::bench::memory::reset_flood(&opts).map(|_| ())
         }
         Cmd::Seed {
             user_url,

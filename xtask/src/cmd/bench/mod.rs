@@ -8,8 +8,15 @@
 //! candidate, baseline, candidate, ...), each time on a fresh Postgres, and
 //! ends with one [`Report`]: per scenario the median of each side's rounds,
 //! the candidate/baseline ratio, and the share of the ceiling scenario.
+//!
+//! The benchmarks: [`catalog`] (wrk against catalog-service), [`load`]
+//! (checkout and the fleet mix, Rust clients) and [`memory`] (reset-flood:
+//! user-service's resident memory). Every report is written by
+//! [`report::write_json`] to `target/xtask/bench/<name>.json`.
 
 pub mod catalog;
+pub mod load;
+pub mod memory;
 pub mod report;
 pub mod revision;
 pub mod running;
@@ -96,7 +103,7 @@ pub fn run(bench: &dyn Bench, plan: &Plan) -> Result<Report> {
     }
     sides.push(candidate);
 
-    let dir = workspace::scratch_dir(&root).join("bench");
+    let dir = report::reports_dir(&root);
     let logs = dir.join("logs");
     if logs.exists() {
         std::fs::remove_dir_all(&logs).with_context(|| format!("clearing {}", logs.display()))?;

@@ -412,12 +412,24 @@ impl Report {
 
     /// Writes `<dir>/<benchmark>.json` and returns its path.
     pub fn write(&self, dir: &Path) -> Result<PathBuf> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(format!("{}.json", self.benchmark));
-        std::fs::write(&path, serde_json::to_vec_pretty(&self.to_json())?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(path)
+        write_json(dir, &self.benchmark, &self.to_json())
     }
+}
+
+/// Where every benchmark's report goes: `target/xtask/bench/`.
+pub fn reports_dir(root: &Path) -> PathBuf {
+    crate::infra::workspace::scratch_dir(root).join("bench")
+}
+
+/// The one writer of benchmark reports: `<dir>/<name>.json`, pretty-printed.
+/// [`Report::write`] uses it for the throughput benchmarks, and
+/// `bench reset-flood` for its memory figures.
+pub fn write_json(dir: &Path, name: &str, body: &Value) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(body)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 /// `17%`, or `0.6%` below 10% so a small share does not read as nothing.
@@ -438,6 +450,17 @@ fn finite(v: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_report_is_written_by_one_writer_under_its_name() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let nested = dir.path().join("bench");
+        let path = write_json(&nested, "reset-flood", &json!({"growth_mib": 1.5}))?;
+        assert_eq!(path, nested.join("reset-flood.json"));
+        let back: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        assert_eq!(back["growth_mib"], json!(1.5));
+        Ok(())
+    }
 
     fn figures(name: &str, throughput: f64, p95: f64) -> Figures {
         Figures {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
+use crate::cmd::bench::report;
 use crate::infra::fleet::{Fleet, FleetOptions, Output};
 use crate::infra::workspace;
 
@@ -96,9 +97,6 @@ pub fn reset_flood(opts: &ResetFlood) -> Result<Figures> {
         figures.rss_peak_kib as f64 / 1024.0,
         figures.statuses
     );
-    let dir = workspace::scratch_dir(&root).join("bench");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("reset-flood.json");
     let body = json!({
         "requests": opts.requests,
         "concurrency": opts.concurrency,
@@ -110,7 +108,7 @@ pub fn reset_flood(opts: &ResetFlood) -> Result<Figures> {
         "allowance_mib": opts.allowance_mib,
         "statuses": figures.statuses,
     });
-    std::fs::write(&path, serde_json::to_vec_pretty(&body)?)?;
+    let path = report::write_json(&report::reports_dir(&root), "reset-flood", &body)?;
     println!("written to {}", path.display());
     if growth > opts.allowance_mib {
         bail!(

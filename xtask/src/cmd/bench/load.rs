@@ -357,7 +357,7 @@ const WORDS: &[&str] = &["bench", "item", "itme", "bench item", "1", "2"];
 pub fn fleet(opts: &LoadOptions, plan: &Plan) -> Result<Report> {
     let report = crate::cmd::bench::run(&LoadBench::fleet(opts.clone()), plan)?;
     let root = workspace::root();
-    let json = workspace::scratch_dir(&root).join("bench/fleet.json");
+    let json = crate::cmd::bench::report::reports_dir(&root).join("fleet.json");
     let png = json.with_file_name("fleet-latency.png");
     draw_chart(&root, &json, &png)?;
     println!("chart: {}", png.display());
