@@ -1,7 +1,7 @@
 //! Internal reservations: all or nothing, never oversold, idempotent, and
 //! released by the sweeper after their TTL.
 
-use crate::helpers::{AUDIENCE, TestApp, problem, spawn_app, spawn_app_with};
+use crate::helpers::{AUDIENCE, TestApp, problem, spawn_app, spawn_app_via_proxy, spawn_app_with};
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -494,4 +494,121 @@ async fn an_uncommitted_reservation_returns_its_stock_after_its_ttl_without_any_
         metrics.contains(r#"catalog_reservations_total{outcome="reserved"}"#),
         "{metrics}"
     );
+}
+
+/// Reserve, commit and release (what a checkout and its compensation ask
+/// of catalog-service) each take four statement round trips: BEGIN, two
+/// statements, COMMIT.
+#[tokio::test]
+async fn reserve_commit_and_release_each_take_four_round_trips() {
+    // One connection (statements prepared by the warm-up stay prepared),
+    // no product cache (its reads would count), no sweep while counting.
+    let (app, proxy) = spawn_app_via_proxy(|s| {
+        s.cache.enabled = false;
+        s.database.max_connections = 1;
+        s.reservations.sweep_interval_ms = 3_600_000;
+        s.media.sweep_interval_ms = 3_600_000;
+    })
+    .await;
+    let lamp = product_with_stock(&app, "LAMP", 4999, 50).await;
+    let rug = product_with_stock(&app, "RUG", 12000, 50).await;
+    let lines = [(lamp.as_str(), 2), (rug.as_str(), 1)];
+
+    let counted = |path: String, body: Option<Value>| {
+        let app = &app;
+        let proxy = &proxy;
+        async move {
+            let before = proxy.round_trips();
+            let response = match &body {
+                Some(body) => app.internal_post(&path, body).await,
+                None => app.internal_post(&path, &json!({})).await,
+            };
+            let status = response.status();
+            (status, proxy.round_trips() - before)
+        }
+    };
+    // Warm-up: each statement's first run on the connection prepares it.
+    for ending in ["commit", "release"] {
+        let id = Uuid::new_v4();
+        let (status, _) = counted(
+            "/internal/v1/reservations".into(),
+            Some(reservation(id, &lines)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, _) = counted(format!("/internal/v1/reservations/{id}/{ending}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{ending}");
+    }
+
+    for ending in ["commit", "release"] {
+        let id = Uuid::new_v4();
+        let (status, reserve_trips) = counted(
+            "/internal/v1/reservations".into(),
+            Some(reservation(id, &lines)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(reserve_trips, 4, "reserve");
+        let (status, end_trips) =
+            counted(format!("/internal/v1/reservations/{id}/{ending}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{ending}");
+        assert_eq!(end_trips, 4, "{ending}");
+    }
+}
+
+/// Commits and releases lock their products inside the statement that moves
+/// the stock; racing them against reservations of the same products, in
+/// varying line order, neither deadlocks nor loses a unit.
+#[tokio::test]
+async fn commits_and_releases_racing_reservations_neither_deadlock_nor_lose_stock() {
+    let app = spawn_app_with(|s| s.database.max_connections = 10).await;
+    let mut products = Vec::new();
+    for i in 0..3 {
+        products.push(product_with_stock(&app, &format!("R{i}"), 100, 1000).await);
+    }
+    let all: Vec<(&str, i32)> = products.iter().map(|p| (p.as_str(), 1)).collect();
+    // Twenty reservations of one unit of each product, to be ended while
+    // twenty more are made, their lines in the opposite order.
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let id = Uuid::new_v4();
+        assert_eq!(reserve(&app, id, &all).await.status(), StatusCode::CREATED);
+        held.push(id);
+    }
+    let reversed: Vec<(&str, i32)> = all.iter().rev().copied().collect();
+    let endings = held.iter().enumerate().map(|(i, id)| {
+        let app = &app;
+        let ending = if i % 2 == 0 { "commit" } else { "release" };
+        async move {
+            app.internal_post(
+                &format!("/internal/v1/reservations/{id}/{ending}"),
+                &json!({}),
+            )
+            .await
+            .status()
+        }
+    });
+    let fresh = (0..20).map(|_| {
+        let app = &app;
+        let lines = &reversed;
+        async move { reserve(app, Uuid::new_v4(), lines).await.status() }
+    });
+    let (ended, reserved) = tokio::time::timeout(
+        Duration::from_secs(60),
+        futures::future::join(join_all(endings), join_all(fresh)),
+    )
+    .await
+    .expect("no deadlock: every request answered");
+    assert!(ended.iter().all(|s| *s == StatusCode::OK), "{ended:?}");
+    assert!(
+        reserved.iter().all(|s| *s == StatusCode::CREATED),
+        "{reserved:?}"
+    );
+    // 10 committed (gone), 10 released (back), 20 newly held.
+    for product in &products {
+        let inventory = app.inventory(product).await;
+        assert_eq!(inventory["on_hand"], 990, "{inventory}");
+        assert_eq!(inventory["reserved"], 20, "{inventory}");
+        assert_eq!(inventory["available"], 970, "{inventory}");
+    }
 }

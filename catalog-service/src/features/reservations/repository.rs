@@ -1,7 +1,11 @@
 //! Reservation and restock SQL. Every path that changes stock locks the
-//! product rows first, one statement, sorted by product id: concurrent
-//! multi-item reservations then always lock in the same order and cannot
-//! deadlock.
+//! product rows first, sorted by product id (in its own statement, or in a
+//! CTE the stock update waits on): concurrent multi-item reservations then
+//! always lock in the same order and cannot deadlock.
+//!
+//! The checkout's path takes two round trips per transaction: reserve is
+//! [`open_reservation`] then [`hold`], commit and release are
+//! [`lock_with_items`] then [`end`].
 
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
@@ -9,58 +13,206 @@ use uuid::Uuid;
 
 use super::models::{ReservationRow, ReservationStatus, ReservedItem, StockRow};
 
-/// Creates the reservation header; false when the id already exists (a
-/// concurrent first request with the same id is waited for).
+/// Opens a reservation in one round trip: creates its header and, only when
+/// it did, locks the products named (sorted by id, the service's one lock
+/// order) and returns what the reservation needs of them. `None` when the
+/// id already exists (a concurrent first request with it is waited for).
 #[tracing::instrument(skip_all)]
-pub async fn insert_reservation(
+pub async fn open_reservation(
     conn: &mut PgConnection,
     reservation_id: Uuid,
     ttl_seconds: u32,
     created_by: &str,
-) -> sqlx::Result<bool> {
-    sqlx::query!(
-        "insert into reservations (reservation_id, expires_at, created_by)
-         values ($1, now() + make_interval(secs => $2), $3)
-         on conflict (reservation_id) do nothing",
+    sorted_ids: &[Uuid],
+) -> sqlx::Result<Option<Vec<StockRow>>> {
+    let rows = sqlx::query!(
+        r#"with header as (
+             insert into reservations (reservation_id, expires_at, created_by)
+             values ($1, now() + make_interval(secs => $2), $3)
+             on conflict (reservation_id) do nothing
+             returning reservation_id
+         ), locked as (
+             select product_id, name, price_cents, currency, active, on_hand - reserved as available
+             from products
+             where product_id = any($4) and exists (select 1 from header)
+             order by product_id
+             for update
+         )
+         select h.created as "created!", l.product_id as "product_id?", l.name as "name?",
+                l.price_cents as "price_cents?", l.currency as "currency?",
+                l.active as "active?", l.available as "available?"
+         from (select count(*) = 1 as created from header) h
+         left join locked l on true
+         order by l.product_id"#,
         reservation_id,
         f64::from(ttl_seconds),
         created_by,
+        sorted_ids,
     )
-    .execute(conn)
-    .await
-    .map(|done| done.rows_affected() == 1)
+    .fetch_all(conn)
+    .await?;
+    if !rows.first().is_some_and(|r| r.created) {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .filter_map(|r| {
+                Some(StockRow {
+                    product_id: r.product_id?,
+                    name: r.name?,
+                    price_cents: r.price_cents?,
+                    currency: r.currency?,
+                    active: r.active?,
+                    available: r.available?,
+                })
+            })
+            .collect(),
+    ))
 }
 
-/// The reservation header, locked until the transaction ends.
+/// Holds the stock of a just-opened reservation (its products locked by
+/// [`open_reservation`]) and records its lines, in one round trip; returns
+/// the header.
 #[tracing::instrument(skip_all)]
-pub async fn lock_reservation(
+pub async fn hold(
     conn: &mut PgConnection,
     reservation_id: Uuid,
-) -> sqlx::Result<Option<ReservationRow>> {
+    quantities: &BTreeMap<Uuid, i32>,
+    items: &[ReservedItem],
+) -> sqlx::Result<ReservationRow> {
+    let (ids, qty): (Vec<Uuid>, Vec<i32>) = quantities.iter().map(|(k, v)| (*k, *v)).unzip();
+    let item_ids: Vec<Uuid> = items.iter().map(|i| i.product_id).collect();
+    let item_qty: Vec<i32> = items.iter().map(|i| i.quantity).collect();
+    let prices: Vec<i64> = items.iter().map(|i| i.unit_price_cents).collect();
+    let currencies: Vec<&str> = items.iter().map(|i| i.currency.as_str()).collect();
+    let names: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
     sqlx::query_as!(
         ReservationRow,
-        r#"select reservation_id, status as "status: ReservationStatus", expires_at from reservations
-         where reservation_id = $1 for update"#,
+        r#"with moved as (
+             update products p set reserved = p.reserved + l.quantity
+             from unnest($2::uuid[], $3::int4[]) as l(product_id, quantity)
+             where p.product_id = l.product_id
+         ), recorded as (
+             insert into reservation_items
+                 (reservation_id, product_id, quantity, unit_price_cents, currency, name)
+             select $1, * from unnest($4::uuid[], $5::int4[], $6::int8[], $7::text[], $8::text[])
+         )
+         select reservation_id, status as "status: ReservationStatus", expires_at
+         from reservations where reservation_id = $1"#,
         reservation_id,
+        &ids,
+        &qty,
+        &item_ids,
+        &item_qty,
+        &prices,
+        &currencies as &[&str],
+        &names as &[&str],
     )
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await
 }
 
-/// The lines of a reservation, by product id.
+/// The reservation header, locked until the transaction ends, and its lines
+/// by product id: one round trip.
 #[tracing::instrument(skip_all)]
-pub async fn items(
+pub async fn lock_with_items(
     conn: &mut PgConnection,
     reservation_id: Uuid,
-) -> sqlx::Result<Vec<ReservedItem>> {
-    sqlx::query_as!(
-        ReservedItem,
-        "select product_id, quantity, unit_price_cents, currency, name
-         from reservation_items where reservation_id = $1 order by product_id",
+) -> sqlx::Result<Option<(ReservationRow, Vec<ReservedItem>)>> {
+    let rows = sqlx::query!(
+        r#"select r.reservation_id, r.status as "status: ReservationStatus", r.expires_at,
+                i.product_id as "product_id?", i.quantity as "quantity?",
+                i.unit_price_cents as "unit_price_cents?", i.currency as "currency?",
+                i.name as "name?"
+         from reservations r
+         left join reservation_items i on i.reservation_id = r.reservation_id
+         where r.reservation_id = $1
+         order by i.product_id
+         for update of r"#,
         reservation_id,
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let header = ReservationRow {
+        reservation_id: first.reservation_id,
+        status: first.status,
+        expires_at: first.expires_at,
+    };
+    let items = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(ReservedItem {
+                product_id: r.product_id?,
+                quantity: r.quantity?,
+                unit_price_cents: r.unit_price_cents?,
+                currency: r.currency?,
+                name: r.name?,
+            })
+        })
+        .collect();
+    Ok(Some((header, items)))
+}
+
+/// How an active reservation ends.
+#[derive(Debug, Clone, Copy)]
+pub enum Ending {
+    /// Committed: its held units leave on hand for good.
+    Commit,
+    /// Released: its held units return to available.
+    Release,
+}
+
+/// Ends an active reservation (its header locked by [`lock_with_items`]) in
+/// one round trip: locks its products in id order, moves their stock and
+/// sets its status. The lock comes first (a one-time filter the stock
+/// update waits on), so the lock order is the service's one order.
+#[tracing::instrument(skip_all, fields(ending = ?ending))]
+pub async fn end(
+    conn: &mut PgConnection,
+    reservation_id: Uuid,
+    ending: Ending,
+    quantities: &BTreeMap<Uuid, i32>,
+) -> sqlx::Result<()> {
+    let (ids, qty): (Vec<Uuid>, Vec<i32>) = quantities.iter().map(|(k, v)| (*k, *v)).unzip();
+    let query = match ending {
+        Ending::Commit => sqlx::query!(
+            "with locked as (
+                 select product_id from products where product_id = any($2)
+                 order by product_id for update
+             ), moved as (
+                 update products p
+                 set reserved = p.reserved - l.quantity, on_hand = p.on_hand - l.quantity
+                 from unnest($2::uuid[], $3::int4[]) as l(product_id, quantity)
+                 where p.product_id = l.product_id and (select count(*) from locked) >= 0
+                 returning p.product_id
+             )
+             update reservations set status = 'committed', updated_at = now()
+             where reservation_id = $1 and (select count(*) from moved) >= 0",
+            reservation_id,
+            &ids,
+            &qty,
+        ),
+        Ending::Release => sqlx::query!(
+            "with locked as (
+                 select product_id from products where product_id = any($2)
+                 order by product_id for update
+             ), moved as (
+                 update products p set reserved = p.reserved - l.quantity
+                 from unnest($2::uuid[], $3::int4[]) as l(product_id, quantity)
+                 where p.product_id = l.product_id and (select count(*) from locked) >= 0
+                 returning p.product_id
+             )
+             update reservations set status = 'released', updated_at = now()
+             where reservation_id = $1 and (select count(*) from moved) >= 0",
+            reservation_id,
+            &ids,
+            &qty,
+        ),
+    };
+    query.execute(conn).await.map(|_| ())
 }
 
 /// Locks the products named (sorted by id, the one lock order of the
@@ -83,93 +235,20 @@ pub async fn lock_products(
     .await
 }
 
-/// What a reservation does to the stock of its (locked) products.
-#[derive(Debug, Clone, Copy)]
-pub enum StockMovement {
-    /// Hold units: reserve.
-    Hold,
-    /// Return held units to available: release, expiry.
-    Return,
-    /// Held units leave the warehouse for good: commit.
-    Ship,
-}
-
-/// Applies `movement` to `quantities` (product -> units) of locked products,
-/// in one statement.
-#[tracing::instrument(skip_all, fields(movement = ?movement))]
-pub async fn move_stock(
+/// Returns held units to available (`quantities`: product -> units) of
+/// locked products, in one statement: expiry.
+#[tracing::instrument(skip_all)]
+pub async fn return_stock(
     conn: &mut PgConnection,
-    movement: StockMovement,
     quantities: &BTreeMap<Uuid, i32>,
 ) -> sqlx::Result<()> {
     let (ids, qty): (Vec<Uuid>, Vec<i32>) = quantities.iter().map(|(k, v)| (*k, *v)).unzip();
-    // One fixed statement per movement, each checked at compile time.
-    let query = match movement {
-        StockMovement::Hold => sqlx::query!(
-            "update products p set reserved = p.reserved + l.quantity
-             from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
-             where p.product_id = l.product_id",
-            &ids,
-            &qty,
-        ),
-        StockMovement::Return => sqlx::query!(
-            "update products p set reserved = p.reserved - l.quantity
-             from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
-             where p.product_id = l.product_id",
-            &ids,
-            &qty,
-        ),
-        StockMovement::Ship => sqlx::query!(
-            "update products p
-             set reserved = p.reserved - l.quantity, on_hand = p.on_hand - l.quantity
-             from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
-             where p.product_id = l.product_id",
-            &ids,
-            &qty,
-        ),
-    };
-    query.execute(conn).await.map(|_| ())
-}
-
-/// Records the lines of a new reservation.
-#[tracing::instrument(skip_all)]
-pub async fn insert_items(
-    conn: &mut PgConnection,
-    reservation_id: Uuid,
-    items: &[ReservedItem],
-) -> sqlx::Result<()> {
-    let ids: Vec<Uuid> = items.iter().map(|i| i.product_id).collect();
-    let quantities: Vec<i32> = items.iter().map(|i| i.quantity).collect();
-    let prices: Vec<i64> = items.iter().map(|i| i.unit_price_cents).collect();
-    let currencies: Vec<&str> = items.iter().map(|i| i.currency.as_str()).collect();
-    let names: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
     sqlx::query!(
-        "insert into reservation_items
-             (reservation_id, product_id, quantity, unit_price_cents, currency, name)
-         select $1, * from unnest($2::uuid[], $3::int4[], $4::int8[], $5::text[], $6::text[])",
-        reservation_id,
+        "update products p set reserved = p.reserved - l.quantity
+         from unnest($1::uuid[], $2::int4[]) as l(product_id, quantity)
+         where p.product_id = l.product_id",
         &ids,
-        &quantities,
-        &prices,
-        &currencies as &[&str],
-        &names as &[&str],
-    )
-    .execute(conn)
-    .await
-    .map(|_| ())
-}
-
-/// Moves a reservation to `status` (`committed`, `released`, `expired`).
-#[tracing::instrument(skip_all)]
-pub async fn set_status(
-    conn: &mut PgConnection,
-    reservation_id: Uuid,
-    status: &str,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "update reservations set status = $2, updated_at = now() where reservation_id = $1",
-        reservation_id,
-        status,
+        &qty,
     )
     .execute(conn)
     .await

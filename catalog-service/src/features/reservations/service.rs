@@ -11,7 +11,7 @@ use super::models::{
     ItemRequest, NewReservation, NewRestock, Reservation, ReservationRow, ReservationStatus,
     ReservedItem, Restock, ShortItem, ShortReason, same_lines,
 };
-use super::repository::{self, StockMovement};
+use super::repository::{self, Ending};
 use crate::cache::Caches;
 use crate::config::ReservationSettings;
 
@@ -87,8 +87,12 @@ async fn reserve_once(
     request: &NewReservation,
     caller: &str,
 ) -> Result<(Reservation, Reserved), ReservationError> {
+    let quantities = lines(&request.items);
+    let ids: Vec<Uuid> = quantities.keys().copied().collect();
     let mut tx = pool.begin().await?;
-    if !repository::insert_reservation(&mut tx, request.reservation_id, ttl, caller).await? {
+    let opened =
+        repository::open_reservation(&mut tx, request.reservation_id, ttl, caller, &ids).await?;
+    let Some(rows) = opened else {
         let existing = load_locked(&mut tx, request.reservation_id).await?;
         if !existing.same_items(&request.items) {
             return Err(ReservationError::IdReused("reservation_id"));
@@ -100,10 +104,7 @@ async fn reserve_once(
             ReservationStatus::Released => Err(ReservationError::WrongState("released")),
             ReservationStatus::Expired => Err(ReservationError::WrongState("expired")),
         };
-    }
-    let quantities = lines(&request.items);
-    let ids: Vec<Uuid> = quantities.keys().copied().collect();
-    let rows = repository::lock_products(&mut tx, &ids).await?;
+    };
     let rows: BTreeMap<Uuid, _> = rows.into_iter().map(|r| (r.product_id, r)).collect();
     let mut short = Vec::new();
     let mut items = Vec::with_capacity(request.items.len());
@@ -137,11 +138,7 @@ async fn reserve_once(
         return Err(ReservationError::Short(short));
     }
     items.sort_by_key(|i| i.product_id);
-    repository::move_stock(&mut tx, StockMovement::Hold, &quantities).await?;
-    repository::insert_items(&mut tx, request.reservation_id, &items).await?;
-    let header = repository::lock_reservation(&mut tx, request.reservation_id)
-        .await?
-        .ok_or(ReservationError::NotFound)?;
+    let header = repository::hold(&mut tx, request.reservation_id, &quantities, &items).await?;
     tx.commit().await?;
     Ok((with_items(header, items), Reserved::Created))
 }
@@ -164,9 +161,7 @@ pub async fn commit(
     }
     let quantities = held(&reservation);
     let ids: Vec<Uuid> = quantities.keys().copied().collect();
-    repository::lock_products(&mut tx, &ids).await?;
-    repository::move_stock(&mut tx, StockMovement::Ship, &quantities).await?;
-    repository::set_status(&mut tx, reservation_id, "committed").await?;
+    repository::end(&mut tx, reservation_id, Ending::Commit, &quantities).await?;
     tx.commit().await?;
     caches.invalidate_products(ids).await;
     count("committed");
@@ -196,9 +191,7 @@ pub async fn release(
     }
     let quantities = held(&reservation);
     let ids: Vec<Uuid> = quantities.keys().copied().collect();
-    repository::lock_products(&mut tx, &ids).await?;
-    repository::move_stock(&mut tx, StockMovement::Return, &quantities).await?;
-    repository::set_status(&mut tx, reservation_id, "released").await?;
+    repository::end(&mut tx, reservation_id, Ending::Release, &quantities).await?;
     tx.commit().await?;
     caches.invalidate_products(ids).await;
     count("released");
@@ -267,7 +260,7 @@ pub async fn release_expired(
         .collect();
     let ids: Vec<Uuid> = quantities.keys().copied().collect();
     repository::lock_products(&mut tx, &ids).await?;
-    repository::move_stock(&mut tx, StockMovement::Return, &quantities).await?;
+    repository::return_stock(&mut tx, &quantities).await?;
     repository::mark_expired(&mut tx, &expired).await?;
     tx.commit().await?;
     caches.invalidate_products(ids).await;
@@ -301,9 +294,8 @@ async fn load_locked(
     conn: &mut sqlx::PgConnection,
     reservation_id: Uuid,
 ) -> Result<Reservation, ReservationError> {
-    let header = repository::lock_reservation(conn, reservation_id)
+    let (header, items) = repository::lock_with_items(conn, reservation_id)
         .await?
         .ok_or(ReservationError::NotFound)?;
-    let items = repository::items(conn, reservation_id).await?;
     Ok(with_items(header, items))
 }
