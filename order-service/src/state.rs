@@ -44,8 +44,7 @@ impl AppState {
         let payments = provider::from_settings(&settings.payments, &pool)?;
         let checkout = &settings.checkout;
         let verifier = JwksVerifier::new(&settings.auth)?;
-        let checkout_limits =
-            CheckoutLimits::new(&settings.checkout_limits, verifier.clone(), &pool)?;
+        let checkout_limits = CheckoutLimits::new(&settings.checkout_limits, &pool)?;
         let idempotency = Idempotency::new(
             pool.clone(),
             IdempotencyOptions {

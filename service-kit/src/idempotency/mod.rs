@@ -22,6 +22,12 @@
 //!   to a request whose process died; the caller's `on_stale` judges it
 //!   from its own records ([`Stale`]).
 //!
+//! [`Idempotency::run_admitted`] is the same with two rate limits
+//! ([`Admission`](crate::rate_limit::Admission): attempts, and an outcome
+//! such as a declined payment) counted by the claim's statement and the
+//! outcome given back by the one that stores the answer, so a limited
+//! route pays no round trip for its limits.
+//!
 //! Each request claims with its own claim id and settles only while the
 //! claim is still its own, so a request that outlived its lease can never
 //! overwrite or delete the key of the retry that took it over.
@@ -62,9 +68,10 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-use self::repository::Holder;
+use self::repository::{AdmittedClaim, Holder};
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::{json_bytes, parse_json, report_errors};
+use crate::rate_limit::{CounterKey, KeyedAdmission, LimitError, WindowLimit};
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -299,6 +306,45 @@ pub struct Idempotency {
     options: IdempotencyOptions,
 }
 
+/// A request's claim on its key.
+struct Claim {
+    user_id: Uuid,
+    key: IdempotencyKey,
+    /// Settles the key only while it is still this request's.
+    id: Uuid,
+}
+
+impl Claim {
+    fn new(user_id: Uuid, key: IdempotencyKey) -> Self {
+        Self {
+            user_id,
+            key,
+            id: Uuid::now_v7(),
+        }
+    }
+}
+
+/// A hit an [`Admission`](crate::rate_limit::Admission) holds on its
+/// outcomes limit while the work runs.
+struct Held {
+    limit: WindowLimit,
+    key: CounterKey,
+    kept_on: StatusCode,
+}
+
+impl Held {
+    fn binds(&self) -> (&str, &[u8]) {
+        (self.limit.scope(), self.key.as_bytes())
+    }
+
+    /// Gives the hit back on its own (paths that store no answer).
+    async fn give_back(&self) {
+        if let Err(err) = self.limit.forgive(&self.key).await {
+            tracing::warn!(error = %err, "giving back a held rate-limit hit failed");
+        }
+    }
+}
+
 /// How a keyed request starts.
 enum Begin {
     Owner,
@@ -334,50 +380,169 @@ impl Idempotency {
             let task = crate::request_id::spawn(async move { work().await });
             return task.await.map_err(ApiError::internal)?.into_response(false);
         };
-        let claim = Uuid::now_v7();
-        match self.begin(user_id, &key, claim, hash).await? {
-            Begin::Owner => {}
-            Begin::Replay(stored) => return Ok(stored.into_response(true)),
-            Begin::Stale => match on_stale().await? {
-                Stale::Replay(stored) => {
-                    self.complete_stale(user_id, key.as_str(), &stored)
-                        .await
-                        .map_err(ApiError::unavailable)?;
-                    return Ok(stored.into_response(true));
-                }
-                Stale::InProgress => return Err(in_progress()),
-                Stale::Rerun => {
-                    let lease = self.options.lease.as_secs_f64();
-                    let taken =
-                        repository::take_over(&self.pool, user_id, key.as_str(), claim, lease)
-                            .await
-                            .map_err(ApiError::unavailable)?;
-                    if !taken {
-                        return Err(in_progress());
+        let claim = Claim::new(user_id, key);
+        let begin = self.begin(&claim, hash).await?;
+        self.proceed(claim, begin, None, on_stale, work).await
+    }
+
+    /// [`run`](Self::run) for a request that `admission`'s limits admit
+    /// ([`Admission`](crate::rate_limit::Admission)): counted, and its
+    /// outcome held, by the statement that claims the key (429 with
+    /// `Retry-After` over a limit, nothing claimed); the held hit is given
+    /// back by the statement that stores the answer, unless the answer is
+    /// the outcome the limit counts, and on every path where this request
+    /// does not run the work (a replay, a key in use).
+    pub async fn run_admitted<W, Fut, R, RFut>(
+        &self,
+        user_id: Uuid,
+        key: IdempotencyKey,
+        hash: &RequestHash,
+        admission: KeyedAdmission<'_>,
+        on_stale: R,
+        work: W,
+    ) -> Result<Response, ApiError>
+    where
+        W: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Settle> + Send + 'static,
+        R: FnOnce() -> RFut,
+        RFut: Future<Output = Result<Stale, ApiError>>,
+    {
+        let KeyedAdmission {
+            admission,
+            key: counter,
+        } = admission;
+        let (attempts, outcomes) = (&admission.attempts, &admission.outcomes);
+        let limits = repository::Limits {
+            key_digest: counter.as_bytes(),
+            attempts: (
+                attempts.scope(),
+                attempts.window_secs(),
+                attempts.limit_i32(),
+            ),
+            outcomes: (
+                outcomes.scope(),
+                outcomes.window_secs(),
+                outcomes.limit_i32(),
+            ),
+        };
+        let claim = Claim::new(user_id, key);
+        let claimed = repository::claim_admitted(
+            &self.pool,
+            user_id,
+            claim.key.as_str(),
+            claim.id,
+            hash.as_str(),
+            self.options.ttl.as_secs_f64(),
+            &limits,
+        )
+        .await
+        .map_err(ApiError::unavailable)?;
+        let refused_by = match claimed {
+            AdmittedClaim::OverAttempts => attempts,
+            AdmittedClaim::OverOutcomes => outcomes,
+            AdmittedClaim::Claimed | AdmittedClaim::Held => {
+                let held = Held {
+                    limit: outcomes.clone(),
+                    key: counter,
+                    kept_on: admission.kept_on,
+                };
+                let begin = if claimed == AdmittedClaim::Claimed {
+                    Ok(Begin::Owner)
+                } else {
+                    self.begin(&claim, hash).await
+                };
+                return match begin {
+                    Ok(begin) => self.proceed(claim, begin, Some(held), on_stale, work).await,
+                    Err(err) => {
+                        held.give_back().await;
+                        Err(err)
                     }
-                }
-            },
+                };
+            }
+        };
+        let refusal = match refused_by.refusal(&counter).await {
+            Ok(limited) => LimitError::from(limited),
+            Err(err) => LimitError::from(err),
+        };
+        Err(refusal.into())
+    }
+
+    /// After [`begin`](Self::begin): answers a replay or a key in use
+    /// (giving `held` back), or runs the work as the key's owner and
+    /// settles it.
+    async fn proceed<W, Fut, R, RFut>(
+        &self,
+        claim: Claim,
+        begin: Begin,
+        held: Option<Held>,
+        on_stale: R,
+        work: W,
+    ) -> Result<Response, ApiError>
+    where
+        W: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Settle> + Send + 'static,
+        R: FnOnce() -> RFut,
+        RFut: Future<Output = Result<Stale, ApiError>>,
+    {
+        if let Some(answer) = self.answer_unless_owner(&claim, begin, on_stale).await {
+            if let Some(held) = &held {
+                held.give_back().await;
+            }
+            return answer;
         }
         let this = self.clone();
         let task = crate::request_id::spawn(async move {
             let settle = work().await;
-            this.settle(user_id, &key, claim, &settle).await;
+            this.settle(&claim, &settle, held.as_ref()).await;
             settle
         });
         task.await.map_err(ApiError::internal)?.into_response(false)
     }
 
+    /// The answer of a request that does not own its key (a replay, a key
+    /// in use, a stale key judged by `on_stale`); `None` when it owns it
+    /// (claimed, or a stale key taken over) and runs the work.
+    async fn answer_unless_owner<R, RFut>(
+        &self,
+        claim: &Claim,
+        begin: Begin,
+        on_stale: R,
+    ) -> Option<Result<Response, ApiError>>
+    where
+        R: FnOnce() -> RFut,
+        RFut: Future<Output = Result<Stale, ApiError>>,
+    {
+        let stale = match begin {
+            Begin::Owner => return None,
+            Begin::Replay(stored) => return Some(Ok(stored.into_response(true))),
+            Begin::Stale => on_stale().await,
+        };
+        Some(match stale {
+            Err(err) => Err(err),
+            Ok(Stale::Replay(stored)) => self
+                .complete_stale(claim.user_id, claim.key.as_str(), &stored)
+                .await
+                .map(|()| stored.into_response(true))
+                .map_err(ApiError::unavailable),
+            Ok(Stale::InProgress) => Err(in_progress()),
+            Ok(Stale::Rerun) => {
+                let lease = self.options.lease.as_secs_f64();
+                let (user_id, key) = (claim.user_id, claim.key.as_str());
+                match repository::take_over(&self.pool, user_id, key, claim.id, lease).await {
+                    Ok(true) => return None,
+                    Ok(false) => Err(in_progress()),
+                    Err(err) => Err(ApiError::unavailable(err)),
+                }
+            }
+        })
+    }
+
     /// Claims the key, or waits up to `wait` for the request that holds it
     /// and replays its answer; 409 if it still runs then, 422 if the key
     /// was used for another request. Database failures are 503.
-    async fn begin(
-        &self,
-        user_id: Uuid,
-        key: &IdempotencyKey,
-        claim: Uuid,
-        hash: &RequestHash,
-    ) -> Result<Begin, ApiError> {
+    async fn begin(&self, claim: &Claim, hash: &RequestHash) -> Result<Begin, ApiError> {
         let IdempotencyOptions { ttl, wait, lease } = self.options;
+        let (user_id, key, claim) = (claim.user_id, &claim.key, claim.id);
         let deadline = Instant::now() + wait;
         let mut pause = Duration::from_millis(20);
         loop {
@@ -429,27 +594,30 @@ impl Idempotency {
     }
 
     /// Stores or forgets the key as the work said, while the claim is still
-    /// this request's. A failure is logged: the key then stays running and
-    /// its lease decides.
-    async fn settle(&self, user_id: Uuid, key: &IdempotencyKey, claim: Uuid, settle: &Settle) {
-        let holder = Holder::Claim(claim);
+    /// this request's, and gives back `held` unless the answer is the
+    /// outcome it counts (in the same statement). A failure is logged: the
+    /// key then stays running and its lease decides.
+    async fn settle(&self, claim: &Claim, settle: &Settle, held: Option<&Held>) {
+        let holder = Holder::Claim(claim.id);
+        let (user_id, key) = (claim.user_id, claim.key.as_str());
         let result = match settle {
             Settle::Store(stored) => {
                 let status = i16::try_from(stored.status.as_u16()).unwrap_or(500);
-                repository::complete(
-                    &self.pool,
-                    user_id,
-                    key.as_str(),
-                    holder,
-                    status,
-                    &stored.body,
-                )
-                .await
+                let give_back = held.filter(|held| held.kept_on != stored.status);
+                let give_back = give_back.map(Held::binds);
+                let response = (status, &stored.body);
+                repository::complete(&self.pool, user_id, key, holder, response, give_back).await
             }
             Settle::Forget(_) => {
-                repository::release(&self.pool, user_id, key.as_str(), holder).await
+                let give_back = held.map(Held::binds);
+                repository::release(&self.pool, user_id, key, holder, give_back).await
             }
-            Settle::Keep(_) => Ok(()),
+            Settle::Keep(_) => {
+                if let Some(held) = held {
+                    held.give_back().await;
+                }
+                Ok(())
+            }
         };
         if let Err(err) = result {
             tracing::warn!(error = %err, "settling an idempotency key failed");
@@ -468,13 +636,14 @@ impl Idempotency {
     ) -> sqlx::Result<()> {
         let status = i16::try_from(response.status.as_u16()).unwrap_or(500);
         let holder = Holder::StaleFor(self.options.lease.as_secs_f64());
-        repository::complete(&self.pool, user_id, key, holder, status, &response.body).await
+        let response = (status, &response.body);
+        repository::complete(&self.pool, user_id, key, holder, response, None).await
     }
 
     /// Forgets a key whose request died (running, stale for the lease).
     pub async fn release_stale(&self, user_id: Uuid, key: &str) -> sqlx::Result<()> {
         let holder = Holder::StaleFor(self.options.lease.as_secs_f64());
-        repository::release(&self.pool, user_id, key, holder).await
+        repository::release(&self.pool, user_id, key, holder, None).await
     }
 
     /// Deletes expired keys (older than the TTL); returns how many. Meant

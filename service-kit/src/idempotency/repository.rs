@@ -71,6 +71,105 @@ pub(super) async fn claim(
     Ok(claimed.is_some())
 }
 
+/// What [`claim_admitted`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AdmittedClaim {
+    /// The attempts limit refused: nothing counted, nothing claimed.
+    OverAttempts,
+    /// The outcomes limit refused: the attempt counted, nothing claimed.
+    OverOutcomes,
+    /// Both counted and the key claimed for this request.
+    Claimed,
+    /// Both counted; another request holds the key (or held it).
+    Held,
+}
+
+/// The limits an admitted claim counts in: `(scope, window in seconds,
+/// limit)` of the attempts and of the outcomes.
+pub(super) struct Limits<'a> {
+    pub key_digest: &'a [u8],
+    pub attempts: (&'a str, f64, i32),
+    pub outcomes: (&'a str, f64, i32),
+}
+
+/// [`claim`], counted first by two rate limits of the same key (the
+/// service's `rate_limit_counters`, in the same schema): the attempt, then,
+/// only if admitted, a held outcome, then, only if both admitted, the
+/// claim. One statement, so one round trip; its rows are locked in that
+/// order (attempt, outcome, key), as [`complete`] and [`release`] lock the
+/// outcome before the key: concurrent requests cannot deadlock.
+#[tracing::instrument(skip_all)]
+pub(super) async fn claim_admitted(
+    pool: &PgPool,
+    user_id: Uuid,
+    key: &str,
+    claim_id: Uuid,
+    request_hash: &str,
+    ttl_secs: f64,
+    limits: &Limits<'_>,
+) -> sqlx::Result<AdmittedClaim> {
+    let row = sqlx::query!(
+        r#"with attempt as (
+             insert into rate_limit_counters as c (scope, key_digest, hits, window_ends_at)
+             values ($6, $8, 1, now() + make_interval(secs => $9))
+             on conflict (scope, key_digest) do update
+             set hits = case when c.window_ends_at <= now() then 1 else c.hits + 1 end,
+                 window_ends_at = case when c.window_ends_at <= now()
+                                       then excluded.window_ends_at else c.window_ends_at end,
+                 updated_at = now()
+             where c.window_ends_at <= now() or c.hits < $10
+             returning hits
+         ), outcome as (
+             insert into rate_limit_counters as c (scope, key_digest, hits, window_ends_at)
+             select $7, $8, 1, now() + make_interval(secs => $11)
+              where exists (select from attempt)
+             on conflict (scope, key_digest) do update
+             set hits = case when c.window_ends_at <= now() then 1 else c.hits + 1 end,
+                 window_ends_at = case when c.window_ends_at <= now()
+                                       then excluded.window_ends_at else c.window_ends_at end,
+                 updated_at = now()
+             where c.window_ends_at <= now() or c.hits < $12
+             returning hits
+         ), claimed as (
+             insert into idempotency_keys (user_id, idempotency_key, claim_id, request_hash)
+             select $1, $2, $3, $4 where exists (select from outcome)
+             on conflict (user_id, idempotency_key) do update
+                set request_hash = excluded.request_hash, claim_id = excluded.claim_id,
+                    status = 'running', response_status = null, response_body = null,
+                    created_at = now(), updated_at = now()
+                where idempotency_keys.created_at < now() - make_interval(secs => $5)
+             returning user_id
+         )
+         select exists (select from attempt) as "attempt!",
+                exists (select from outcome) as "outcome!",
+                exists (select from claimed) as "claimed!""#,
+        user_id,
+        key,
+        claim_id,
+        request_hash,
+        ttl_secs,
+        limits.attempts.0,
+        limits.outcomes.0,
+        limits.key_digest,
+        limits.attempts.1,
+        limits.attempts.2,
+        limits.outcomes.1,
+        limits.outcomes.2,
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(match (row.attempt, row.outcome, row.claimed) {
+        (false, _, _) => AdmittedClaim::OverAttempts,
+        (true, false, _) => AdmittedClaim::OverOutcomes,
+        (true, true, true) => AdmittedClaim::Claimed,
+        (true, true, false) => AdmittedClaim::Held,
+    })
+}
+
+/// A held outcome hit (`scope`, key digest) to give back in the statement
+/// that settles a key; `None` gives back nothing.
+pub(super) type GiveBack<'a> = Option<(&'a str, &'a [u8])>;
+
 /// The stored key, if any.
 #[tracing::instrument(skip_all)]
 pub(super) async fn find(
@@ -117,28 +216,38 @@ pub(super) async fn take_over(
 }
 
 /// Stores the response of a finished request, if `holder` still holds
-/// the key.
+/// the key, and gives back `give_back`'s held hit (whether or not the key
+/// was still held: the hit was this request's), locking it first.
 #[tracing::instrument(skip_all)]
 pub(super) async fn complete(
     pool: &PgPool,
     user_id: Uuid,
     key: &str,
     holder: Holder,
-    status: i16,
-    body: &serde_json::Value,
+    response: (i16, &serde_json::Value),
+    give_back: GiveBack<'_>,
 ) -> sqlx::Result<()> {
     let (claim_id, stale_secs) = holder.binds();
+    let (scope, digest) = give_back.unzip();
     sqlx::query!(
-        "update idempotency_keys
+        "with given_back as (
+             update rate_limit_counters set hits = hits - 1, updated_at = now()
+              where scope = $7 and key_digest = $8 and hits > 0 and window_ends_at > now()
+             returning 1
+         )
+         update idempotency_keys
             set status = 'completed', response_status = $3, response_body = $4, updated_at = now()
           where user_id = $1 and idempotency_key = $2 and status = 'running'
-            and (claim_id = $5 or updated_at < now() - make_interval(secs => $6))",
+            and (claim_id = $5 or updated_at < now() - make_interval(secs => $6))
+            and (select count(*) from given_back) >= 0",
         user_id,
         key,
-        status,
-        body,
+        response.0,
+        response.1,
         claim_id,
         stale_secs,
+        scope,
+        digest,
     )
     .execute(pool)
     .await
@@ -146,23 +255,34 @@ pub(super) async fn complete(
 }
 
 /// Forgets a key whose request did nothing (so a retry runs again), if
-/// `holder` still holds it.
+/// `holder` still holds it, and gives back `give_back`'s held hit (as
+/// [`complete`] does).
 #[tracing::instrument(skip_all)]
 pub(super) async fn release(
     pool: &PgPool,
     user_id: Uuid,
     key: &str,
     holder: Holder,
+    give_back: GiveBack<'_>,
 ) -> sqlx::Result<()> {
     let (claim_id, stale_secs) = holder.binds();
+    let (scope, digest) = give_back.unzip();
     sqlx::query!(
-        "delete from idempotency_keys
+        "with given_back as (
+             update rate_limit_counters set hits = hits - 1, updated_at = now()
+              where scope = $5 and key_digest = $6 and hits > 0 and window_ends_at > now()
+             returning 1
+         )
+         delete from idempotency_keys
           where user_id = $1 and idempotency_key = $2 and status = 'running'
-            and (claim_id = $3 or updated_at < now() - make_interval(secs => $4))",
+            and (claim_id = $3 or updated_at < now() - make_interval(secs => $4))
+            and (select count(*) from given_back) >= 0",
         user_id,
         key,
         claim_id,
         stale_secs,
+        scope,
+        digest,
     )
     .execute(pool)
     .await

@@ -12,6 +12,10 @@
 //!   and concurrent requests cannot overtake the limit. A refused hit is not
 //!   counted. Keys are SHA-256 digests ([`CounterKey`]) of what the caller
 //!   counts by, so a counter row is small whatever the client sent.
+//! - [`Admission`]: two window limits on one key (attempts, and an outcome
+//!   such as a declined payment) counted in the statement that claims a
+//!   request's idempotency key, the outcome's hit given back with its
+//!   answer unless the request ended that way.
 //! - [`RateLimited`]: the refusal, rendered as 429 problem+json with
 //!   `Retry-After`.
 //!
@@ -34,6 +38,7 @@
 mod repository;
 
 use aws_lc_rs::digest::{Context, SHA256};
+use axum::http::StatusCode;
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use sqlx::PgPool;
@@ -231,13 +236,12 @@ impl WindowLimit {
     /// or refuses it (not counted) when the window already holds `limit`.
     /// One statement: concurrent hits are counted one after the other.
     pub async fn hit(&self, key: &CounterKey) -> Result<u32, LimitError> {
-        let limit = i32::try_from(self.limit).unwrap_or(i32::MAX);
         let counted = repository::hit(
             &self.pool,
             self.scope,
             key.as_bytes(),
-            self.window.as_secs_f64(),
-            limit,
+            self.window_secs(),
+            self.limit_i32(),
         )
         .await?;
         match counted {
@@ -246,33 +250,20 @@ impl WindowLimit {
         }
     }
 
-    /// Counts one hit for `key` here and in `then`, in one round trip; as
-    /// if [`hit`](Self::hit) ran here and, unless refused, in `then`: a
-    /// refusal here counts nothing in `then`, a refusal in `then` keeps
-    /// the hit counted here. Both limits must use the same pool.
-    pub async fn hit_with(&self, then: &WindowLimit, key: &CounterKey) -> Result<(), LimitError> {
-        let limit = |l: &WindowLimit| i32::try_from(l.limit).unwrap_or(i32::MAX);
-        let (here, there) = repository::hit_two(
-            &self.pool,
-            key.as_bytes(),
-            (self.scope, self.window.as_secs_f64(), limit(self)),
-            (then.scope, then.window.as_secs_f64(), limit(then)),
-        )
-        .await?;
-        match (here, there) {
-            (Some(_), Some(_)) => Ok(()),
-            (None, counted) => {
-                if counted.is_some() {
-                    then.forgive(key).await?;
-                }
-                Err(self.refusal(key).await?.into())
-            }
-            (Some(_), None) => Err(then.refusal(key).await?.into()),
-        }
+    pub(crate) fn scope(&self) -> &'static str {
+        self.scope
+    }
+
+    pub(crate) fn limit_i32(&self) -> i32 {
+        i32::try_from(self.limit).unwrap_or(i32::MAX)
+    }
+
+    pub(crate) fn window_secs(&self) -> f64 {
+        self.window.as_secs_f64()
     }
 
     /// Counts a refusal of `key` and says how long until its window ends.
-    async fn refusal(&self, key: &CounterKey) -> Result<RateLimited, sqlx::Error> {
+    pub(crate) async fn refusal(&self, key: &CounterKey) -> Result<RateLimited, sqlx::Error> {
         refused(self.scope);
         let wait = repository::seconds_left(&self.pool, self.scope, key.as_bytes())
             .await?
@@ -292,6 +283,50 @@ impl WindowLimit {
     pub async fn clear(&self, key: &CounterKey) -> Result<(), sqlx::Error> {
         repository::clear(&self.pool, self.scope, key.as_bytes()).await
     }
+}
+
+/// Two [`WindowLimit`]s on one key for requests that carry an idempotency
+/// key ([`Idempotency::run_admitted`](crate::idempotency::Idempotency::run_admitted)):
+/// `attempts` counts every request; `outcomes` holds a hit while the work
+/// runs and keeps it only when the answer has the status `kept_on` (a
+/// declined payment), so concurrent requests cannot end that way more
+/// often than its limit. A refusal by `attempts` counts nothing in
+/// `outcomes`; a refusal by `outcomes` keeps the attempt counted. Both are
+/// counted by the statement that claims the key, and the held hit is given
+/// back by the one that stores the answer: they cost no round trip of their
+/// own. Both limits must count in the keys' database.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub(crate) attempts: WindowLimit,
+    pub(crate) outcomes: WindowLimit,
+    pub(crate) kept_on: StatusCode,
+}
+
+impl Admission {
+    /// `attempts` and `outcomes` as above; `kept_on` is the status of the
+    /// outcome `outcomes` limits.
+    pub fn new(attempts: WindowLimit, outcomes: WindowLimit, kept_on: StatusCode) -> Self {
+        Self {
+            attempts,
+            outcomes,
+            kept_on,
+        }
+    }
+
+    /// The admission of the requests counted by `key`.
+    pub fn for_key(&self, key: CounterKey) -> KeyedAdmission<'_> {
+        KeyedAdmission {
+            admission: self,
+            key,
+        }
+    }
+}
+
+/// An [`Admission`] and the key a request is counted by.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyedAdmission<'a> {
+    pub(crate) admission: &'a Admission,
+    pub(crate) key: CounterKey,
 }
 
 fn refused(limit: &'static str) {

@@ -33,52 +33,6 @@ pub(super) async fn hit(
     .await
 }
 
-/// [`hit`] for the same key in two scopes, in one statement (one round
-/// trip): each count is `None` where that scope refused (nothing changed
-/// there). The rows differ, so each upsert locks only its own.
-#[tracing::instrument(skip_all, fields(first = first.0, second = second.0))]
-pub(super) async fn hit_two(
-    pool: &PgPool,
-    key: &[u8],
-    first: (&str, f64, i32),
-    second: (&str, f64, i32),
-) -> sqlx::Result<(Option<i32>, Option<i32>)> {
-    let row = sqlx::query!(
-        r#"with first as (
-             insert into rate_limit_counters as c (scope, key_digest, hits, window_ends_at)
-             values ($1, $3, 1, now() + make_interval(secs => $4))
-             on conflict (scope, key_digest) do update
-             set hits = case when c.window_ends_at <= now() then 1 else c.hits + 1 end,
-                 window_ends_at = case when c.window_ends_at <= now()
-                                       then excluded.window_ends_at else c.window_ends_at end,
-                 updated_at = now()
-             where c.window_ends_at <= now() or c.hits < $5
-             returning hits
-         ), second as (
-             insert into rate_limit_counters as c (scope, key_digest, hits, window_ends_at)
-             values ($2, $3, 1, now() + make_interval(secs => $6))
-             on conflict (scope, key_digest) do update
-             set hits = case when c.window_ends_at <= now() then 1 else c.hits + 1 end,
-                 window_ends_at = case when c.window_ends_at <= now()
-                                       then excluded.window_ends_at else c.window_ends_at end,
-                 updated_at = now()
-             where c.window_ends_at <= now() or c.hits < $7
-             returning hits
-         )
-         select (select hits from first) as "first?", (select hits from second) as "second?""#,
-        first.0,
-        second.0,
-        key,
-        first.1,
-        first.2,
-        second.1,
-        second.2,
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok((row.first, row.second))
-}
-
 /// Seconds until the key's window ends (`None` if it has no counter).
 #[tracing::instrument(skip_all, fields(scope = scope))]
 pub(super) async fn seconds_left(

@@ -1,11 +1,20 @@
 //! The Postgres window counter against a real database: exact under
-//! concurrency, shared by replicas (pools), forgiving, and swept by time.
+//! concurrency, shared by replicas (pools), forgiving, and swept by time;
+//! an admission's two limits counted with an idempotency key's claim.
 
+use axum::http::StatusCode;
 use futures::future::join_all;
-use service_kit::rate_limit::{CounterKey, LimitError, WindowLimit, purge_ended_windows};
+use service_kit::ApiError;
+use service_kit::idempotency::{
+    Idempotency, IdempotencyKey, IdempotencyOptions, RequestHash, Settle, Stale, StoredResponse,
+};
+use service_kit::rate_limit::{
+    Admission, CounterKey, LimitError, WindowLimit, purge_ended_windows,
+};
 use service_kit::testing::TestDatabase;
 use sqlx::PgPool;
 use std::time::Duration;
+use uuid::Uuid;
 
 use crate::helpers::MIGRATOR;
 
@@ -92,20 +101,130 @@ async fn a_window_ends_by_time_and_is_then_swept() {
     assert_eq!(left, 0);
 }
 
+/// An admission of `attempts` attempts and `declines` declines (402) per
+/// key, and the keys' store, in `pool`.
+fn admitted(pool: &PgPool, attempts: u32, declines: u32) -> (Admission, Idempotency) {
+    let window = Duration::from_secs(60);
+    let admission = Admission::new(
+        WindowLimit::new(pool.clone(), "attempts", attempts, window),
+        WindowLimit::new(pool.clone(), "declines", declines, window),
+        StatusCode::PAYMENT_REQUIRED,
+    );
+    let options = IdempotencyOptions {
+        ttl: Duration::from_secs(3600),
+        wait: Duration::from_secs(5),
+        lease: Duration::from_secs(60),
+    };
+    (admission, Idempotency::new(pool.clone(), options))
+}
+
+/// Runs work that answers `status` after a pause, under `key`.
+async fn attempt(
+    keys: &Idempotency,
+    admission: &Admission,
+    key: &str,
+    status: StatusCode,
+) -> StatusCode {
+    let user = Uuid::nil();
+    let counter = CounterKey::of(&[user.as_bytes()]);
+    let response = keys
+        .run_admitted(
+            user,
+            IdempotencyKey::parse(key).unwrap(),
+            &RequestHash::of("POST", "/pay", b"{}"),
+            admission.for_key(counter),
+            || async { Ok(Stale::InProgress) },
+            move || async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                match status {
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        Settle::Forget(ApiError::unavailable(anyhow::anyhow!("nothing happened")))
+                    }
+                    StatusCode::GATEWAY_TIMEOUT => Settle::Keep(ApiError::unavailable(
+                        anyhow::anyhow!("left for a reconciler"),
+                    )),
+                    _ => Settle::Store(StoredResponse::ok(status, &serde_json::json!({}))),
+                }
+            },
+        )
+        .await;
+    match response {
+        Ok(response) => response.status(),
+        Err(err) => err.status(),
+    }
+}
+
+async fn hits(pool: &PgPool, scope: &str) -> i32 {
+    sqlx::query_scalar("select coalesce(max(hits), 0) from rate_limit_counters where scope = $1")
+        .bind(scope)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn two_limits_hit_in_one_statement_hold_under_concurrency() {
+async fn an_admission_holds_both_limits_under_concurrency() {
     let (_db, pool) = pool().await;
-    let attempts = WindowLimit::new(pool.clone(), "attempts", 8, Duration::from_secs(60));
-    let declines = WindowLimit::new(pool, "declines", 5, Duration::from_secs(60));
-    let key = CounterKey::of(&[b"user"]);
-    let results = join_all((0..30).map(|_| attempts.hit_with(&declines, &key))).await;
-    let passed = results.iter().filter(|r| r.is_ok()).count();
-    assert_eq!(passed, 5, "the second limit holds: {results:?}");
-    // Refused by the second limit, the attempts were still counted (eight
-    // at most): the ninth attempt is refused by the first, and counts
-    // nothing in the second (forgiving one decline frees exactly one).
-    assert!(attempts.hit(&key).await.is_err());
-    declines.forgive(&key).await.unwrap();
-    assert!(attempts.hit_with(&declines, &key).await.is_err());
-    assert_eq!(declines.hit(&key).await.unwrap(), 5);
+    let (admission, keys) = admitted(&pool, 8, 5);
+    let keys_used: Vec<String> = (0..30).map(|i| format!("k-{i}")).collect();
+    let statuses = join_all(
+        keys_used
+            .iter()
+            .map(|key| attempt(&keys, &admission, key, StatusCode::PAYMENT_REQUIRED)),
+    )
+    .await;
+    let declined = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::PAYMENT_REQUIRED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((declined, limited), (5, 25), "{statuses:?}");
+    // Refused by the declines, three attempts still counted (eight at
+    // most); refused by the attempts, nothing counted in the declines. Only
+    // the admitted requests claimed their keys.
+    assert_eq!(hits(&pool, "attempts").await, 8);
+    assert_eq!(hits(&pool, "declines").await, 5);
+    let claimed: i64 = sqlx::query_scalar("select count(*) from idempotency_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(claimed, 5);
+}
+
+#[tokio::test]
+async fn a_held_outcome_is_given_back_unless_the_request_ends_that_way() {
+    let (_db, pool) = pool().await;
+    let (admission, keys) = admitted(&pool, 100, 1);
+    let created = attempt(&keys, &admission, "a", StatusCode::CREATED).await;
+    assert_eq!(created, StatusCode::CREATED);
+    assert_eq!(
+        hits(&pool, "declines").await,
+        0,
+        "stored with another answer"
+    );
+    let replay = attempt(&keys, &admission, "a", StatusCode::CREATED).await;
+    assert_eq!(replay, StatusCode::CREATED);
+    assert_eq!(hits(&pool, "declines").await, 0, "a replay");
+    for (key, status) in [
+        ("forgotten", StatusCode::SERVICE_UNAVAILABLE),
+        ("kept", StatusCode::GATEWAY_TIMEOUT),
+    ] {
+        let answer = attempt(&keys, &admission, key, status).await;
+        assert_eq!(answer, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(hits(&pool, "declines").await, 0, "{key}");
+    }
+    let declined = attempt(&keys, &admission, "d", StatusCode::PAYMENT_REQUIRED).await;
+    assert_eq!(declined, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(hits(&pool, "declines").await, 1, "a decline keeps its hit");
+    // Its replay is not another decline, and is refused while the
+    // declines are used up, like any other attempt.
+    let refused = attempt(&keys, &admission, "d", StatusCode::PAYMENT_REQUIRED).await;
+    assert_eq!(refused, StatusCode::TOO_MANY_REQUESTS);
+    let fresh = attempt(&keys, &admission, "e", StatusCode::CREATED).await;
+    assert_eq!(fresh, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(hits(&pool, "declines").await, 1);
+    assert_eq!(hits(&pool, "attempts").await, 7);
 }

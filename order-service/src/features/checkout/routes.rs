@@ -61,10 +61,11 @@ async fn checkout_cart(
     let (work, user_id, stale_key) = (state.clone(), user.id, key.as_str().to_owned());
     let response = state
         .idempotency
-        .run(
+        .run_admitted(
             user.id,
-            Some(key.clone()),
+            key.clone(),
             &hash,
+            state.checkout_limits.per_user(user.id),
             || stale(&state, user_id, stale_key),
             move || async move {
                 let result = saga::checkout(&work, user_id, Some(key.as_str()), body).await;
