@@ -326,6 +326,7 @@ impl Claim {
 
 /// A hit an [`Admission`](crate::rate_limit::Admission) holds on its
 /// outcomes limit while the work runs.
+#[derive(Clone)]
 struct Held {
     limit: WindowLimit,
     key: CounterKey,
@@ -389,9 +390,12 @@ impl Idempotency {
     /// ([`Admission`](crate::rate_limit::Admission)): counted, and its
     /// outcome held, by the statement that claims the key (429 with
     /// `Retry-After` over a limit, nothing claimed); the held hit is given
-    /// back by the statement that stores the answer, unless the answer is
-    /// the outcome the limit counts, and on every path where this request
-    /// does not run the work (a replay, a key in use).
+    /// back by the statement that stores the answer, unless the stored
+    /// answer has the status the limit counts, and on every other path
+    /// (forgotten or kept keys, a panic, and wherever this request does
+    /// not run the work: a replay, a key in use). A request whose client
+    /// goes away while it waits for a concurrent duplicate keeps its hit:
+    /// the safe side.
     pub async fn run_admitted<W, Fut, R, RFut>(
         &self,
         user_id: Uuid,
@@ -491,12 +495,23 @@ impl Idempotency {
             return answer;
         }
         let this = self.clone();
+        let on_panic = held.clone();
         let task = crate::request_id::spawn(async move {
             let settle = work().await;
             this.settle(&claim, &settle, held.as_ref()).await;
             settle
         });
-        task.await.map_err(ApiError::internal)?.into_response(false)
+        match task.await {
+            Ok(settle) => settle.into_response(false),
+            Err(panicked) => {
+                // Nothing was settled: the key waits for its lease, the
+                // held hit goes back now (no outcome was reached).
+                if let Some(held) = on_panic {
+                    held.give_back().await;
+                }
+                Err(ApiError::internal(panicked))
+            }
+        }
     }
 
     /// The answer of a request that does not own its key (a replay, a key

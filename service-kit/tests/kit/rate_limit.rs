@@ -140,6 +140,7 @@ async fn attempt(
                     StatusCode::SERVICE_UNAVAILABLE => {
                         Settle::Forget(ApiError::unavailable(anyhow::anyhow!("nothing happened")))
                     }
+                    StatusCode::IM_A_TEAPOT => panic!("the work panics"),
                     StatusCode::GATEWAY_TIMEOUT => Settle::Keep(ApiError::unavailable(
                         anyhow::anyhow!("left for a reconciler"),
                     )),
@@ -192,6 +193,53 @@ async fn an_admission_holds_both_limits_under_concurrency() {
         .await
         .unwrap();
     assert_eq!(claimed, 5);
+
+    // Refused by the attempts, nothing is held: with fewer attempts than
+    // declines allowed, the declines stop at the attempts.
+    let (_db, pool) = self::pool().await;
+    let (admission, keys) = admitted(&pool, 4, 5);
+    let statuses = join_all(
+        keys_used
+            .iter()
+            .map(|key| attempt(&keys, &admission, key, StatusCode::PAYMENT_REQUIRED)),
+    )
+    .await;
+    let declined = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::PAYMENT_REQUIRED)
+        .count();
+    assert_eq!(declined, 4, "{statuses:?}");
+    assert_eq!(hits(&pool, "attempts").await, 4);
+    assert_eq!(hits(&pool, "declines").await, 4);
+}
+
+#[tokio::test]
+async fn claims_and_answers_racing_on_one_counter_keep_exact_counts() {
+    let (_db, pool) = pool().await;
+    let (admission, keys) = admitted(&pool, 1000, 40);
+    // Half the requests decline (their hit kept), half succeed (given
+    // back by the statement that stores their answer) while the others
+    // still claim: no deadlock, exact counts.
+    let keys_used: Vec<(String, StatusCode)> = (0..40)
+        .map(|i| {
+            let status = if i % 2 == 0 {
+                StatusCode::PAYMENT_REQUIRED
+            } else {
+                StatusCode::CREATED
+            };
+            (format!("r-{i}"), status)
+        })
+        .collect();
+    let statuses = join_all(
+        keys_used
+            .iter()
+            .map(|(key, status)| attempt(&keys, &admission, key, *status)),
+    )
+    .await;
+    let expected: Vec<StatusCode> = keys_used.iter().map(|(_, status)| *status).collect();
+    assert_eq!(statuses, expected);
+    assert_eq!(hits(&pool, "attempts").await, 40);
+    assert_eq!(hits(&pool, "declines").await, 20);
 }
 
 #[tokio::test]
@@ -216,6 +264,9 @@ async fn a_held_outcome_is_given_back_unless_the_request_ends_that_way() {
         assert_eq!(answer, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(hits(&pool, "declines").await, 0, "{key}");
     }
+    let panicked = attempt(&keys, &admission, "panics", StatusCode::IM_A_TEAPOT).await;
+    assert_eq!(panicked, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(hits(&pool, "declines").await, 0, "a panic");
     let declined = attempt(&keys, &admission, "d", StatusCode::PAYMENT_REQUIRED).await;
     assert_eq!(declined, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(hits(&pool, "declines").await, 1, "a decline keeps its hit");
@@ -226,5 +277,5 @@ async fn a_held_outcome_is_given_back_unless_the_request_ends_that_way() {
     let fresh = attempt(&keys, &admission, "e", StatusCode::CREATED).await;
     assert_eq!(fresh, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(hits(&pool, "declines").await, 1);
-    assert_eq!(hits(&pool, "attempts").await, 7);
+    assert_eq!(hits(&pool, "attempts").await, 8);
 }
