@@ -35,16 +35,29 @@ impl Application {
         settings.search.check()?;
         settings.media.check()?;
         let media = Arc::new(media::Media::open(&settings.media)?);
-        // Every statement is planned with its values, prepared or not: a
-        // listing's best plan depends on how common its words are, and the
-        // generic plan Postgres switches a prepared statement to after five
-        // runs was measured walking or bitmapping the whole table for them
-        // (the dense search fell from 2,600 to 160 req/s). Prepared, they
-        // still skip the parse and the describe round trip of an unnamed
-        // statement; the rest are simple statements, cheap to plan.
+        // Two pools, splitting `database.max_connections` between them,
+        // because how a statement is best planned depends on its kind:
+        // - listings and searches are planned with their values every time,
+        //   prepared or not: a listing's best plan depends on how common its
+        //   words are, and the generic plan Postgres switches a prepared
+        //   statement to after five runs was measured walking or bitmapping
+        //   the whole table for them (the dense search fell from 2,600 to
+        //   160 req/s). Prepared, they still skip the parse and the describe
+        //   round trip of an unnamed statement;
+        // - everything else (reservations, product reads, writes) is planned
+        //   once per connection: no plan of theirs depends on the values,
+        //   and planning the reservations' statements anew was a third of
+        //   catalog's database time in `cargo xtask bench checkout` (README,
+        //   "Database connections").
+        let (main, search) = split_connections(&settings.database);
         let pool = service_kit::db::connect_with(
-            &settings.database,
+            &main,
             env!("CARGO_PKG_NAME"),
+            &[("plan_cache_mode", "force_generic_plan")],
+        )?;
+        let search_pool = service_kit::db::connect_with(
+            &search,
+            concat!(env!("CARGO_PKG_NAME"), "-search"),
             &[("plan_cache_mode", "force_custom_plan")],
         )?;
         if settings.database.migrate_on_start {
@@ -52,6 +65,7 @@ impl Application {
         }
         let state = AppState::new(state::Shared {
             pool: pool.clone(),
+            search_pool,
             verifier: JwksVerifier::new(&settings.auth)?,
             caches: cache::Caches::new(&settings.cache),
             settings: Arc::new(settings),
@@ -202,5 +216,58 @@ impl service_kit::Service for Application {
 
     async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         Application::run(self, shutdown).await
+    }
+}
+
+/// `database`'s connections split between the service's pool (half,
+/// rounded up) and the search pool (the rest), at least one each; idle
+/// connections likewise.
+fn split_connections(
+    database: &service_kit::config::DatabaseSettings,
+) -> (
+    service_kit::config::DatabaseSettings,
+    service_kit::config::DatabaseSettings,
+) {
+    let half_up = |n: u32| n.div_ceil(2);
+    let (mut main, mut search) = (database.clone(), database.clone());
+    main.max_connections = half_up(database.max_connections).max(1);
+    search.max_connections = (database.max_connections - half_up(database.max_connections)).max(1);
+    main.min_connections = half_up(database.min_connections).min(main.max_connections);
+    search.min_connections =
+        (database.min_connections - half_up(database.min_connections)).min(search.max_connections);
+    (main, search)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connections_are_split_between_the_two_pools() {
+        let mut database = service_kit::config::DatabaseSettings {
+            url: secrecy::SecretString::from("postgres://localhost/catalog"),
+            schema: "catalog".into(),
+            max_connections: 0,
+            min_connections: 0,
+            acquire_timeout_secs: 5,
+            idle_timeout_secs: 300,
+            statement_timeout_secs: 30,
+            migrate_on_start: false,
+        };
+        for (max, min, expected) in [
+            (10, 2, ((5, 1), (5, 1))),
+            (5, 5, ((3, 3), (2, 2))),
+            (20, 0, ((10, 0), (10, 0))),
+            (1, 1, ((1, 1), (1, 0))),
+        ] {
+            database.max_connections = max;
+            database.min_connections = min;
+            let (main, search) = split_connections(&database);
+            let got = (
+                (main.max_connections, main.min_connections),
+                (search.max_connections, search.min_connections),
+            );
+            assert_eq!(got, expected, "{max} / {min}");
+        }
     }
 }

@@ -33,8 +33,12 @@ impl std::ops::Deref for AppState {
 
 /// What [`AppState`] shares.
 pub struct Shared {
-    /// The service's pool (its own schema).
+    /// The service's pool (its own schema): statements planned once per
+    /// connection.
     pub pool: PgPool,
+    /// The pool of listings and searches (same schema): statements planned
+    /// with their values every time (`lib.rs`).
+    pub search_pool: PgPool,
     /// Verifies access tokens against user-service's JWKS.
     pub verifier: JwksVerifier,
     /// The configuration the service started with.

@@ -439,3 +439,25 @@ async fn a_renamed_product_is_found_by_its_new_name_only() {
     let lamps = ids(app.get_json("/api/v1/products?q=lamp&limit=1").await);
     assert_eq!(lamps, [product]);
 }
+
+#[tokio::test]
+async fn listings_are_planned_with_their_values_and_the_rest_once_per_connection() {
+    let (app, ..) = seeded_app().await;
+    // The service's pool: generic plans (prepared once per connection).
+    let mode: String = sqlx::query_scalar("show plan_cache_mode")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "force_generic_plan");
+    // Listings and searches run on their own connections, planned with
+    // their values every time.
+    assert!(!search_all(&app, &[("q", "lamp")], 50).await.is_empty());
+    let searchers: i64 = sqlx::query_scalar(
+        "select count(*) from pg_stat_activity
+         where application_name = 'catalog-service-search' and datname = current_database()",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(searchers >= 1, "{searchers} search connections");
+}

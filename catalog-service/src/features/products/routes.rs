@@ -66,7 +66,7 @@ async fn list_products(
 ) -> Result<Json<Page<Product>>, ApiError> {
     let (filter, limit) = query.parse().map_err(ApiError::validation)?;
     let catalog = Catalog {
-        pool: &state.pool,
+        pool: &state.search_pool,
         caches: &state.caches,
         memory: &state.search_memory,
         settings: &state.settings.search,
