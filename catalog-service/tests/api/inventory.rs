@@ -71,6 +71,49 @@ async fn adjustments_change_on_hand_and_are_audited() {
 }
 
 #[tokio::test]
+async fn the_audit_trail_pages_newest_first_without_gaps_or_repeats() {
+    let app = spawn_app().await;
+    let category = app.create_category("c", None).await;
+    let product = app.create_product(&category, "SKU", "Lamp", 100, 1).await;
+    let id = product["id"].as_str().unwrap();
+    for delta in 2..=7 {
+        let response = app
+            .admin_post(
+                &format!("/api/v1/products/{id}/inventory/adjustments"),
+                &json!({"delta": delta, "reason": format!("delivery {delta}")}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let mut deltas = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/api/v1/products/{id}/inventory/adjustments?limit=2");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page: Value = app
+            .http
+            .get(app.url(&path))
+            .bearer_auth(app.admin_token())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2, "{page}");
+        deltas.extend(items.iter().map(|e| e["delta"].as_i64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(deltas, [7, 6, 5, 4, 3, 2, 1]);
+}
+
+#[tokio::test]
 async fn on_hand_never_goes_below_reserved() {
     let app = spawn_app().await;
     let category = app.create_category("c", None).await;

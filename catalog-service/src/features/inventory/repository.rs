@@ -63,7 +63,9 @@ pub async fn record(
     .map(|_| ())
 }
 
-/// The audit trail of a product, newest first.
+/// The audit trail of a product, newest first. The cursor's absence is
+/// the largest possible key rather than an `is null or`, so the generic
+/// plan the service's pool uses (`lib.rs`) seeks every page in the index.
 #[tracing::instrument(skip_all)]
 pub async fn list_adjustments(
     pool: &PgPool,
@@ -76,7 +78,9 @@ pub async fn list_adjustments(
         "select adjustment_id as id, product_id, delta, reason, actor_id, actor, on_hand_after, created_at
          from inventory_adjustments
          where product_id = $1
-           and ($2::timestamptz is null or (created_at, adjustment_id) < ($2, $3))
+           and (created_at, adjustment_id)
+               < (coalesce($2, 'infinity'::timestamptz),
+                  coalesce($3, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid))
          order by created_at desc, adjustment_id desc
          limit $4",
         product_id,
