@@ -3,11 +3,11 @@
 //! CTE the stock update waits on): concurrent multi-item reservations then
 //! always lock in the same order and cannot deadlock.
 //!
-//! The checkout's path takes two round trips per transaction: reserve is
-//! [`open_reservation`] then [`hold`], commit and release are
-//! [`lock_with_items`] then [`end`].
+//! The checkout's path: reserve is [`open_reservation`] then [`hold`] (two
+//! round trips in a transaction); commit and release are one statement
+//! each, [`end`].
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -144,13 +144,13 @@ pub async fn lock_with_items(
     let items = rows
         .into_iter()
         .filter_map(|r| {
-            Some(ReservedItem {
-                product_id: r.product_id?,
-                quantity: r.quantity?,
-                unit_price_cents: r.unit_price_cents?,
-                currency: r.currency?,
-                name: r.name?,
-            })
+            item(
+                r.product_id,
+                r.quantity,
+                r.unit_price_cents,
+                r.currency,
+                r.name,
+            )
         })
         .collect();
     Ok(Some((header, items)))
@@ -165,54 +165,158 @@ pub enum Ending {
     Release,
 }
 
-/// Ends an active reservation (its header locked by [`lock_with_items`]) in
-/// one round trip: locks its products in id order, moves their stock and
-/// sets its status. The lock comes first (a one-time filter the stock
-/// update waits on), so the lock order is the service's one order.
+/// Ends a reservation if it is active, in one statement (one round trip,
+/// its own transaction): locks the header, then its products in id order
+/// (the service's one lock order: each lock is a CTE the next step waits
+/// on), moves their stock and sets the status. Returns the header as it
+/// was when locked, with its lines (`None`: no such reservation); a
+/// reservation that was not active is left as it was.
 #[tracing::instrument(skip_all, fields(ending = ?ending))]
 pub async fn end(
-    conn: &mut PgConnection,
+    pool: &PgPool,
     reservation_id: Uuid,
     ending: Ending,
-    quantities: &BTreeMap<Uuid, i32>,
-) -> sqlx::Result<()> {
-    let (ids, qty): (Vec<Uuid>, Vec<i32>) = quantities.iter().map(|(k, v)| (*k, *v)).unzip();
-    let query = match ending {
+) -> sqlx::Result<Option<(ReservationRow, Vec<ReservedItem>)>> {
+    let rows: Vec<Ended> = match ending {
         Ending::Commit => sqlx::query!(
-            "with locked as (
-                 select product_id from products where product_id = any($2)
-                 order by product_id for update
+            r#"with header as (
+                 select reservation_id, status, expires_at from reservations
+                 where reservation_id = $1
+                 for update
+             ), items as (
+                 select product_id, quantity, unit_price_cents, currency, name
+                 from reservation_items where reservation_id = $1
+             ), held as (
+                 select product_id, quantity from items
+                 where exists (select 1 from header where status = 'active')
+             ), locked as (
+                 select product_id from products
+                 where product_id in (select product_id from held)
+                 order by product_id
+                 for update
              ), moved as (
                  update products p
-                 set reserved = p.reserved - l.quantity, on_hand = p.on_hand - l.quantity
-                 from unnest($2::uuid[], $3::int4[]) as l(product_id, quantity)
-                 where p.product_id = l.product_id and (select count(*) from locked) >= 0
+                 set reserved = p.reserved - h.quantity, on_hand = p.on_hand - h.quantity
+                 from held h
+                 where p.product_id = h.product_id and (select count(*) from locked) >= 0
                  returning p.product_id
+             ), ended as (
+                 update reservations set status = 'committed', updated_at = now()
+                 where reservation_id = $1 and status = 'active'
+                   and (select count(*) from moved) >= 0
              )
-             update reservations set status = 'committed', updated_at = now()
-             where reservation_id = $1 and (select count(*) from moved) >= 0",
+             select h.reservation_id, h.status as "status: ReservationStatus", h.expires_at,
+                    i.product_id as "product_id?", i.quantity as "quantity?",
+                    i.unit_price_cents as "unit_price_cents?", i.currency as "currency?",
+                    i.name as "name?"
+             from header h
+             left join items i on true
+             order by i.product_id"#,
             reservation_id,
-            &ids,
-            &qty,
-        ),
+        )
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|r| Ended {
+            header: ReservationRow {
+                reservation_id: r.reservation_id,
+                status: r.status,
+                expires_at: r.expires_at,
+            },
+            item: item(
+                r.product_id,
+                r.quantity,
+                r.unit_price_cents,
+                r.currency,
+                r.name,
+            ),
+        })
+        .collect(),
         Ending::Release => sqlx::query!(
-            "with locked as (
-                 select product_id from products where product_id = any($2)
-                 order by product_id for update
+            r#"with header as (
+                 select reservation_id, status, expires_at from reservations
+                 where reservation_id = $1
+                 for update
+             ), items as (
+                 select product_id, quantity, unit_price_cents, currency, name
+                 from reservation_items where reservation_id = $1
+             ), held as (
+                 select product_id, quantity from items
+                 where exists (select 1 from header where status = 'active')
+             ), locked as (
+                 select product_id from products
+                 where product_id in (select product_id from held)
+                 order by product_id
+                 for update
              ), moved as (
-                 update products p set reserved = p.reserved - l.quantity
-                 from unnest($2::uuid[], $3::int4[]) as l(product_id, quantity)
-                 where p.product_id = l.product_id and (select count(*) from locked) >= 0
+                 update products p
+                 set reserved = p.reserved - h.quantity
+                 from held h
+                 where p.product_id = h.product_id and (select count(*) from locked) >= 0
                  returning p.product_id
+             ), ended as (
+                 update reservations set status = 'released', updated_at = now()
+                 where reservation_id = $1 and status = 'active'
+                   and (select count(*) from moved) >= 0
              )
-             update reservations set status = 'released', updated_at = now()
-             where reservation_id = $1 and (select count(*) from moved) >= 0",
+             select h.reservation_id, h.status as "status: ReservationStatus", h.expires_at,
+                    i.product_id as "product_id?", i.quantity as "quantity?",
+                    i.unit_price_cents as "unit_price_cents?", i.currency as "currency?",
+                    i.name as "name?"
+             from header h
+             left join items i on true
+             order by i.product_id"#,
             reservation_id,
-            &ids,
-            &qty,
-        ),
+        )
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|r| Ended {
+            header: ReservationRow {
+                reservation_id: r.reservation_id,
+                status: r.status,
+                expires_at: r.expires_at,
+            },
+            item: item(
+                r.product_id,
+                r.quantity,
+                r.unit_price_cents,
+                r.currency,
+                r.name,
+            ),
+        })
+        .collect(),
     };
-    query.execute(conn).await.map(|_| ())
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let header = first.header.clone();
+    let items = rows.into_iter().filter_map(|r| r.item).collect();
+    Ok(Some((header, items)))
+}
+
+/// A row of [`end`]: the header, and one line (none for a header without
+/// lines).
+struct Ended {
+    header: ReservationRow,
+    item: Option<ReservedItem>,
+}
+
+/// A line from the nullable columns of a left join.
+fn item(
+    product_id: Option<Uuid>,
+    quantity: Option<i32>,
+    unit_price_cents: Option<i64>,
+    currency: Option<String>,
+    name: Option<String>,
+) -> Option<ReservedItem> {
+    Some(ReservedItem {
+        product_id: product_id?,
+        quantity: quantity?,
+        unit_price_cents: unit_price_cents?,
+        currency: currency?,
+        name: name?,
+    })
 }
 
 /// Locks the products named (sorted by id, the one lock order of the

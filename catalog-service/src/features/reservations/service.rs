@@ -149,26 +149,21 @@ pub async fn commit(
     caches: &Caches,
     reservation_id: Uuid,
 ) -> Result<Reservation, ReservationError> {
-    let mut tx = pool.begin().await?;
-    let reservation = load_locked(&mut tx, reservation_id).await?;
+    let reservation = end(pool, reservation_id, Ending::Commit).await?;
     match reservation.status {
-        ReservationStatus::Committed => return Ok(reservation),
-        ReservationStatus::Released => return Err(ReservationError::WrongState("released")),
-        ReservationStatus::Expired => return Err(ReservationError::WrongState("expired")),
+        ReservationStatus::Committed => Ok(reservation),
+        ReservationStatus::Released => Err(ReservationError::WrongState("released")),
+        ReservationStatus::Expired => Err(ReservationError::WrongState("expired")),
         // Still active (even if past its expiry but not yet swept): the
-        // stock is still held, so committing it is safe.
-        ReservationStatus::Active => {}
+        // stock was still held, so committing it was safe.
+        ReservationStatus::Active => {
+            ended(caches, &reservation, "committed").await;
+            Ok(Reservation {
+                status: ReservationStatus::Committed,
+                ..reservation
+            })
+        }
     }
-    let quantities = held(&reservation);
-    let ids: Vec<Uuid> = quantities.keys().copied().collect();
-    repository::end(&mut tx, reservation_id, Ending::Commit, &quantities).await?;
-    tx.commit().await?;
-    caches.invalidate_products(ids).await;
-    count("committed");
-    Ok(Reservation {
-        status: ReservationStatus::Committed,
-        ..reservation
-    })
 }
 
 /// Held stock returns to available. Idempotent; a committed reservation
@@ -178,27 +173,41 @@ pub async fn release(
     caches: &Caches,
     reservation_id: Uuid,
 ) -> Result<Reservation, ReservationError> {
-    let mut tx = pool.begin().await?;
-    let reservation = load_locked(&mut tx, reservation_id).await?;
+    let reservation = end(pool, reservation_id, Ending::Release).await?;
     match reservation.status {
-        ReservationStatus::Released | ReservationStatus::Expired => return Ok(reservation),
-        ReservationStatus::Committed => {
-            return Err(ReservationError::WrongState(
-                "committed; restock it instead",
-            ));
+        ReservationStatus::Released | ReservationStatus::Expired => Ok(reservation),
+        ReservationStatus::Committed => Err(ReservationError::WrongState(
+            "committed; restock it instead",
+        )),
+        ReservationStatus::Active => {
+            ended(caches, &reservation, "released").await;
+            Ok(Reservation {
+                status: ReservationStatus::Released,
+                ..reservation
+            })
         }
-        ReservationStatus::Active => {}
     }
-    let quantities = held(&reservation);
-    let ids: Vec<Uuid> = quantities.keys().copied().collect();
-    repository::end(&mut tx, reservation_id, Ending::Release, &quantities).await?;
-    tx.commit().await?;
+}
+
+/// Ends the reservation if it is active (one statement) and returns it as
+/// it was before.
+async fn end(
+    pool: &PgPool,
+    reservation_id: Uuid,
+    ending: Ending,
+) -> Result<Reservation, ReservationError> {
+    let (header, items) = repository::end(pool, reservation_id, ending)
+        .await?
+        .ok_or(ReservationError::NotFound)?;
+    Ok(with_items(header, items))
+}
+
+/// What follows an active reservation's end: its products' cached
+/// representations are stale, and it is counted.
+async fn ended(caches: &Caches, reservation: &Reservation, outcome: &'static str) {
+    let ids: Vec<Uuid> = reservation.items.iter().map(|i| i.product_id).collect();
     caches.invalidate_products(ids).await;
-    count("released");
-    Ok(Reservation {
-        status: ReservationStatus::Released,
-        ..reservation
-    })
+    count(outcome);
 }
 
 /// Puts the units of a cancelled order back on hand, once per reference.
@@ -271,14 +280,6 @@ pub async fn release_expired(
 /// Lines as product -> quantity, in the lock order.
 fn lines(items: &[ItemRequest]) -> BTreeMap<Uuid, i32> {
     items.iter().map(|i| (i.product_id, i.quantity)).collect()
-}
-
-fn held(reservation: &Reservation) -> BTreeMap<Uuid, i32> {
-    reservation
-        .items
-        .iter()
-        .map(|i| (i.product_id, i.quantity))
-        .collect()
 }
 
 fn with_items(header: ReservationRow, items: Vec<ReservedItem>) -> Reservation {
