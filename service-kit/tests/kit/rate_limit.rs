@@ -163,25 +163,28 @@ async fn hits(pool: &PgPool, scope: &str) -> i32 {
         .unwrap()
 }
 
+/// Thirty concurrent requests (thirty keys) whose work declines.
+async fn thirty_declines(keys: &Idempotency, admission: &Admission) -> Vec<StatusCode> {
+    let keys_used: Vec<String> = (0..30).map(|i| format!("k-{i}")).collect();
+    join_all(
+        keys_used
+            .iter()
+            .map(|key| attempt(keys, admission, key, StatusCode::PAYMENT_REQUIRED)),
+    )
+    .await
+}
+
+fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
 #[tokio::test]
 async fn an_admission_holds_both_limits_under_concurrency() {
     let (_db, pool) = pool().await;
     let (admission, keys) = admitted(&pool, 8, 5);
-    let keys_used: Vec<String> = (0..30).map(|i| format!("k-{i}")).collect();
-    let statuses = join_all(
-        keys_used
-            .iter()
-            .map(|key| attempt(&keys, &admission, key, StatusCode::PAYMENT_REQUIRED)),
-    )
-    .await;
-    let declined = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::PAYMENT_REQUIRED)
-        .count();
-    let limited = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
-        .count();
+    let statuses = thirty_declines(&keys, &admission).await;
+    let declined = count(&statuses, StatusCode::PAYMENT_REQUIRED);
+    let limited = count(&statuses, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!((declined, limited), (5, 25), "{statuses:?}");
     // Refused by the declines, three attempts still counted (eight at
     // most); refused by the attempts, nothing counted in the declines. Only
@@ -198,16 +201,8 @@ async fn an_admission_holds_both_limits_under_concurrency() {
     // declines allowed, the declines stop at the attempts.
     let (_db, pool) = self::pool().await;
     let (admission, keys) = admitted(&pool, 4, 5);
-    let statuses = join_all(
-        keys_used
-            .iter()
-            .map(|key| attempt(&keys, &admission, key, StatusCode::PAYMENT_REQUIRED)),
-    )
-    .await;
-    let declined = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::PAYMENT_REQUIRED)
-        .count();
+    let statuses = thirty_declines(&keys, &admission).await;
+    let declined = count(&statuses, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(declined, 4, "{statuses:?}");
     assert_eq!(hits(&pool, "attempts").await, 4);
     assert_eq!(hits(&pool, "declines").await, 4);
