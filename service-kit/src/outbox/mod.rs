@@ -16,6 +16,11 @@
 //! delivers the destinations it has a client for ([`Relay::deliver_to`]);
 //! rows for any other destination wait (and show in the lag gauge).
 //!
+//! A relay claims up to `batch_size` due rows (20) and delivers up to
+//! `delivery_concurrency` of them at once (8): one at a time, a receiver
+//! answering in 20 ms would cap it at 50 events/s. Events may therefore
+//! arrive out of order, as a retried one always could.
+//!
 //! Replicas share the table safely: each relay claims due rows with
 //! `FOR UPDATE SKIP LOCKED`. The relay exports `outbox_lag_seconds{service}`
 //! (age of the oldest undelivered event, 0 when none) and
@@ -61,6 +66,7 @@
 mod repository;
 
 use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -306,10 +312,15 @@ fn default_sweep_interval_secs() -> u64 {
     60
 }
 
+fn default_delivery_concurrency() -> usize {
+    8
+}
+
 /// The `[outbox]` section a service with an outbox is configured with
 /// (`APP__OUTBOX__*`); defaults: poll every 1000 ms, first retry after
 /// 1000 ms, at most 300 s apart, given up after 25 attempts, given-up
-/// events deleted after 7 days, swept every 60 s.
+/// events deleted after 7 days, swept every 60 s, up to 8 events of a batch
+/// delivered at once.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxSettings {
@@ -328,6 +339,9 @@ pub struct OutboxSettings {
     /// How often delivered and expired given-up events are deleted.
     #[serde(default = "default_sweep_interval_secs")]
     pub sweep_interval_secs: u64,
+    /// Events of one batch in flight at once (at least 1).
+    #[serde(default = "default_delivery_concurrency")]
+    pub delivery_concurrency: usize,
 }
 
 impl From<&OutboxSettings> for RelayOptions {
@@ -339,6 +353,7 @@ impl From<&OutboxSettings> for RelayOptions {
             max_attempts: settings.max_attempts,
             retain_failed: Duration::from_secs(u64::from(settings.failed_retention_days) * 86_400),
             sweep_interval: Duration::from_secs(settings.sweep_interval_secs.max(1)),
+            concurrency: settings.delivery_concurrency.max(1),
             ..RelayOptions::default()
         }
     }
@@ -364,6 +379,10 @@ pub struct RelayOptions {
     pub retain_failed: Duration,
     /// How often the relay deletes what has outlived its retention.
     pub sweep_interval: Duration,
+    /// Events of one batch delivered at once. A receiver that answers in
+    /// 20 ms caps a relay delivering one at a time at 50 events/s, fewer
+    /// than a busy order-service writes.
+    pub concurrency: usize,
 }
 
 impl Default for RelayOptions {
@@ -377,6 +396,7 @@ impl Default for RelayOptions {
             retain_delivered: Duration::from_secs(3600),
             retain_failed: Duration::from_secs(7 * 86_400),
             sweep_interval: Duration::from_secs(60),
+            concurrency: 8,
         }
     }
 }
@@ -465,6 +485,7 @@ impl Relay {
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!(service = %self.service, receivers = ?self.receivers.keys().collect::<Vec<_>>(), "outbox relay started");
         let mut next_sweep = Instant::now();
+        let mut next_stats = Instant::now();
         loop {
             let delivered_full_batch = match self.tick().await {
                 Ok(claimed) => claimed as i64 >= self.options.batch_size,
@@ -473,7 +494,12 @@ impl Relay {
                     false
                 }
             };
-            self.record_stats().await;
+            // Counting the pending events reads all of them: at most once
+            // per poll interval, however fast full batches follow each other.
+            if Instant::now() >= next_stats {
+                self.record_stats().await;
+                next_stats = Instant::now() + self.options.poll_interval;
+            }
             if Instant::now() >= next_sweep {
                 match self.sweep().await {
                     Ok((0, 0)) => {}
@@ -504,55 +530,74 @@ impl Relay {
     }
 
     /// One pass: claims the due events of the destinations this relay
-    /// delivers, attempts each, records the outcomes, and returns how many
-    /// were claimed.
+    /// delivers, attempts up to `concurrency` of them at once, records the
+    /// outcomes, and returns how many were claimed. Events of one batch may
+    /// arrive in any order (a retried one arrives after later ones anyway):
+    /// receivers rely on `event_id`, not on order.
     pub async fn tick(&self) -> anyhow::Result<usize> {
         let destinations: Vec<String> = self.receivers.keys().cloned().collect();
         let mut tx = self.pool.begin().await?;
         let due = repository::claim_due(&mut tx, &destinations, self.options.batch_size).await?;
         let claimed = due.len();
-        for event in due {
-            let delivery = self.deliver(&event);
-            let outcome = match event
-                .request_id
-                .as_deref()
-                .and_then(crate::request_id::RequestId::parse)
-            {
-                Some(id) => crate::request_id::scope(id, delivery).await,
-                None => delivery.await,
-            };
+        let outcomes: Vec<(repository::Due, Result<(), Failure>)> = stream::iter(due)
+            .map(|event| async move {
+                let outcome = self.deliver_with_request_id(&event).await;
+                (event, outcome)
+            })
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect()
+            .await;
+        let mut delivered = Vec::with_capacity(outcomes.len());
+        let mut failures = Vec::new();
+        for (event, outcome) in outcomes {
             match outcome {
-                Ok(()) => {
-                    repository::mark_delivered(&mut tx, event.event_id, &event.destination).await?;
-                    self.count("delivered");
-                }
-                Err(Failure { error, permanent }) => {
-                    let attempts = event.attempts.saturating_add(1);
-                    let give_up = permanent || attempts >= self.options.max_attempts;
-                    let delay = self.backoff(attempts);
-                    let next = Utc::now()
-                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-                    if give_up {
-                        tracing::error!(event_id = %event.event_id, destination = %event.destination, attempts, error = %error, "outbox event given up");
-                        self.count("failed");
-                    } else {
-                        tracing::warn!(event_id = %event.event_id, destination = %event.destination, attempts, retry_in_ms = delay.as_millis() as u64, error = %error, "outbox delivery failed; will retry");
-                        self.count("retry");
-                    }
-                    repository::mark_attempt_failed(
-                        &mut tx,
-                        event.event_id,
-                        &event.destination,
-                        next,
-                        &error,
-                        give_up,
-                    )
-                    .await?;
-                }
+                Ok(()) => delivered.push(event),
+                Err(failure) => failures.push((event, failure)),
             }
         }
+        repository::mark_delivered(&mut tx, &delivered).await?;
+        for (event, Failure { error, permanent }) in &failures {
+            let attempts = event.attempts.saturating_add(1);
+            let give_up = *permanent || attempts >= self.options.max_attempts;
+            let delay = self.backoff(attempts);
+            let next =
+                Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+            if give_up {
+                tracing::error!(event_id = %event.event_id, destination = %event.destination, attempts, error = %error, "outbox event given up");
+            } else {
+                tracing::warn!(event_id = %event.event_id, destination = %event.destination, attempts, retry_in_ms = delay.as_millis() as u64, error = %error, "outbox delivery failed; will retry");
+            }
+            repository::mark_attempt_failed(
+                &mut tx,
+                event.event_id,
+                &event.destination,
+                next,
+                error,
+                give_up,
+            )
+            .await?;
+        }
         tx.commit().await?;
+        self.count("delivered", delivered.len());
+        for (event, failure) in &failures {
+            let give_up =
+                failure.permanent || event.attempts.saturating_add(1) >= self.options.max_attempts;
+            self.count(if give_up { "failed" } else { "retry" }, 1);
+        }
         Ok(claimed)
+    }
+
+    /// [`Relay::deliver`] under the id of the request that wrote the event.
+    async fn deliver_with_request_id(&self, event: &repository::Due) -> Result<(), Failure> {
+        let delivery = self.deliver(event);
+        match event
+            .request_id
+            .as_deref()
+            .and_then(crate::request_id::RequestId::parse)
+        {
+            Some(id) => crate::request_id::scope(id, delivery).await,
+            None => delivery.await,
+        }
     }
 
     /// Deletes delivered events older than `retain_delivered` and given-up
@@ -620,9 +665,11 @@ impl Relay {
         Duration::from_millis(rand::rng().random_range(ceiling_ms / 2..=ceiling_ms))
     }
 
-    fn count(&self, outcome: &'static str) {
-        metrics::counter!("outbox_deliveries_total", "service" => self.service.clone(), "outcome" => outcome)
-            .increment(1);
+    fn count(&self, outcome: &'static str, events: usize) {
+        if events > 0 {
+            metrics::counter!("outbox_deliveries_total", "service" => self.service.clone(), "outcome" => outcome)
+                .increment(events as u64);
+        }
     }
 
     async fn record_stats(&self) {
@@ -678,6 +725,13 @@ mod tests {
         let options = RelayOptions::from(&settings);
         assert_eq!(options.retain_failed, Duration::from_secs(7 * 86_400));
         assert_eq!(options.sweep_interval, Duration::from_secs(60));
+        assert_eq!(options.concurrency, 8);
+        let one_at_a_time: OutboxSettings = serde_json::from_value(serde_json::json!({
+            "poll_interval_ms": 1000, "backoff_base_ms": 1000, "backoff_max_secs": 300,
+            "max_attempts": 25, "delivery_concurrency": 0
+        }))
+        .unwrap();
+        assert_eq!(RelayOptions::from(&one_at_a_time).concurrency, 1);
     }
 
     #[tokio::test]

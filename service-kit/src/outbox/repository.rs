@@ -65,18 +65,21 @@ pub(super) async fn claim_due(
     .await
 }
 
+/// Marks `events` delivered, in one statement.
 #[tracing::instrument(skip_all)]
-pub(super) async fn mark_delivered(
-    conn: &mut PgConnection,
-    event_id: Uuid,
-    destination: &str,
-) -> sqlx::Result<()> {
+pub(super) async fn mark_delivered(conn: &mut PgConnection, events: &[Due]) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    let destinations: Vec<String> = events.iter().map(|e| e.destination.clone()).collect();
     sqlx::query!(
-        "update outbox
-         set delivered_at = now(), attempts = attempts + 1, last_error = null, updated_at = now()
-         where event_id = $1 and destination = $2",
-        event_id,
-        destination,
+        "update outbox o
+         set delivered_at = now(), attempts = o.attempts + 1, last_error = null, updated_at = now()
+         from unnest($1::uuid[], $2::text[]) as d(event_id, destination)
+         where o.event_id = d.event_id and o.destination = d.destination",
+        &ids,
+        &destinations,
     )
     .execute(conn)
     .await

@@ -6,6 +6,7 @@ mod client;
 mod errors;
 mod helpers;
 mod observability;
+mod outbox;
 mod pagination;
 mod rate_limit;
 mod readiness;
