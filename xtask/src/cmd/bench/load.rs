@@ -320,8 +320,28 @@ impl Bench for LoadBench {
     }
 
     fn round(&self, fleet: &BenchFleet) -> Result<Vec<EndpointFigures>> {
-        measure(fleet, &self.opts, self.products, self.body)
+        let figures = measure(fleet, &self.opts, self.products, self.body)?;
+        print_outbox_backlog(fleet)?;
+        Ok(figures)
     }
+}
+
+/// Prints how many of order-service's outbox events (the confirmation mails)
+/// were still undelivered when the window closed: a fleet that confirms
+/// orders faster than it relays their mails looks faster than one that
+/// keeps up, and this line shows the difference.
+fn print_outbox_backlog(fleet: &BenchFleet) -> Result<()> {
+    let pending = crate::infra::pg::query(
+        &crate::infra::pg::PgBin::locate()?,
+        &fleet.database_url("order")?,
+        "select count(*) from outbox where delivered_at is null and failed_at is null",
+    )
+    .context("counting order-service's undelivered outbox events")?;
+    println!(
+        "order-service outbox: {} events undelivered at the end of the window",
+        pending.trim()
+    );
+    Ok(())
 }
 
 /// `bench checkout`: every client adds one item and checks out, again and
