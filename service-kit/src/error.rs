@@ -152,6 +152,18 @@ impl ApiError {
         e
     }
 
+    /// A database error of a request: 503 with `Retry-After: 1` when a
+    /// retry could succeed ([`crate::db::is_transient`]: the database down,
+    /// the pool exhausted, a deadlock, a statement timeout), 500 otherwise.
+    /// The cause is logged, not shown.
+    pub fn database(err: sqlx::Error) -> Self {
+        if crate::db::is_transient(&err) {
+            Self::unavailable(err).with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+        } else {
+            Self::internal(err)
+        }
+    }
+
     /// 500: the cause is logged once, the body stays generic.
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::new(

@@ -13,6 +13,31 @@ use std::time::Duration;
 
 use crate::config::DatabaseSettings;
 
+/// Whether the same statement could succeed if the request were simply
+/// retried: the database unreachable or shutting down, the pool exhausted,
+/// a deadlock or serialization failure, a lock or statement timeout, the
+/// server out of connections or resources. Anything else (a constraint, a
+/// type, a syntax error) would fail again and is a bug or bad data.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // SQLSTATE classes: 08 connection exception, 40 transaction
+            // rollback (40001 serialization, 40P01 deadlock), 53
+            // insufficient resources (53300 too many connections), 57
+            // operator intervention (57014 statement timeout, 57P01 admin
+            // shutdown, 57P03 cannot connect now), 58 system error; and
+            // 55P03 lock not available (lock_timeout).
+            matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58")) || code == "55P03"
+        }),
+        _ => false,
+    }
+}
+
 /// A pooled connection idle this long is pinged before it is handed out.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 

@@ -98,7 +98,7 @@ impl From<LimitError> for ApiError {
     fn from(err: LimitError) -> Self {
         match err {
             LimitError::Limited(limited) => limited.into(),
-            LimitError::Database(err) => ApiError::unavailable(err),
+            LimitError::Database(err) => ApiError::database(err),
         }
     }
 }

@@ -263,3 +263,76 @@ async fn responses_are_gzip_compressed_when_asked() {
         .unwrap();
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }
+
+/// The error Postgres answers `do $$ ... raise ... using errcode = code`
+/// with: a real `sqlx::Error::Database` carrying that SQLSTATE.
+async fn raised(pool: &sqlx::PgPool, code: &str) -> sqlx::Error {
+    // The code is one of the test's own constants.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "do $$ begin raise exception 'raised on purpose' using errcode = '{code}'; end $$"
+    )))
+    .execute(pool)
+    .await
+    .unwrap_err()
+}
+
+#[tokio::test]
+async fn database_errors_a_retry_could_cure_are_503_with_retry_after_the_rest_500() {
+    use axum::response::IntoResponse;
+    use service_kit::ApiError;
+
+    let db = service_kit::testing::TestDatabase::create("kit").await;
+    let pool = service_kit::db::connect(&db.settings(), "kit-test").unwrap();
+    let cases = [
+        ("40P01", 503), // deadlock detected
+        ("40001", 503), // serialization failure
+        ("55P03", 503), // lock not available
+        ("57P01", 503), // admin shutdown
+        ("53300", 503), // too many connections
+        ("08006", 503), // connection failure
+        ("23505", 500), // unique violation: the same request fails again
+        ("22012", 500), // division by zero
+        ("42P01", 500), // undefined table: a bug
+    ];
+    for (code, status) in cases {
+        let response = ApiError::database(raised(&pool, code).await).into_response();
+        assert_eq!(response.status().as_u16(), status, "{code}");
+        let retry_after = response.headers().get("retry-after");
+        assert_eq!(
+            retry_after.map(|v| v.to_str().unwrap()),
+            (status == 503).then_some("1"),
+            "{code}"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains("raised on purpose"), "cause shown: {text}");
+    }
+
+    // A real statement timeout (57014).
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("set local statement_timeout = 20")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let timeout = sqlx::query("select pg_sleep(1)")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    drop(tx);
+    assert_eq!(ApiError::database(timeout).status().as_u16(), 503);
+
+    // A database nobody answers on: the pool gives up waiting.
+    let mut settings = db.settings();
+    settings.url = "postgres://nobody:secret@127.0.0.1:9/none"
+        .to_owned()
+        .into();
+    settings.acquire_timeout_secs = 1;
+    let unreachable = service_kit::db::connect(&settings, "kit-test").unwrap();
+    let down = sqlx::query("select 1")
+        .execute(&unreachable)
+        .await
+        .unwrap_err();
+    assert_eq!(ApiError::database(down).status().as_u16(), 503);
+}
