@@ -198,3 +198,36 @@ async fn unknown_and_malformed_category_ids_are_404() {
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+/// With the database unreachable, a read that needs it answers 503 with
+/// `Retry-After` (retrying will work), not 500 (a bug), and works again
+/// once the database is back, without a restart.
+#[tokio::test]
+async fn with_the_database_down_a_read_is_503_with_retry_after_then_recovers() {
+    let (app, proxy) = crate::helpers::spawn_app_via_proxy(|s| {
+        s.cache.enabled = false;
+        s.database.acquire_timeout_secs = 1;
+    })
+    .await;
+    let home = app.create_category("home", None).await;
+    proxy.disable();
+    let response = app.get(&format!("/api/v1/categories/{home}")).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body = problem(response).await;
+    assert_eq!(body["status"], 503);
+
+    proxy.enable();
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        status = app
+            .get(&format!("/api/v1/categories/{home}"))
+            .await
+            .status();
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
+}

@@ -18,7 +18,8 @@ use crate::state::AppState;
 impl From<CategoryError> for ApiError {
     fn from(err: CategoryError) -> Self {
         match err {
-            CategoryError::Database(_) | CategoryError::Encoding(_) => ApiError::internal(err),
+            CategoryError::Database(source) => ApiError::database(source),
+            CategoryError::Encoding(_) => ApiError::internal(err),
             CategoryError::NotFound => ApiError::not_found(err.to_string()),
             CategoryError::UnknownParent | CategoryError::Cycle => {
                 ApiError::validation(vec![FieldError::new("parent_id", err.to_string())])

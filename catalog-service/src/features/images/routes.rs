@@ -28,7 +28,8 @@ pub const UPLOAD_ROUTE: &str = "/api/v1/products/{id}/images";
 impl From<ImageError> for ApiError {
     fn from(err: ImageError) -> Self {
         match err {
-            ImageError::Database(_) | ImageError::Media(_) => ApiError::internal(err),
+            ImageError::Database(source) => ApiError::database(source),
+            ImageError::Media(_) => ApiError::internal(err),
             ImageError::ProductNotFound | ImageError::ImageNotFound => {
                 ApiError::not_found(err.to_string())
             }

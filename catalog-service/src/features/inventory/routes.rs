@@ -15,7 +15,7 @@ use crate::state::AppState;
 impl From<InventoryError> for ApiError {
     fn from(err: InventoryError) -> Self {
         match err {
-            InventoryError::Database(_) => ApiError::internal(err),
+            InventoryError::Database(source) => ApiError::database(source),
             InventoryError::NotFound => ApiError::not_found(err.to_string()),
             InventoryError::BelowReserved | InventoryError::Overflow => {
                 ApiError::conflict(err.to_string()).with_kind("insufficient-stock")

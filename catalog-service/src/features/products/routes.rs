@@ -18,7 +18,8 @@ use crate::state::AppState;
 impl From<ProductError> for ApiError {
     fn from(err: ProductError) -> Self {
         match err {
-            ProductError::Database(_) | ProductError::Encoding(_) => ApiError::internal(err),
+            ProductError::Database(source) => ApiError::database(source),
+            ProductError::Encoding(_) => ApiError::internal(err),
             ProductError::NotFound => ApiError::not_found(err.to_string()),
             ProductError::UnknownCategory => {
                 ApiError::validation(vec![FieldError::new("category_id", err.to_string())])
@@ -40,7 +41,7 @@ impl From<SearchError> for ApiError {
     fn from(err: SearchError) -> Self {
         match err {
             SearchError::Lookup(err) => err.into(),
-            SearchError::Database(_) => ApiError::internal(err),
+            SearchError::Database(source) => ApiError::database(source),
         }
     }
 }

@@ -18,13 +18,13 @@ use crate::state::AppState;
 
 impl From<ReservationError> for ApiError {
     fn from(err: ReservationError) -> Self {
-        match &err {
+        match err {
             ReservationError::NotFound => ApiError::not_found(err.to_string()),
             // The route renders this one itself, listing the short items.
             ReservationError::Short(_) => {
                 ApiError::conflict(err.to_string()).with_kind("insufficient-stock")
             }
-            ReservationError::IdReused(field) => ApiError::invalid_field(*field, err.to_string()),
+            ReservationError::IdReused(field) => ApiError::invalid_field(field, err.to_string()),
             ReservationError::TtlTooLong(_) => {
                 ApiError::invalid_field("ttl_seconds", err.to_string())
             }
@@ -34,7 +34,7 @@ impl From<ReservationError> for ApiError {
             ReservationError::UnknownProduct(line) => {
                 ApiError::invalid_field(format!("items[{line}].product_id"), err.to_string())
             }
-            ReservationError::Database(_) => ApiError::internal(err),
+            ReservationError::Database(source) => ApiError::database(source),
         }
     }
 }

@@ -31,7 +31,8 @@ impl From<NotificationError> for ApiError {
                 "Only failed deliveries can be retried; this one is {status}."
             ))
             .with_kind("delivery-state"),
-            NotificationError::Database(_) | NotificationError::Vanished => ApiError::internal(err),
+            NotificationError::Database(source) => ApiError::database(source),
+            NotificationError::Vanished => ApiError::internal(err),
         }
     }
 }

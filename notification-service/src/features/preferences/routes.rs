@@ -19,7 +19,7 @@ impl From<PreferenceError> for ApiError {
             PreferenceError::SubscriptionNotFound => {
                 ApiError::not_found("No push subscription with this id.")
             }
-            PreferenceError::Database(_) => ApiError::internal(err),
+            PreferenceError::Database(source) => ApiError::database(source),
         }
     }
 }

@@ -34,7 +34,7 @@ impl From<CartError> for ApiError {
             CartError::Discount(_) => ApiError::invalid_field("code", err.to_string()),
             CartError::Amounts(_) => ApiError::invalid_field("items", err.to_string()),
             CartError::CatalogUnavailable(cause) => ApiError::unavailable(cause),
-            CartError::Database(_) => ApiError::internal(err),
+            CartError::Database(source) => ApiError::database(source),
         }
     }
 }

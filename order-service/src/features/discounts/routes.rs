@@ -24,7 +24,7 @@ impl From<DiscountError> for ApiError {
                     .with_kind("duplicate-code")
             }
             DiscountError::Invalid { field, message } => ApiError::invalid_field(field, message),
-            DiscountError::Database(_) => ApiError::internal(err),
+            DiscountError::Database(source) => ApiError::database(source),
         }
     }
 }

@@ -18,7 +18,9 @@ pub fn internal_router() -> OpenApiRouter<AppState> {
 
 impl From<ErasureError> for ApiError {
     fn from(err: ErasureError) -> Self {
-        ApiError::internal(err)
+        match err {
+            ErasureError::Database(source) => ApiError::database(source),
+        }
     }
 }
 

@@ -49,7 +49,7 @@ impl From<OrderError> for ApiError {
                     .with_kind("illegal-transition")
             }
             OrderError::Unavailable(cause) => ApiError::unavailable(cause),
-            OrderError::Database(_) => ApiError::internal(err),
+            OrderError::Database(source) => ApiError::database(source),
         }
     }
 }

@@ -23,7 +23,7 @@ impl From<ShippingError> for ApiError {
             ShippingError::NotFound => ApiError::not_found("No such shipping method."),
             ShippingError::DayRange => ApiError::invalid_field("max_days", err.to_string()),
             ShippingError::Country => ApiError::invalid_field("country", err.to_string()),
-            ShippingError::Database(_) => ApiError::internal(err),
+            ShippingError::Database(source) => ApiError::database(source),
         }
     }
 }

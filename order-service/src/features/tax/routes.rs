@@ -15,7 +15,7 @@ impl From<TaxError> for ApiError {
     fn from(err: TaxError) -> Self {
         match err {
             TaxError::Country => ApiError::invalid_field("country", err.to_string()),
-            TaxError::Database(_) => ApiError::internal(err),
+            TaxError::Database(source) => ApiError::database(source),
         }
     }
 }

@@ -27,7 +27,7 @@ impl From<NoteError> for ApiError {
     fn from(err: NoteError) -> Self {
         match err {
             NoteError::NotFound => ApiError::new(StatusCode::NOT_FOUND, err.to_string()),
-            NoteError::Database(_) => ApiError::internal(err),
+            NoteError::Database(source) => ApiError::database(source),
         }
     }
 }

@@ -46,6 +46,7 @@ impl From<AuthFlowError> for ApiError {
         match err {
             AuthFlowError::Invalid(errors) => ApiError::validation(errors),
             AuthFlowError::RateLimited(limited) => limited.into(),
+            AuthFlowError::Database(source) => ApiError::database(source),
             AuthFlowError::InvalidScope => {
                 ApiError::new(StatusCode::BAD_REQUEST, err.to_string()).with_kind("invalid_scope")
             }

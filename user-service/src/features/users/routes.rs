@@ -28,6 +28,7 @@ impl From<UserError> for ApiError {
     fn from(err: UserError) -> Self {
         match err {
             UserError::Invalid(errors) => ApiError::validation(errors),
+            UserError::Database(source) => ApiError::database(source),
             err => match status_code(&err) {
                 StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal(err),
                 status => ApiError::new(status, err.to_string()),
