@@ -65,17 +65,14 @@ impl Application {
         }
         let state = AppState::new(state::Shared {
             pool: pool.clone(),
-            search_pool,
+            search_pool: search_pool.clone(),
             verifier: JwksVerifier::new(&settings.auth)?,
             caches: cache::Caches::new(&settings.cache),
             settings: Arc::new(settings),
             search_memory: Default::default(),
             media,
         });
-        let ops = Ops {
-            pool,
-            migrator: &MIGRATOR,
-        };
+        let ops = Ops::new(pool, &MIGRATOR).with_pool("search", search_pool);
         // Uploads may be larger than the kit's 1 MiB.
         let limits = BodyLimits::default().allow(
             features::images::UPLOAD_ROUTE,

@@ -110,10 +110,7 @@ impl service_kit::Service for Application {
             users: UserDirectory::from_settings(&settings)?,
             settings: Arc::new(settings),
         };
-        let ops = Ops {
-            pool,
-            migrator: &MIGRATOR,
-        };
+        let ops = Ops::new(pool, &MIGRATOR);
         let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
         // After `bind`, which installs the process's metrics recorder.
         describe_metrics();

@@ -67,10 +67,7 @@ impl service_kit::Service for Application {
         }
         let state = AppState::new(settings, pool.clone())?;
         let relay = outbox_relay(&state)?;
-        let ops = Ops {
-            pool,
-            migrator: &MIGRATOR,
-        };
+        let ops = Ops::new(pool, &MIGRATOR);
         let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
         // After `bind`, which installs the process's metrics recorder.
         metrics::describe();

@@ -63,10 +63,10 @@ fn describe() {
     );
     metrics::describe_gauge!(
         "db_pool_connections",
-        "Database pool connections, by state (idle, in_use)."
+        "Database pool connections, by pool (main, or a second pool such as search) and state (idle, in_use)."
     );
     metrics::describe_gauge!(
         "db_pool_max_connections",
-        "Upper bound of the database pool."
+        "Upper bound of each database pool, by pool."
     );
 }

@@ -18,10 +18,29 @@ use crate::extract::Json;
 /// What the operations endpoints need to know about the service.
 #[derive(Clone)]
 pub struct Ops {
-    /// The service's pool (readiness, pool gauges).
+    /// The service's pool (readiness, pool gauges labelled `pool="main"`).
     pub pool: PgPool,
     /// The service's embedded migrations (readiness).
     pub migrator: &'static Migrator,
+    /// Further pools of the same database, by name (pool gauges only).
+    pub other_pools: Vec<(&'static str, PgPool)>,
+}
+
+impl Ops {
+    /// The operations endpoints of a service with one pool.
+    pub fn new(pool: PgPool, migrator: &'static Migrator) -> Self {
+        Self {
+            pool,
+            migrator,
+            other_pools: Vec::new(),
+        }
+    }
+
+    /// Also exports the gauges of `pool`, labelled `pool="<name>"`.
+    pub fn with_pool(mut self, name: &'static str, pool: PgPool) -> Self {
+        self.other_pools.push((name, pool));
+        self
+    }
 }
 
 /// Body of `/health` and of a successful `/ready`.
@@ -81,7 +100,10 @@ fn not_ready(reason: String) -> ApiError {
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(State(ops): State<Ops>) -> Response {
-    crate::db::record_pool_metrics(&ops.pool);
+    crate::db::record_pool_metrics("main", &ops.pool);
+    for (name, pool) in &ops.other_pools {
+        crate::db::record_pool_metrics(name, pool);
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

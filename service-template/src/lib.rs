@@ -55,7 +55,7 @@ impl service_kit::Service for Application {
             verifier: JwksVerifier::new(&settings.auth)?,
             settings: Arc::new(settings),
         };
-        let ops = Ops { pool, migrator: &MIGRATOR };
+        let ops = Ops::new(pool, &MIGRATOR);
         let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
         Ok(Self { server, state })
     }

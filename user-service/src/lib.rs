@@ -70,10 +70,7 @@ impl Application {
             settings: Arc::new(settings),
         };
         let relay = outbox_relay(&state)?;
-        let ops = Ops {
-            pool,
-            migrator: &MIGRATOR,
-        };
+        let ops = Ops::new(pool, &MIGRATOR);
         let server = Server::bind(&state.settings.server, api::router(state.clone()), ops).await?;
         tracing::info!(kid = keys.signing_kid(), "signing key loaded");
         Ok(Self {

@@ -460,4 +460,18 @@ async fn listings_are_planned_with_their_values_and_the_rest_once_per_connection
     .await
     .unwrap();
     assert!(searchers >= 1, "{searchers} search connections");
+    // Each pool has its gauges.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for pool in ["main", "search"] {
+        assert!(
+            metrics.contains(&format!(r#"db_pool_max_connections{{pool="{pool}"}}"#)),
+            "{pool}: {metrics}"
+        );
+        assert!(
+            metrics.contains(&format!(
+                r#"db_pool_connections{{pool="{pool}",state="in_use"}}"#
+            )),
+            "{pool}"
+        );
+    }
 }

@@ -138,12 +138,14 @@ pub async fn readiness(pool: &PgPool, migrator: &Migrator) -> Result<(), String>
 }
 
 /// Publishes the pool's gauges (called when `/metrics` is scraped).
-pub fn record_pool_metrics(pool: &PgPool) {
+pub fn record_pool_metrics(name: &'static str, pool: &PgPool) {
     let size = pool.size() as f64;
     let idle = pool.num_idle() as f64;
-    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
-    metrics::gauge!("db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
-    metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+    metrics::gauge!("db_pool_connections", "pool" => name, "state" => "idle").set(idle);
+    metrics::gauge!("db_pool_connections", "pool" => name, "state" => "in_use")
+        .set((size - idle).max(0.0));
+    metrics::gauge!("db_pool_max_connections", "pool" => name)
+        .set(f64::from(pool.options().get_max_connections()));
 }
 
 /// A schema name is interpolated into DDL: only plain identifiers pass.

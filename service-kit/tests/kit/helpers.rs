@@ -180,16 +180,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         cors_allowed_origins: vec!["https://shop.example".into()],
         hsts_max_age_secs: options.hsts_max_age_secs,
     };
-    let server = Server::bind(
-        &settings,
-        api,
-        Ops {
-            pool,
-            migrator: &MIGRATOR,
-        },
-    )
-    .await
-    .unwrap();
+    let server = Server::bind(&settings, api, Ops::new(pool, &MIGRATOR))
+        .await
+        .unwrap();
     let port = server.port();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(server.run(shutdown.clone()));

@@ -83,7 +83,7 @@ async fn metrics_count_requests_by_matched_route_not_raw_path() {
         metrics.contains(r#"le="0.2""#),
         "the 200 ms objective is a bucket boundary"
     );
-    assert!(metrics.contains("db_pool_max_connections"));
+    assert!(metrics.contains(r#"db_pool_max_connections{pool="main"}"#));
 }
 
 #[tokio::test]
