@@ -18,8 +18,10 @@
 //!
 //! A relay claims up to `batch_size` due rows (20) and delivers up to
 //! `delivery_concurrency` of them at once (8): one at a time, a receiver
-//! answering in 20 ms would cap it at 50 events/s. Events may therefore
-//! arrive out of order, as a retried one always could.
+//! answering in 20 ms would cap it at 50 events/s. The events of one user
+//! (`user_id` in the payload) for one receiver go one after another, in the
+//! order they were written; events about different users may overtake each
+//! other, and a retried event arrives after later ones.
 //!
 //! Replicas share the table safely: each relay claims due rows with
 //! `FOR UPDATE SKIP LOCKED`. The relay exports `outbox_lag_seconds{service}`
@@ -339,7 +341,8 @@ pub struct OutboxSettings {
     /// How often delivered and expired given-up events are deleted.
     #[serde(default = "default_sweep_interval_secs")]
     pub sweep_interval_secs: u64,
-    /// Events of one batch in flight at once (at least 1).
+    /// Events of one batch in flight at once (at least 1); one user's
+    /// events are never in flight together.
     #[serde(default = "default_delivery_concurrency")]
     pub delivery_concurrency: usize,
 }
@@ -399,6 +402,32 @@ impl Default for RelayOptions {
             concurrency: 8,
         }
     }
+}
+
+/// The batch in groups delivered one after another: the events about one
+/// user (`user_id` in the payload) in claim order, each event without a
+/// user alone. Groups appear in the order of their first event.
+fn in_order_per_user(due: Vec<repository::Due>) -> Vec<Vec<repository::Due>> {
+    let mut groups: Vec<Vec<repository::Due>> = Vec::new();
+    let mut by_user: HashMap<String, usize> = HashMap::new();
+    for event in due {
+        let user = event
+            .payload
+            .get("user_id")
+            .and_then(serde_json::Value::as_str)
+            .map(|user| format!("{}\n{user}", event.destination));
+        match user.and_then(|key| match by_user.get(&key) {
+            Some(&group) => Some(group),
+            None => {
+                by_user.insert(key, groups.len());
+                None
+            }
+        }) {
+            Some(group) => groups[group].push(event),
+            None => groups.push(vec![event]),
+        }
+    }
+    groups
 }
 
 /// Why one delivery failed, and whether retrying could change that.
@@ -530,23 +559,30 @@ impl Relay {
     }
 
     /// One pass: claims the due events of the destinations this relay
-    /// delivers, attempts up to `concurrency` of them at once, records the
-    /// outcomes, and returns how many were claimed. Events of one batch may
-    /// arrive in any order (a retried one arrives after later ones anyway):
-    /// receivers rely on `event_id`, not on order.
+    /// delivers, attempts them, records the outcomes, and returns how many
+    /// were claimed. Events about different users are delivered up to
+    /// `concurrency` at once; the events of one user (`user_id` in the
+    /// payload) one after another, in the order they were written, so an
+    /// order's "confirmed" mail is not overtaken by its "cancelled" one.
     pub async fn tick(&self) -> anyhow::Result<usize> {
         let destinations: Vec<String> = self.receivers.keys().cloned().collect();
         let mut tx = self.pool.begin().await?;
         let due = repository::claim_due(&mut tx, &destinations, self.options.batch_size).await?;
         let claimed = due.len();
-        let outcomes: Vec<(repository::Due, Result<(), Failure>)> = stream::iter(due)
-            .map(|event| async move {
-                let outcome = self.deliver_with_request_id(&event).await;
-                (event, outcome)
-            })
-            .buffer_unordered(self.options.concurrency.max(1))
-            .collect()
-            .await;
+        let outcomes: Vec<(repository::Due, Result<(), Failure>)> =
+            stream::iter(in_order_per_user(due))
+                .map(|events| async move {
+                    let mut outcomes = Vec::with_capacity(events.len());
+                    for event in events {
+                        let outcome = self.deliver_with_request_id(&event).await;
+                        outcomes.push((event, outcome));
+                    }
+                    outcomes
+                })
+                .buffer_unordered(self.options.concurrency.max(1))
+                .flat_map(stream::iter)
+                .collect()
+                .await;
         let mut delivered = Vec::with_capacity(outcomes.len());
         let mut failures = Vec::new();
         for (event, outcome) in outcomes {
@@ -645,7 +681,9 @@ impl Relay {
                 | reqwest::StatusCode::UNPROCESSABLE_ENTITY
         );
         let detail = response.text().await.unwrap_or_default();
-        let detail: String = detail.chars().take(500).collect();
+        // Stored in `last_error`: Postgres text cannot hold a NUL, and a
+        // statement it refuses would undo the whole batch's marks.
+        let detail: String = detail.chars().filter(|c| *c != '\0').take(500).collect();
         Err(Failure {
             error: format!("{} answered {status}: {detail}", client.target()),
             permanent,
@@ -732,6 +770,42 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(RelayOptions::from(&one_at_a_time).concurrency, 1);
+    }
+
+    fn due(user: Option<&str>, destination: &str, n: i32) -> repository::Due {
+        repository::Due {
+            event_id: Uuid::now_v7(),
+            destination: destination.to_owned(),
+            path: "/internal/v1/notifications".to_owned(),
+            payload: match user {
+                Some(user) => serde_json::json!({"user_id": user}),
+                None => serde_json::json!({}),
+            },
+            attempts: n,
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn one_users_events_for_one_receiver_are_grouped_in_claim_order() {
+        let batch = vec![
+            due(Some("ada"), "notification-service", 0),
+            due(Some("bob"), "notification-service", 1),
+            due(None, "notification-service", 2),
+            due(Some("ada"), "notification-service", 3),
+            due(Some("ada"), "order-service", 4),
+            due(None, "notification-service", 5),
+            due(Some("bob"), "notification-service", 6),
+            due(Some("ada"), "notification-service", 7),
+        ];
+        let groups: Vec<Vec<i32>> = in_order_per_user(batch)
+            .into_iter()
+            .map(|group| group.iter().map(|e| e.attempts).collect())
+            .collect();
+        assert_eq!(
+            groups,
+            vec![vec![0, 3, 7], vec![1, 6], vec![2], vec![4], vec![5]]
+        );
     }
 
     #[tokio::test]
