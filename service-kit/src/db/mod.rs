@@ -14,25 +14,35 @@ use std::time::Duration;
 use crate::config::DatabaseSettings;
 
 /// Whether the same statement could succeed if the request were simply
-/// retried: the database unreachable or shutting down, the pool exhausted,
-/// a deadlock or serialization failure, a lock or statement timeout, the
-/// server out of connections or resources. Anything else (a constraint, a
-/// type, a syntax error) would fail again and is a bug or bad data.
+/// retried: the database unreachable or restarting, the pool exhausted or
+/// shutting down, a deadlock or serialization failure, a lock or statement
+/// timeout, the server out of connections or memory. Anything else (a
+/// constraint, a type, a protocol or configuration error, a dropped
+/// database) would fail again and is a bug or bad data.
 pub fn is_transient(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // SQLSTATE classes: 08 connection exception, 40 transaction
-            // rollback (40001 serialization, 40P01 deadlock), 53
-            // insufficient resources (53300 too many connections), 57
-            // operator intervention (57014 statement timeout, 57P01 admin
-            // shutdown, 57P03 cannot connect now), 58 system error; and
-            // 55P03 lock not available (lock_timeout).
-            matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58")) || code == "55P03"
+            matches!(
+                code.as_ref(),
+                // connection_exception, connection_does_not_exist,
+                // connection_failure, sqlclient_unable_to_establish_sqlconnection,
+                // sqlserver_rejected_establishment_of_sqlconnection
+                "08000" | "08003" | "08006" | "08001" | "08004"
+                // serialization_failure, deadlock_detected
+                | "40001" | "40P01"
+                // insufficient_resources, out_of_memory, too_many_connections
+                | "53000" | "53200" | "53300"
+                // lock_not_available (lock_timeout)
+                | "55P03"
+                // query_canceled (statement_timeout: the database was too
+                // busy to answer in time), admin_shutdown, crash_shutdown,
+                // cannot_connect_now (starting up or in recovery)
+                | "57014" | "57P01" | "57P02" | "57P03"
+            )
         }),
         _ => false,
     }

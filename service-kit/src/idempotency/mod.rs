@@ -440,7 +440,7 @@ impl Idempotency {
             &limits,
         )
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(ApiError::database)?;
         let refused_by = match claimed {
             AdmittedClaim::OverAttempts => attempts,
             AdmittedClaim::OverOutcomes => outcomes,
@@ -538,7 +538,7 @@ impl Idempotency {
                 .complete_stale(claim.user_id, claim.key.as_str(), &stored)
                 .await
                 .map(|()| stored.into_response(true))
-                .map_err(ApiError::unavailable),
+                .map_err(ApiError::database),
             Ok(Stale::InProgress) => Err(in_progress()),
             Ok(Stale::Rerun) => {
                 let lease = self.options.lease.as_secs_f64();
@@ -546,7 +546,7 @@ impl Idempotency {
                 match repository::take_over(&self.pool, user_id, key, claim.id, lease).await {
                     Ok(true) => return None,
                     Ok(false) => Err(in_progress()),
-                    Err(err) => Err(ApiError::unavailable(err)),
+                    Err(err) => Err(ApiError::database(err)),
                 }
             }
         })
@@ -570,13 +570,13 @@ impl Idempotency {
                 ttl.as_secs_f64(),
             )
             .await
-            .map_err(ApiError::unavailable)?;
+            .map_err(ApiError::database)?;
             if claimed {
                 return Ok(Begin::Owner);
             }
             let found = repository::find(&self.pool, user_id, key.as_str(), lease.as_secs_f64())
                 .await
-                .map_err(ApiError::unavailable)?;
+                .map_err(ApiError::database)?;
             let Some(row) = found else {
                 // Released meanwhile: try to claim it again.
                 continue;

@@ -293,6 +293,9 @@ async fn database_errors_a_retry_could_cure_are_503_with_retry_after_the_rest_50
         ("23505", 500), // unique violation: the same request fails again
         ("22012", 500), // division by zero
         ("42P01", 500), // undefined table: a bug
+        ("08P01", 500), // protocol violation: a client bug
+        ("53100", 500), // disk full: not cured in a second
+        ("57P04", 500), // database dropped
     ];
     for (code, status) in cases {
         let response = ApiError::database(raised(&pool, code).await).into_response();

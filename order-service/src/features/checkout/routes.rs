@@ -185,7 +185,7 @@ fn out_of_stock(short: &[crate::catalog::ShortLine]) -> StoredResponse {
 async fn stale(state: &AppState, user_id: Uuid, key: String) -> Result<Stale, ApiError> {
     let row = repository::find_by_key(&state.pool, user_id, &key)
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(ApiError::database)?;
     let Some(row) = row else {
         return Ok(Stale::Rerun);
     };
@@ -197,7 +197,7 @@ async fn stale(state: &AppState, user_id: Uuid, key: String) -> Result<Stale, Ap
         Some(_) => {
             let order = orders::with_items(state, row)
                 .await
-                .map_err(ApiError::unavailable)?;
+                .map_err(ApiError::database)?;
             Stale::Replay(confirmed_answer(&CheckoutOutcome::Confirmed(order)))
         }
     })

@@ -55,6 +55,6 @@ async fn payment_webhook(
     }
     service::apply(&state.pool, &event, &raw)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::database)?;
     Ok(StatusCode::NO_CONTENT)
 }

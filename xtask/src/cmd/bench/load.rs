@@ -335,12 +335,10 @@ fn print_outbox_backlog(fleet: &BenchFleet) -> Result<()> {
         &crate::infra::pg::PgBin::locate()?,
         &fleet.database_url("order")?,
         "select count(*) from outbox where delivered_at is null and failed_at is null",
-    )
-    .context("counting order-service's undelivered outbox events")?;
-    println!(
-        "order-service outbox: {} events undelivered at the end of the window",
-        pending.trim()
     );
+    // A revision whose outbox differs must not fail the round it measured.
+    let pending = pending.map_or_else(|err| format!("n/a ({err:#})"), |n| n.trim().to_owned());
+    println!("order-service outbox: {pending} events undelivered at the end of the window");
     Ok(())
 }
 
