@@ -15,6 +15,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("tests/kit/migrations");
+
+/// A fresh database with the kit's test tables, and a pool on it.
+pub async fn migrated_database() -> (service_kit::testing::TestDatabase, sqlx::PgPool) {
+    let db = service_kit::testing::TestDatabase::create("kit").await;
+    let settings = db.settings();
+    let pool = service_kit::db::connect(&settings, "kit-test").unwrap();
+    service_kit::db::migrate(&pool, &settings, &MIGRATOR)
+        .await
+        .unwrap();
+    (db, pool)
+}
 pub const AUDIENCE: &str = "kit-test-service";
 
 #[derive(Clone)]

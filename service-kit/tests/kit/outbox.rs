@@ -8,23 +8,12 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use service_kit::client::{ClientOptions, ServiceClient};
 use service_kit::outbox::{Notification, Relay, RelayOptions, enqueue};
-use service_kit::testing::TestDatabase;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::helpers::MIGRATOR;
-
-async fn pool() -> (TestDatabase, PgPool) {
-    let db = TestDatabase::create("kit").await;
-    let settings = db.settings();
-    let pool = service_kit::db::connect(&settings, "kit-test").unwrap();
-    service_kit::db::migrate(&pool, &settings, &MIGRATOR)
-        .await
-        .unwrap();
-    (db, pool)
-}
+use crate::helpers::migrated_database as pool;
 
 /// Requests in flight now, the most seen at once, and the `n` of each
 /// notification in the order they arrived.

@@ -11,22 +11,11 @@ use service_kit::idempotency::{
 use service_kit::rate_limit::{
     Admission, CounterKey, LimitError, WindowLimit, purge_ended_windows,
 };
-use service_kit::testing::TestDatabase;
 use sqlx::PgPool;
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::helpers::MIGRATOR;
-
-async fn pool() -> (TestDatabase, PgPool) {
-    let db = TestDatabase::create("kit").await;
-    let settings = db.settings();
-    let pool = service_kit::db::connect(&settings, "kit-test").unwrap();
-    service_kit::db::migrate(&pool, &settings, &MIGRATOR)
-        .await
-        .unwrap();
-    (db, pool)
-}
+use crate::helpers::migrated_database as pool;
 
 fn counted(results: &[Result<u32, LimitError>]) -> Vec<u32> {
     let mut counts: Vec<u32> = results
