@@ -18,15 +18,10 @@
 //!
 //! A relay claims up to `batch_size` due rows (20) and delivers up to
 //! `delivery_concurrency` of them at once (8): one at a time, a receiver
-//! answering in 20 ms would cap it at 50 events/s. Events with the same
-//! ordering key ([`Event::ordering_key`], say an order's id) for one
-//! receiver arrive one after another, in the order they were written,
-//! whichever replica's relay claims them: such an event is due only once
-//! every earlier one with its key is delivered or given up, so an order's
-//! "cancelled" mail never overtakes its "confirmed" one, and one being
-//! retried holds back the later ones of its key (up to `max_attempts`).
-//! Events without a key (a welcome mail, a password reset: nothing should
-//! wait for them) go side by side with everything else.
+//! answering in 20 ms would cap it at 50 events/s. The events of one user
+//! (`user_id` in the payload) for one receiver go one after another, in the
+//! order they were written; events about different users may overtake each
+//! other, and a retried event arrives after later ones.
 //!
 //! Replicas share the table safely: each relay claims due rows with
 //! `FOR UPDATE SKIP LOCKED`. The relay exports `outbox_lag_seconds{service}`
@@ -63,16 +58,11 @@
 //!     created_at      timestamptz not null default now(),
 //!     updated_at      timestamptz not null default now(),
 //!     request_id      text,
-//!     ordering_key    text,            -- Event::ordering_key
 //!     primary key (event_id, destination),
 //!     check (delivered_at is null or failed_at is null)
 //! );
 //! create index outbox_due_idx on outbox (next_attempt_at)
 //!     where delivered_at is null and failed_at is null;
-//! -- the earlier pending events with an event's ordering key, for the claim
-//! create index outbox_in_order_idx
-//!     on outbox (destination, ordering_key, created_at, event_id)
-//!     where ordering_key is not null and delivered_at is null and failed_at is null;
 //! ```
 
 mod repository;
@@ -139,14 +129,6 @@ impl Destination {
 pub trait Event: Serialize {
     /// Unique per event.
     fn event_id(&self) -> Uuid;
-
-    /// What the event is about, when its receivers must see the events
-    /// about that thing in the order they were written (an order's id: its
-    /// "cancelled" mail must not overtake its "confirmed" one). None: no
-    /// order kept.
-    fn ordering_key(&self) -> Option<&str> {
-        None
-    }
 }
 
 /// Where a notification goes when it is not (only) to a user's own contact
@@ -177,10 +159,6 @@ pub struct Notification {
     pub template: String,
     /// Template variables.
     pub data: serde_json::Value,
-    /// Delivered after every earlier event with the same key
-    /// ([`Event::ordering_key`]); not part of the body.
-    #[serde(skip)]
-    pub ordering_key: Option<String>,
 }
 
 impl Notification {
@@ -192,20 +170,12 @@ impl Notification {
             to: None,
             template: template.into(),
             data,
-            ordering_key: None,
         }
     }
 
     /// Addressed to a user.
     pub fn for_user(mut self, user_id: Uuid) -> Self {
         self.user_id = Some(user_id);
-        self
-    }
-
-    /// Delivered only after the earlier events with the same `key` (the
-    /// id of the order it is about, say).
-    pub fn in_order_of(mut self, key: impl Into<String>) -> Self {
-        self.ordering_key = Some(key.into());
         self
     }
 
@@ -222,10 +192,6 @@ impl Notification {
 impl Event for Notification {
     fn event_id(&self) -> Uuid {
         self.event_id
-    }
-
-    fn ordering_key(&self) -> Option<&str> {
-        self.ordering_key.as_deref()
     }
 }
 
@@ -289,7 +255,6 @@ pub async fn publish<E: Event>(
             destination,
             &payload,
             request_id.as_deref(),
-            event.ordering_key(),
         )
         .await?;
     }
@@ -299,7 +264,7 @@ pub async fn publish<E: Event>(
 /// A notification as its outbox row for notification-service, for a
 /// service that writes the row in the same statement as the state change
 /// (one round trip instead of a transaction): `insert into outbox
-/// (event_id, destination, path, payload, request_id, ordering_key)`. [`enqueue`] is the
+/// (event_id, destination, path, payload, request_id)`. [`enqueue`] is the
 /// same insert on its own.
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
@@ -313,8 +278,6 @@ pub struct OutboxRow {
     pub payload: serde_json::Value,
     /// The current request's id, which the relay sends on.
     pub request_id: Option<String>,
-    /// [`Event::ordering_key`].
-    pub ordering_key: Option<String>,
 }
 
 impl OutboxRow {
@@ -326,7 +289,6 @@ impl OutboxRow {
             path: Destination::NOTIFICATIONS.path,
             payload: serde_json::to_value(event)?,
             request_id: crate::request_id::current(),
-            ordering_key: event.ordering_key.clone(),
         })
     }
 }
@@ -379,9 +341,8 @@ pub struct OutboxSettings {
     /// How often delivered and expired given-up events are deleted.
     #[serde(default = "default_sweep_interval_secs")]
     pub sweep_interval_secs: u64,
-    /// Events of one batch in flight at once (at least 1); events with the
-    /// same ordering key are never in flight together (see the module
-    /// documentation).
+    /// Events of one batch in flight at once (at least 1); one user's
+    /// events are never in flight together.
     #[serde(default = "default_delivery_concurrency")]
     pub delivery_concurrency: usize,
 }
@@ -441,6 +402,32 @@ impl Default for RelayOptions {
             concurrency: 8,
         }
     }
+}
+
+/// The batch in groups delivered one after another: the events about one
+/// user (`user_id` in the payload) in claim order, each event without a
+/// user alone. Groups appear in the order of their first event.
+fn in_order_per_user(due: Vec<repository::Due>) -> Vec<Vec<repository::Due>> {
+    let mut groups: Vec<Vec<repository::Due>> = Vec::new();
+    let mut by_user: HashMap<String, usize> = HashMap::new();
+    for event in due {
+        let user = event
+            .payload
+            .get("user_id")
+            .and_then(serde_json::Value::as_str)
+            .map(|user| format!("{}\n{user}", event.destination));
+        match user.and_then(|key| match by_user.get(&key) {
+            Some(&group) => Some(group),
+            None => {
+                by_user.insert(key, groups.len());
+                None
+            }
+        }) {
+            Some(group) => groups[group].push(event),
+            None => groups.push(vec![event]),
+        }
+    }
+    groups
 }
 
 /// Why one delivery failed, and whether retrying could change that.
@@ -572,22 +559,30 @@ impl Relay {
     }
 
     /// One pass: claims the due events of the destinations this relay
-    /// delivers (at most one per ordering key and receiver, see the module
-    /// documentation), attempts up to `concurrency` of them at once, records
-    /// the outcomes, and returns how many were claimed.
+    /// delivers, attempts them, records the outcomes, and returns how many
+    /// were claimed. Events about different users are delivered up to
+    /// `concurrency` at once; the events of one user (`user_id` in the
+    /// payload) one after another, in the order they were written, so an
+    /// order's "confirmed" mail is not overtaken by its "cancelled" one.
     pub async fn tick(&self) -> anyhow::Result<usize> {
         let destinations: Vec<String> = self.receivers.keys().cloned().collect();
         let mut tx = self.pool.begin().await?;
         let due = repository::claim_due(&mut tx, &destinations, self.options.batch_size).await?;
         let claimed = due.len();
-        let outcomes: Vec<(repository::Due, Result<(), Failure>)> = stream::iter(due)
-            .map(|event| async move {
-                let outcome = self.deliver_with_request_id(&event).await;
-                (event, outcome)
-            })
-            .buffer_unordered(self.options.concurrency.max(1))
-            .collect()
-            .await;
+        let outcomes: Vec<(repository::Due, Result<(), Failure>)> =
+            stream::iter(in_order_per_user(due))
+                .map(|events| async move {
+                    let mut outcomes = Vec::with_capacity(events.len());
+                    for event in events {
+                        let outcome = self.deliver_with_request_id(&event).await;
+                        outcomes.push((event, outcome));
+                    }
+                    outcomes
+                })
+                .buffer_unordered(self.options.concurrency.max(1))
+                .flat_map(stream::iter)
+                .collect()
+                .await;
         let mut delivered = Vec::with_capacity(outcomes.len());
         let mut failures = Vec::new();
         for (event, outcome) in outcomes {
@@ -775,6 +770,42 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(RelayOptions::from(&one_at_a_time).concurrency, 1);
+    }
+
+    fn due(user: Option<&str>, destination: &str, n: i32) -> repository::Due {
+        repository::Due {
+            event_id: Uuid::now_v7(),
+            destination: destination.to_owned(),
+            path: "/internal/v1/notifications".to_owned(),
+            payload: match user {
+                Some(user) => serde_json::json!({"user_id": user}),
+                None => serde_json::json!({}),
+            },
+            attempts: n,
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn one_users_events_for_one_receiver_are_grouped_in_claim_order() {
+        let batch = vec![
+            due(Some("ada"), "notification-service", 0),
+            due(Some("bob"), "notification-service", 1),
+            due(None, "notification-service", 2),
+            due(Some("ada"), "notification-service", 3),
+            due(Some("ada"), "order-service", 4),
+            due(None, "notification-service", 5),
+            due(Some("bob"), "notification-service", 6),
+            due(Some("ada"), "notification-service", 7),
+        ];
+        let groups: Vec<Vec<i32>> = in_order_per_user(batch)
+            .into_iter()
+            .map(|group| group.iter().map(|e| e.attempts).collect())
+            .collect();
+        assert_eq!(
+            groups,
+            vec![vec![0, 3, 7], vec![1, 6], vec![2], vec![4], vec![5]]
+        );
     }
 
     #[tokio::test]

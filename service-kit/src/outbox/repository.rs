@@ -25,17 +25,15 @@ pub(super) async fn insert(
     destination: &Destination,
     payload: &serde_json::Value,
     request_id: Option<&str>,
-    ordering_key: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "insert into outbox (event_id, destination, path, payload, request_id, ordering_key)
-         values ($1, $2, $3, $4, $5, $6)",
+        "insert into outbox (event_id, destination, path, payload, request_id)
+         values ($1, $2, $3, $4, $5)",
         event_id,
         destination.service,
         destination.path,
         payload,
         request_id,
-        ordering_key,
     )
     .execute(conn)
     .await
@@ -44,10 +42,7 @@ pub(super) async fn insert(
 
 /// Locks up to `limit` due events for `destinations`; rows another relay
 /// holds are skipped, so replicas share the work without delivering an
-/// event twice at once. An event with an ordering key is due only once
-/// every earlier event with that key for the same receiver is delivered or
-/// given up: they arrive in the order they were written, whichever relay
-/// claims them, and one being retried holds back the later ones.
+/// event twice at once.
 #[tracing::instrument(skip_all)]
 pub(super) async fn claim_due(
     conn: &mut PgConnection,
@@ -56,19 +51,13 @@ pub(super) async fn claim_due(
 ) -> sqlx::Result<Vec<Due>> {
     sqlx::query_as!(
         Due,
-        "select o.event_id, o.destination, o.path, o.payload, o.attempts, o.request_id
-         from outbox o
-         where o.delivered_at is null and o.failed_at is null and o.next_attempt_at <= now()
-           and o.destination = any($1)
-           and (o.ordering_key is null or not exists (
-             select 1 from outbox p
-             where p.destination = o.destination
-               and p.ordering_key = o.ordering_key
-               and p.delivered_at is null and p.failed_at is null
-               and (p.created_at, p.event_id) < (o.created_at, o.event_id)))
-         order by o.next_attempt_at, o.created_at, o.event_id
+        "select event_id, destination, path, payload, attempts, request_id
+         from outbox
+         where delivered_at is null and failed_at is null and next_attempt_at <= now()
+           and destination = any($1)
+         order by next_attempt_at, created_at
          limit $2
-         for update of o skip locked",
+         for update skip locked",
         destinations,
         limit,
     )

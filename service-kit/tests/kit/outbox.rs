@@ -96,31 +96,18 @@ async fn write(pool: &PgPool, templates: &[&str]) {
     tx.commit().await.unwrap();
 }
 
-/// Writes `count` notifications with `template` and the ordering key
-/// `key`, numbered from `first`, each in its own transaction (written in
-/// that order).
-async fn write_for(pool: &PgPool, key: &str, template: &str, first: u64, count: u64) {
+/// Writes `count` slow notifications about `user`, numbered from `first`,
+/// each in its own transaction (claimed in that order).
+async fn write_for(pool: &PgPool, user: uuid::Uuid, first: u64, count: u64) {
     for n in first..first + count {
         let mut tx = pool.begin().await.unwrap();
         enqueue(
             &mut tx,
-            &Notification::new(template, serde_json::json!({ "n": n })).in_order_of(key),
+            &Notification::new("slow", serde_json::json!({ "n": n })).for_user(user),
         )
         .await
         .unwrap();
         tx.commit().await.unwrap();
-    }
-}
-
-/// Ticks until nothing is due; returns how many each tick claimed.
-async fn drain(relay: &Relay) -> Vec<usize> {
-    let mut claimed = Vec::new();
-    loop {
-        let n = relay.tick().await.unwrap();
-        if n == 0 {
-            return claimed;
-        }
-        claimed.push(n);
     }
 }
 
@@ -194,15 +181,15 @@ async fn each_outcome_of_a_concurrent_batch_is_recorded() {
 }
 
 #[tokio::test]
-async fn events_with_one_key_go_one_after_another_in_the_order_written() {
+async fn one_users_events_go_one_after_another_in_the_order_written() {
     let (_db, pool) = pool().await;
     let (url, seen) = receiver().await;
-    let (ada, bob) = ("order-ada", "order-bob");
-    write_for(&pool, ada, "slow", 0, 3).await;
-    write_for(&pool, bob, "slow", 10, 3).await;
+    let (ada, bob) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    write_for(&pool, ada, 0, 3).await;
+    write_for(&pool, bob, 10, 3).await;
 
-    // One of each user's per pass: Ada's and Bob's side by side.
-    assert_eq!(drain(&relay(&pool, &url, 8)).await, vec![2, 2, 2]);
+    assert_eq!(relay(&pool, &url, 8).tick().await.unwrap(), 6);
+    // Ada's and Bob's side by side, each one's in order.
     assert_eq!(seen.most.load(Ordering::SeqCst), 2);
     let arrived = seen.arrived.lock().unwrap().clone();
     let of = |range: std::ops::Range<u64>| -> Vec<u64> {
@@ -214,86 +201,6 @@ async fn events_with_one_key_go_one_after_another_in_the_order_written() {
     };
     assert_eq!(of(0..10), vec![0, 1, 2], "{arrived:?}");
     assert_eq!(of(10..20), vec![10, 11, 12], "{arrived:?}");
-}
-
-#[tokio::test]
-async fn two_relays_still_deliver_one_keys_events_in_order() {
-    let (_db, pool) = pool().await;
-    let (url, seen) = receiver().await;
-    let ada = "order-ada";
-    write_for(&pool, ada, "slow", 0, 6).await;
-
-    // Two replicas polling at once: whichever claims, Ada's events arrive
-    // in order and never two at a time.
-    let (a, b) = (relay(&pool, &url, 8), relay(&pool, &url, 8));
-    let until_all_delivered = |relay: Relay| {
-        let pool = pool.clone();
-        async move {
-            let mut claimed = Vec::new();
-            loop {
-                let n = relay.tick().await.unwrap();
-                if n > 0 {
-                    claimed.push(n);
-                    continue;
-                }
-                let pending: i64 =
-                    sqlx::query_scalar("select count(*) from outbox where delivered_at is null")
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap();
-                if pending == 0 {
-                    return claimed;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-    };
-    let (first, second) = tokio::join!(until_all_delivered(a), until_all_delivered(b));
-    assert_eq!(
-        first.iter().chain(&second).sum::<usize>(),
-        6,
-        "{first:?} {second:?}"
-    );
-    assert_eq!(seen.most.load(Ordering::SeqCst), 1);
-    assert_eq!(*seen.arrived.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
-}
-
-#[tokio::test]
-async fn an_event_being_retried_holds_back_only_the_later_events_of_its_key() {
-    let (_db, pool) = pool().await;
-    let (url, seen) = receiver().await;
-    let (ada, bob) = ("order-ada", "order-bob");
-    write_for(&pool, ada, "down", 0, 1).await;
-    write_for(&pool, ada, "ok", 1, 1).await;
-    write_for(&pool, bob, "ok", 10, 1).await;
-    // Without a key (a password reset): waits for nothing.
-    let mut tx = pool.begin().await.unwrap();
-    enqueue(
-        &mut tx,
-        &Notification::new("ok", serde_json::json!({ "n": 20 })),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let arrived = || {
-        let mut arrived = seen.arrived.lock().unwrap().clone();
-        arrived.sort_unstable();
-        arrived
-    };
-
-    let relay = relay(&pool, &url, 8);
-    // Ada's first fails (retried in 10 minutes); Bob's and the keyless go.
-    assert_eq!(relay.tick().await.unwrap(), 3);
-    assert_eq!(arrived(), vec![0, 10, 20]);
-    // Ada's second waits for her first.
-    assert_eq!(relay.tick().await.unwrap(), 0);
-    // Once the first is given up, the second is due.
-    sqlx::query("update outbox set failed_at = now() where payload->'data'->>'n' = '0'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(relay.tick().await.unwrap(), 1);
-    assert_eq!(arrived(), vec![0, 1, 10, 20]);
 }
 
 #[tokio::test]

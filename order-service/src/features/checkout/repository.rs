@@ -292,8 +292,8 @@ pub async fn confirm(
              where cardinality($6::uuid[]) > 0 and placed.order_id = o.order_id
                and c.user_id = o.user_id and c.discount_code_id = placed.discount_code_id
          ), event as (
-             insert into outbox (event_id, destination, path, payload, request_id, ordering_key)
-             select $8, $11, $12, $9, $10, $13 from confirmed
+             insert into outbox (event_id, destination, path, payload, request_id)
+             select $8, $11, $12, $9, $10 from confirmed
          )
          select order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
                 discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
@@ -313,7 +313,6 @@ pub async fn confirm(
         event.request_id.as_deref(),
         event.destination,
         event.path,
-        event.ordering_key.as_deref(),
     )
     .fetch_optional(pool)
     .await
@@ -370,8 +369,8 @@ pub async fn mark_payment_failed(
          ), given_back as (
              delete from discount_redemptions r using failed f where r.order_id = f.order_id
          ), event as (
-             insert into outbox (event_id, destination, path, payload, request_id, ordering_key)
-             select $3, $6, $7, $4, $5, $8 from failed
+             insert into outbox (event_id, destination, path, payload, request_id)
+             select $3, $6, $7, $4, $5 from failed
          )
          select order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
                 discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
@@ -386,7 +385,6 @@ pub async fn mark_payment_failed(
         event.request_id.as_deref(),
         event.destination,
         event.path,
-        event.ordering_key.as_deref(),
     )
     .fetch_optional(pool)
     .await

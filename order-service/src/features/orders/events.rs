@@ -85,9 +85,7 @@ pub fn order_confirmed(order: Summary<'_>, items: &[OrderItem]) -> Notification 
     data.insert("order_id".into(), json!(order.order_id));
     data.insert("currency".into(), json!(order.currency));
     data.insert("items".into(), json!(items));
-    Notification::new("order_confirmed", Value::Object(data))
-        .for_user(order.user_id)
-        .in_order_of(order.order_id.to_string())
+    Notification::new("order_confirmed", Value::Object(data)).for_user(order.user_id)
 }
 
 /// `order_cancelled`: `{order_id, refund_cents, currency}` and the breakdown.
@@ -96,9 +94,7 @@ pub fn order_cancelled(order: Summary<'_>, refund_cents: i64) -> Notification {
     data.insert("order_id".into(), json!(order.order_id));
     data.insert("refund_cents".into(), json!(refund_cents));
     data.insert("currency".into(), json!(order.currency));
-    Notification::new("order_cancelled", Value::Object(data))
-        .for_user(order.user_id)
-        .in_order_of(order.order_id.to_string())
+    Notification::new("order_cancelled", Value::Object(data)).for_user(order.user_id)
 }
 
 /// `payment_failed`: `{order_id, total_cents, currency}`.
@@ -108,5 +104,4 @@ pub fn payment_failed(order: Summary<'_>) -> Notification {
         json!({"order_id": order.order_id, "total_cents": order.total_cents, "currency": order.currency}),
     )
     .for_user(order.user_id)
-    .in_order_of(order.order_id.to_string())
 }

@@ -99,8 +99,8 @@ pub async fn finish_cancel(
                     refund_cents, idempotency_key, failure_reason, discount_code,
                     shipping_method_id, shipping_method_name, created_at, updated_at
          ), event as (
-             insert into outbox (event_id, destination, path, payload, request_id, ordering_key)
-             select $4, $7, $8, $5, $6, $9 from cancelled
+             insert into outbox (event_id, destination, path, payload, request_id)
+             select $4, $7, $8, $5, $6 from cancelled
          )
          select order_id, user_id, status, saga_step as "saga_step: SagaStep", subtotal_cents,
                 discount_cents, shipping_cents, tax_cents, tax_rate_bps, total_cents, currency,
@@ -116,7 +116,6 @@ pub async fn finish_cancel(
         event.request_id.as_deref(),
         event.destination,
         event.path,
-        event.ordering_key.as_deref(),
     )
     .fetch_optional(pool)
     .await
