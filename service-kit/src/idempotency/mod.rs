@@ -554,7 +554,8 @@ impl Idempotency {
 
     /// Claims the key, or waits up to `wait` for the request that holds it
     /// and replays its answer; 409 if it still runs then, 422 if the key
-    /// was used for another request. Database failures are 503.
+    /// was used for another request. A database failure is 503 when a
+    /// retry could cure it (`ApiError::database`), 500 otherwise.
     async fn begin(&self, claim: &Claim, hash: &RequestHash) -> Result<Begin, ApiError> {
         let IdempotencyOptions { ttl, wait, lease } = self.options;
         let (user_id, key, claim) = (claim.user_id, &claim.key, claim.id);

@@ -18,10 +18,12 @@
 //!
 //! A relay claims up to `batch_size` due rows (20) and delivers up to
 //! `delivery_concurrency` of them at once (8): one at a time, a receiver
-//! answering in 20 ms would cap it at 50 events/s. The events of one user
-//! (`user_id` in the payload) for one receiver go one after another, in the
-//! order they were written; events about different users may overtake each
-//! other, and a retried event arrives after later ones.
+//! answering in 20 ms would cap it at 50 events/s. Within one pass, the
+//! events of one user (`user_id` in the payload) for one receiver go one
+//! after another, in the order they were written, and events about
+//! different users side by side. Order is not kept beyond that, as it was
+//! not with one event at a time: a retried event arrives after later ones,
+//! and another replica's relay may claim a user's later event meanwhile.
 //!
 //! Replicas share the table safely: each relay claims due rows with
 //! `FOR UPDATE SKIP LOCKED`. The relay exports `outbox_lag_seconds{service}`
