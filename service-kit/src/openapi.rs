@@ -2,9 +2,11 @@
 //! every document goes through before it is served.
 
 use axum::http::StatusCode;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi, RefOr, Response};
+use utoipa::openapi::{Content, OpenApi, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, PartialSchema, ToSchema};
 
 use crate::error::{PROBLEM_JSON, Problem};
@@ -57,6 +59,11 @@ pub fn finish(openapi: &mut OpenApi) {
     }
     for item in openapi.paths.paths.values_mut() {
         for operation in operations_mut(item) {
+            operation
+                .responses
+                .responses
+                .entry("503".to_owned())
+                .or_insert_with(|| RefOr::T(unavailable()));
             for (status, response) in &mut operation.responses.responses {
                 if let RefOr::T(response) = response {
                     finish_response(status, response);
@@ -159,6 +166,27 @@ fn finish_response(status: &str, response: &mut Response) {
     }
 }
 
+/// The `503` every operation can answer.
+fn unavailable() -> Response {
+    let retry_after = HeaderBuilder::new()
+        .schema(Some(Object::with_type(Type::Integer)))
+        .description(Some(
+            "Seconds to wait before retrying, when the service knows (e.g. 1 \
+             while its database is unreachable).",
+        ))
+        .build();
+    ResponseBuilder::new()
+        .description(
+            "Service Unavailable: the service's database, or a service it depends \
+             on, is unreachable or busy, or the request timed out. Retry later, \
+             after `Retry-After` seconds when it is sent. A request that timed out \
+             may have taken effect: retry a write with the same `Idempotency-Key` \
+             where the operation takes one.",
+        )
+        .header("Retry-After", retry_after)
+        .build()
+}
+
 fn describe_status(status: &str, code: Option<u16>) -> String {
     let reason = code
         .and_then(|code| StatusCode::from_u16(code).ok())
@@ -175,7 +203,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use utoipa::openapi::path::{HttpMethod, OperationBuilder};
-    use utoipa::openapi::{InfoBuilder, OpenApiBuilder, PathsBuilder, ResponseBuilder};
+    use utoipa::openapi::{InfoBuilder, OpenApiBuilder, PathsBuilder};
 
     fn document(responses: Vec<(&str, Response)>) -> serde_json::Value {
         let mut operation = OperationBuilder::new();
@@ -234,6 +262,33 @@ mod tests {
         assert!(doc["components"]["schemas"]["Problem"].is_object());
         assert!(doc["components"]["schemas"]["FieldError"].is_object());
         assert_eq!(unresolved_refs(&doc), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_operation_documents_the_503_the_kit_can_answer() {
+        let doc = document(vec![("200", ResponseBuilder::new().build())]);
+        let unavailable = &doc["paths"]["/things"]["get"]["responses"]["503"];
+        assert!(
+            unavailable["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Service Unavailable")),
+            "{unavailable}"
+        );
+        assert_eq!(
+            unavailable["content"][PROBLEM_JSON]["schema"]["$ref"],
+            "#/components/schemas/Problem"
+        );
+        assert_eq!(
+            unavailable["headers"]["Retry-After"]["schema"]["type"],
+            "integer"
+        );
+
+        let doc = document(vec![
+            ("200", ResponseBuilder::new().build()),
+            ("503", Response::new("Catalog is down")),
+        ]);
+        let own = &doc["paths"]["/things"]["get"]["responses"]["503"];
+        assert_eq!(own["description"], "Catalog is down");
     }
 
     #[test]

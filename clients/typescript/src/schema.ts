@@ -2386,6 +2386,17 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     list_codes: {
@@ -2432,6 +2443,17 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2492,6 +2514,17 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2569,6 +2602,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     admin_list: {
@@ -2617,6 +2661,17 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2682,6 +2737,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     admin_list_orders: {
@@ -2732,6 +2798,17 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2809,6 +2886,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     admin_list_methods: {
@@ -2855,6 +2943,17 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2912,6 +3011,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     delete_method: {
@@ -2953,6 +3063,17 @@ export interface operations {
             /** @description Not Found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3021,6 +3142,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     list_rates: {
@@ -3053,6 +3185,17 @@ export interface operations {
             /** @description Forbidden */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3113,6 +3256,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     login: {
@@ -3164,6 +3318,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     logout: {
@@ -3189,6 +3354,17 @@ export interface operations {
             /** @description Unauthorized */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3244,6 +3420,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     request_password_reset: {
@@ -3278,6 +3465,17 @@ export interface operations {
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3333,6 +3531,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     refresh: {
@@ -3369,6 +3578,17 @@ export interface operations {
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3420,6 +3640,17 @@ export interface operations {
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3480,6 +3711,17 @@ export interface operations {
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3559,6 +3801,17 @@ export interface operations {
             /** @description Unauthorized */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3736,6 +3989,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     update_item: {
@@ -3789,6 +4053,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     list_categories: {
@@ -3807,6 +4082,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CategoryList"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3869,6 +4155,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     get_category: {
@@ -3894,6 +4191,17 @@ export interface operations {
             /** @description Not Found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3950,6 +4258,17 @@ export interface operations {
             /** @description Conflict */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4021,6 +4340,17 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4155,6 +4485,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     notification_put_preferences: {
@@ -4200,6 +4541,17 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4258,6 +4610,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     list_orders: {
@@ -4303,6 +4666,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     get_order: {
@@ -4337,6 +4711,17 @@ export interface operations {
             /** @description Not Found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4438,6 +4823,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     list_products: {
@@ -4480,6 +4876,17 @@ export interface operations {
             /** @description A bad filter, sort, limit or cursor, named in `errors` */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4548,6 +4955,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     get_product: {
@@ -4581,6 +4999,17 @@ export interface operations {
             /** @description Not Found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4628,6 +5057,17 @@ export interface operations {
             /** @description Not Found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4709,6 +5149,17 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4812,6 +5263,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     delete_image: {
@@ -4854,6 +5316,17 @@ export interface operations {
             /** @description Not Found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4923,6 +5396,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     get_inventory: {
@@ -4948,6 +5432,17 @@ export interface operations {
             /** @description Not Found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5011,6 +5506,17 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5088,6 +5594,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     list_subscriptions: {
@@ -5120,6 +5637,17 @@ export interface operations {
             /** @description Forbidden */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5177,6 +5705,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     unsubscribe: {
@@ -5224,6 +5763,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     list_methods: {
@@ -5250,6 +5800,17 @@ export interface operations {
             /** @description `country` is not an ISO 3166-1 alpha-2 code */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5304,6 +5865,17 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5372,6 +5944,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     get_me: {
@@ -5410,6 +5993,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     delete_me: {
@@ -5440,6 +6034,17 @@ export interface operations {
             /** @description Not Found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5488,6 +6093,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     user_get_preferences: {
@@ -5511,6 +6127,17 @@ export interface operations {
             /** @description Unauthorized */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5553,6 +6180,17 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5611,6 +6249,17 @@ export interface operations {
             /** @description `w` is not 200, 400 or 800 */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
