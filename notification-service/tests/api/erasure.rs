@@ -188,6 +188,114 @@ async fn a_redelivered_deletion_is_harmless_and_later_events_about_the_account_a
 }
 
 #[tokio::test]
+async fn an_account_erased_while_its_event_is_being_addressed_gets_nothing() {
+    let app = spawn_app().await;
+    let ada = app.users.add("ada@example.com", None);
+    let hold = app.users.hold().await;
+    // The intake is waiting for ada's contact details when her account is
+    // erased; once it has them, it must not store or send anything.
+    let event = order_confirmed(ada);
+    let (intake, ()) = tokio::join!(app.notify(&event), async {
+        eventually(Duration::from_secs(10), || async {
+            !app.users.calls().is_empty()
+        })
+        .await;
+        let response = report(&app, &user_deleted(ada)).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        drop(hold);
+    });
+    assert_eq!(intake.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(held(&app, ada).await, (0, 0, 0, 0, 0));
+    assert_eq!(app.count("notifications").await, 0);
+}
+
+/// Sessions of this test's database waiting for a lock.
+async fn lock_waiters(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from pg_stat_activity
+         where datname = current_database() and wait_event_type = 'Lock'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_erasure_waits_for_an_intake_that_checked_the_account_before_it() {
+    let app = spawn_app().await;
+    let ada = app.users.add("ada@example.com", None);
+    let event = order_confirmed(ada);
+    let deletion = user_deleted(ada);
+    // An uncommitted row with the event's id stops the intake inside its
+    // insert, after it found the account not erased and before it commits.
+    let mut blocker = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "insert into notifications (notification_id, event_id, user_id, template, producer, data)
+         values ($1, $2, $3, 'order_confirmed', 'test', '{}')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(Uuid::parse_str(event["event_id"].as_str().unwrap()).unwrap())
+    .bind(ada)
+    .execute(&mut *blocker)
+    .await
+    .unwrap();
+    let erased = std::sync::atomic::AtomicBool::new(false);
+    let (intake, erasure, ()) = tokio::join!(
+        app.notify(&event),
+        async {
+            eventually(Duration::from_secs(10), || async {
+                lock_waiters(&app).await >= 1
+            })
+            .await;
+            let response = report(&app, &deletion).await;
+            erased.store(true, std::sync::atomic::Ordering::SeqCst);
+            response
+        },
+        async {
+            eventually(Duration::from_secs(10), || async {
+                lock_waiters(&app).await >= 1
+            })
+            .await;
+            // The erasure must wait for the intake (a second waiter); one
+            // that finishes now would miss what the intake is writing.
+            eventually(Duration::from_secs(10), || async {
+                erased.load(std::sync::atomic::Ordering::SeqCst) || lock_waiters(&app).await >= 2
+            })
+            .await;
+            blocker.rollback().await.unwrap();
+        }
+    );
+    assert_eq!(intake.status(), StatusCode::ACCEPTED);
+    assert_eq!(erasure.status(), StatusCode::NO_CONTENT);
+    assert_eq!(held(&app, ada).await, (0, 0, 0, 0, 0));
+}
+
+#[tokio::test]
+async fn intakes_racing_erasures_leave_nothing_of_the_erased_accounts() {
+    let app = spawn_app().await;
+    let users: Vec<Uuid> = (0..24)
+        .map(|i| app.users.add(&format!("user{i}@example.com"), None))
+        .collect();
+    // Each account's erasure and an event about it arrive at once; whichever
+    // wins, nothing of the account is left and nothing waits to be sent.
+    let app = &app;
+    let races = users.iter().map(|&user| async move {
+        let (event, deletion) = (order_confirmed(user), user_deleted(user));
+        let (intake, erasure) = tokio::join!(app.notify(&event), report(app, &deletion));
+        assert_eq!(erasure.status(), StatusCode::NO_CONTENT);
+        assert!(
+            [StatusCode::ACCEPTED, StatusCode::UNPROCESSABLE_ENTITY].contains(&intake.status()),
+            "{}",
+            intake.status()
+        );
+    });
+    futures::future::join_all(races).await;
+    for user in users {
+        assert_eq!(held(app, user).await, (0, 0, 0, 0, 0), "{user}");
+    }
+}
+
+#[tokio::test]
 async fn the_sweep_erases_what_was_written_after_an_erasure_by_itself() {
     let app = spawn_app_with(|s| s.erasure.sweep_interval_secs = 1).await;
     let (ada, ada_token) = user_with_history(&app, "ada@example.com").await;

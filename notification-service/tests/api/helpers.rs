@@ -240,13 +240,15 @@ pub struct FakeUsers {
     pub url: String,
     contacts: Arc<Mutex<HashMap<Uuid, Value>>>,
     calls: Arc<Mutex<Vec<String>>>,
+    gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl FakeUsers {
     pub async fn start() -> Self {
         let contacts: Arc<Mutex<HashMap<Uuid, Value>>> = Arc::default();
         let calls: Arc<Mutex<Vec<String>>> = Arc::default();
-        let state = (Arc::clone(&contacts), Arc::clone(&calls));
+        let gate: Arc<tokio::sync::RwLock<()>> = Arc::default();
+        let state = (Arc::clone(&contacts), Arc::clone(&calls), Arc::clone(&gate));
         let app = Router::new()
             .route("/internal/v1/users/{id}", get(contact))
             .with_state(state);
@@ -255,7 +257,14 @@ impl FakeUsers {
             url,
             contacts,
             calls,
+            gate,
         }
+    }
+
+    /// Holds every lookup's answer (after it is counted in [`Self::calls`])
+    /// until the guard is dropped.
+    pub async fn hold(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        Arc::clone(&self.gate).write_owned().await
     }
 
     /// Adds a user; returns their id.
@@ -274,10 +283,14 @@ impl FakeUsers {
     }
 }
 
-type UsersState = (Arc<Mutex<HashMap<Uuid, Value>>>, Arc<Mutex<Vec<String>>>);
+type UsersState = (
+    Arc<Mutex<HashMap<Uuid, Value>>>,
+    Arc<Mutex<Vec<String>>>,
+    Arc<tokio::sync::RwLock<()>>,
+);
 
 async fn contact(
-    State((contacts, calls)): State<UsersState>,
+    State((contacts, calls, gate)): State<UsersState>,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
 ) -> axum::response::Response {
@@ -287,6 +300,7 @@ async fn contact(
         .unwrap_or_default()
         .to_owned();
     calls.lock().unwrap().push(auth.clone());
+    let _open = gate.read().await;
     if !auth.starts_with("Bearer ") || auth.len() < 20 {
         return StatusCode::UNAUTHORIZED.into_response();
     }

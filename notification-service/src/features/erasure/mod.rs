@@ -4,9 +4,9 @@
 //! notifications keep no event data and their deliveries no address,
 //! subject or body (the rows stay, for the delivery statistics, until the
 //! retention sweep); deliveries still pending are not sent. Applied once
-//! per event id; intake then refuses events about the account, and a
-//! background sweep re-applies recent erasures to what was written after
-//! them.
+//! per event id; intake then refuses events about the account (atomically:
+//! see [`service::hold_off`]), and a background sweep re-applies recent
+//! erasures to what an outliving access token wrote after them.
 
 pub mod repository;
 mod routes;

@@ -22,15 +22,31 @@ pub async fn record(conn: &mut PgConnection, event: &UserDeleted) -> sqlx::Resul
     .map(|done| done.rows_affected() == 1)
 }
 
-/// Whether the account was erased.
+/// Takes the account's erasure lock, held until the transaction ends: an
+/// erasure waits for every intake that holds it, and an intake that comes
+/// later waits for the erasure and then sees it.
 #[tracing::instrument(skip_all)]
-pub async fn is_erased(pool: &PgPool, user_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar!(
-        r#"select exists (select 1 from erased_users where user_id = $1) as "exists!""#,
+pub async fn lock_for_erasure(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('notification-erasure:' || $1::uuid::text, 0))",
         user_id,
     )
-    .fetch_one(pool)
+    .execute(conn)
     .await
+    .map(|_| ())
+}
+
+/// Takes the account's erasure lock shared (intakes do not wait for each
+/// other), held until the transaction ends; see [`lock_for_erasure`].
+#[tracing::instrument(skip_all)]
+pub async fn lock_for_intake(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock_shared(hashtextextended('notification-erasure:' || $1::uuid::text, 0))",
+        user_id,
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// The accounts erased since `since`.

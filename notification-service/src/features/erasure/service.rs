@@ -64,13 +64,18 @@ pub async fn user_deleted(
     Ok(Some(erased))
 }
 
-/// Whether `user_id` belongs to an erased account.
-pub async fn is_erased(pool: &PgPool, user_id: Uuid) -> Result<bool, ErasureError> {
-    Ok(repository::is_erased(pool, user_id).await?)
+/// Holds off any erasure of `user_id` until the caller's transaction ends,
+/// after waiting for one under way: a statement the caller runs next sees
+/// every erasure committed so far, and none can commit until the caller
+/// does (the erasure then sees, and scrubs, what the caller wrote).
+pub async fn hold_off(conn: &mut PgConnection, user_id: Uuid) -> Result<(), ErasureError> {
+    Ok(repository::lock_for_intake(conn, user_id).await?)
 }
 
-/// Erases what this service holds about `user_id` (idempotent).
+/// Erases what this service holds about `user_id` (idempotent), once every
+/// intake for the account under way has committed (see [`hold_off`]).
 async fn erase(conn: &mut PgConnection, user_id: Uuid) -> Result<Erased, sqlx::Error> {
+    repository::lock_for_erasure(conn, user_id).await?;
     Ok(Erased {
         preferences: repository::delete_preferences(conn, user_id).await?,
         push_subscriptions: repository::delete_push_subscriptions(conn, user_id).await?,

@@ -5,7 +5,9 @@ use uuid::Uuid;
 
 use crate::delivery::channels::Channel;
 
-use super::models::{AdminDelivery, DeliveryStatus, DeliverySummary, HistoryItem, NewDelivery};
+use super::models::{
+    AdminDelivery, DeliveryStatus, DeliverySummary, HistoryItem, NewDelivery, NewNotification,
+};
 
 /// The notification recorded for `event_id`, if any.
 #[tracing::instrument(skip_all)]
@@ -33,71 +35,76 @@ pub async fn deliveries_of(
     .await
 }
 
-/// Records a notification; false when its event was already recorded (a
-/// concurrent first request with the same event id is waited for).
-#[tracing::instrument(skip_all)]
-pub async fn insert_notification(
-    conn: &mut PgConnection,
-    id: Uuid,
-    event_id: Uuid,
-    user_id: Option<Uuid>,
-    template: &str,
-    producer: &str,
-    data: &serde_json::Value,
-) -> sqlx::Result<bool> {
-    sqlx::query!(
-        "insert into notifications (notification_id, event_id, user_id, template, producer, data)
-         values ($1, $2, $3, $4, $5, $6)
-         on conflict (event_id) do nothing",
-        id,
-        event_id,
-        user_id,
-        template,
-        producer,
-        data,
-    )
-    .execute(conn)
-    .await
-    .map(|done| done.rows_affected() == 1)
+/// What [`insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inserted {
+    /// False when `user_id` is an erased account: nothing was written.
+    pub allowed: bool,
+    /// False when the event was recorded before (a concurrent first
+    /// request with the same event id is waited for): nothing was written.
+    pub created: bool,
 }
 
-/// Queues the deliveries of a notification.
+/// Records a notification and queues its deliveries, in one statement,
+/// unless its user's account was erased (`erased_users`, the erasure
+/// feature's table: the caller holds the account's erasure lock, so an
+/// erasure either committed before this statement began or waits for its
+/// transaction) or its event was recorded already.
 #[tracing::instrument(skip_all)]
-pub async fn insert_deliveries(
+pub async fn insert(
     conn: &mut PgConnection,
-    notification_id: Uuid,
-    user_id: Option<Uuid>,
+    id: Uuid,
+    request: &NewNotification,
     template: &str,
+    producer: &str,
     deliveries: &[NewDelivery],
-) -> sqlx::Result<()> {
-    if deliveries.is_empty() {
-        return Ok(());
-    }
+) -> sqlx::Result<Inserted> {
     let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();
     let channels: Vec<&str> = deliveries.iter().map(|d| d.channel.as_str()).collect();
     let targets: Vec<&str> = deliveries.iter().map(|d| d.target.as_str()).collect();
     let subjects: Vec<&str> = deliveries.iter().map(|d| d.subject.as_str()).collect();
     let texts: Vec<&str> = deliveries.iter().map(|d| d.body_text.as_str()).collect();
     let htmls: Vec<Option<&str>> = deliveries.iter().map(|d| d.body_html.as_deref()).collect();
-    sqlx::query!(
-        "insert into deliveries
-             (delivery_id, notification_id, user_id, template, channel, target, subject, body_text, body_html)
-         select l.id, $2, $3, $4, l.channel, l.target, l.subject, l.body_text, l.body_html
-         from unnest($1::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-              as l(id, channel, target, subject, body_text, body_html)",
-        &ids,
-        notification_id,
-        user_id,
+    let row = sqlx::query!(
+        r#"with allowed as (
+             select 1
+             where $3::uuid is null
+                or not exists (select 1 from erased_users where user_id = $3::uuid)
+           ), notification as (
+             insert into notifications (notification_id, event_id, user_id, template, producer, data)
+             select $1::uuid, $2::uuid, $3::uuid, $4::text, $5::text, $6::jsonb from allowed
+             on conflict (event_id) do nothing
+             returning notification_id
+           ), queued as (
+             insert into deliveries
+                 (delivery_id, notification_id, user_id, template, channel, target, subject, body_text, body_html)
+             select l.id, n.notification_id, $3::uuid, $4::text, l.channel, l.target, l.subject,
+                    l.body_text, l.body_html
+             from notification n,
+                  unnest($7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                      as l(id, channel, target, subject, body_text, body_html)
+           )
+           select exists (select 1 from allowed) as "allowed!",
+                  exists (select 1 from notification) as "created!""#,
+        id,
+        request.event_id,
+        request.user_id,
         template,
+        producer,
+        &request.data,
+        &ids,
         &channels as &[&str],
         &targets as &[&str],
         &subjects as &[&str],
         &texts as &[&str],
         &htmls as &[Option<&str>],
     )
-    .execute(conn)
-    .await
-    .map(|_| ())
+    .fetch_one(conn)
+    .await?;
+    Ok(Inserted {
+        allowed: row.allowed,
+        created: row.created,
+    })
 }
 
 /// A user's deliveries, newest first, after the `before` cursor.

@@ -3,8 +3,11 @@
 //! Intake: a replay of an event answers the recorded notification; a new
 //! event is validated (template, recipients, data), rendered, addressed
 //! (contacts from `to` or user-service, channels from the preferences) and
-//! recorded with its deliveries in one transaction. An event about an
-//! erased (deleted) account is refused like an unknown user. Two concurrent first
+//! recorded with its deliveries in one statement. An event about an
+//! erased (deleted) account is refused like an unknown user, atomically:
+//! the intake holds the account's erasure lock (shared) while it records,
+//! so an erasure either committed before and is seen, or waits and scrubs
+//! what was recorded. Two concurrent first
 //! requests for one event meet on the unique `event_id`: the second waits
 //! for the first and answers its notification.
 
@@ -157,15 +160,6 @@ pub async fn intake(
         return Ok(accepted);
     }
     let template = validate(&request)?;
-    if let Some(user_id) = request.user_id
-        && erasure::is_erased(&state.pool, user_id)
-            .await
-            .map_err(|erasure::ErasureError::Database(err)| err)?
-    {
-        // The account was deleted and its data here erased: nothing more
-        // about it is stored or sent (as user-service's 404 would say).
-        return Err(NotificationError::UnknownUser);
-    }
     let rendered = state
         .templates
         .render(template, &request.data)
@@ -179,33 +173,34 @@ pub async fn intake(
 
     let notification_id = Uuid::now_v7();
     let mut tx = state.pool.begin().await.map_err(db)?;
-    let created = repository::insert_notification(
+    if let Some(user_id) = request.user_id {
+        erasure::hold_off(&mut tx, user_id)
+            .await
+            .map_err(|erasure::ErasureError::Database(err)| err)?;
+    }
+    let inserted = repository::insert(
         &mut tx,
         notification_id,
-        request.event_id,
-        request.user_id,
+        &request,
         template.as_str(),
         producer,
-        &request.data,
+        &deliveries,
     )
     .await
     .map_err(db)?;
-    if !created {
+    if !inserted.allowed {
+        // The account was deleted and its data here erased: nothing more
+        // about it is stored or sent (as user-service's 404 would say).
+        tx.rollback().await.map_err(db)?;
+        return Err(NotificationError::UnknownUser);
+    }
+    if !inserted.created {
         // A concurrent request recorded this event first.
         tx.rollback().await.map_err(db)?;
         return recorded(&state.pool, request.event_id)
             .await?
             .ok_or(NotificationError::Vanished);
     }
-    repository::insert_deliveries(
-        &mut tx,
-        notification_id,
-        request.user_id,
-        template.as_str(),
-        &deliveries,
-    )
-    .await
-    .map_err(db)?;
     tx.commit().await.map_err(db)?;
     tracing::info!(
         notification_id = %notification_id,
