@@ -441,6 +441,32 @@ async fn a_renamed_product_is_found_by_its_new_name_only() {
 }
 
 #[tokio::test]
+async fn a_batch_lookup_reads_what_the_cache_lacks_on_the_services_pool() {
+    // Written through one replica, read through the other, whose cache has
+    // never seen the product: the read goes to the database.
+    let (a, b) = crate::helpers::spawn_replicas(|_| {}, |_| {}).await;
+    let category = a.create_category("lamps", None).await;
+    let product = a
+        .create_product(&category, "LAMP-1", "Brass Lamp", 1500, 5)
+        .await;
+    let id = product["id"].as_str().unwrap();
+    let page = b
+        .get_json(&format!("/api/v1/products?ids={id}&limit=100"))
+        .await;
+    assert_eq!(page["items"][0]["id"], id, "{page}");
+    // On the service's pool (planned once per connection): neither
+    // replica opened a search connection for it.
+    let searchers: i64 = sqlx::query_scalar(
+        "select count(*) from pg_stat_activity
+         where application_name = 'catalog-service-search' and datname = current_database()",
+    )
+    .fetch_one(&b.pool)
+    .await
+    .unwrap();
+    assert_eq!(searchers, 0);
+}
+
+#[tokio::test]
 async fn listings_are_planned_with_their_values_and_the_rest_once_per_connection() {
     let (app, ..) = seeded_app().await;
     // The service's pool: generic plans (prepared once per connection).

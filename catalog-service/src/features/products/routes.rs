@@ -68,6 +68,7 @@ async fn list_products(
     let (filter, limit) = query.parse().map_err(ApiError::validation)?;
     let catalog = Catalog {
         pool: &state.search_pool,
+        lookup_pool: &state.pool,
         caches: &state.caches,
         memory: &state.search_memory,
         settings: &state.settings.search,
