@@ -2,6 +2,7 @@
 //! every document goes through before it is served.
 
 use axum::http::StatusCode;
+use std::collections::BTreeMap;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{Object, Type};
@@ -59,11 +60,7 @@ pub fn finish(openapi: &mut OpenApi) {
     }
     for item in openapi.paths.paths.values_mut() {
         for operation in operations_mut(item) {
-            operation
-                .responses
-                .responses
-                .entry("503".to_owned())
-                .or_insert_with(|| RefOr::T(unavailable()));
+            document_unavailable(&mut operation.responses.responses);
             for (status, response) in &mut operation.responses.responses {
                 if let RefOr::T(response) = response {
                     finish_response(status, response);
@@ -166,25 +163,48 @@ fn finish_response(status: &str, response: &mut Response) {
     }
 }
 
-/// The `503` every operation can answer.
-fn unavailable() -> Response {
-    let retry_after = HeaderBuilder::new()
-        .schema(Some(Object::with_type(Type::Integer)))
-        .description(Some(
-            "Seconds to wait before retrying, when the service knows (e.g. 1 \
-             while its database is unreachable).",
-        ))
-        .build();
-    ResponseBuilder::new()
-        .description(
-            "Service Unavailable: the service's database, or a service it depends \
-             on, is unreachable or busy, or the request timed out. Retry later, \
-             after `Retry-After` seconds when it is sent. A request that timed out \
-             may have taken effect: retry a write with the same `Idempotency-Key` \
-             where the operation takes one.",
-        )
-        .header("Retry-After", retry_after)
-        .build()
+/// Why any request can get a 503.
+const UNAVAILABLE: &str = "Service Unavailable: the service's database, or a service it \
+     depends on, is unreachable or busy, or the request timed out.";
+
+/// What to do about it.
+const RETRY: &str = "Retry later, after `Retry-After` seconds when it is sent. A request \
+     that timed out may have taken effect: retry a write with the same `Idempotency-Key` \
+     where the operation takes one.";
+
+/// Documents the `503` every operation can answer: added where the handler
+/// documented none; where it did, its description keeps what it says and
+/// gains the general causes, and the `Retry-After` header is declared.
+fn document_unavailable(responses: &mut BTreeMap<String, RefOr<Response>>) {
+    let response = responses
+        .entry("503".to_owned())
+        .or_insert_with(|| RefOr::T(ResponseBuilder::new().build()));
+    let RefOr::T(response) = response else {
+        return;
+    };
+    let own = response.description.trim().trim_end_matches('.');
+    if own.is_empty() {
+        response.description = format!("{UNAVAILABLE} {RETRY}");
+    } else if !own.contains("Retry-After") {
+        response.description = format!(
+            "{own}. Any request can also get a 503 when the service's database is \
+             unreachable or busy, or when it times out. {RETRY}"
+        );
+    }
+    response
+        .headers
+        .entry("Retry-After".to_owned())
+        .or_insert_with(|| {
+            RefOr::T(
+                HeaderBuilder::new()
+                    .schema(Some(Object::with_type(Type::Integer)))
+                    .description(Some(
+                        "Seconds to wait before retrying, when the service knows (e.g. 1 \
+                     while its database is unreachable).",
+                    ))
+                    .build(),
+            )
+        });
 }
 
 fn describe_status(status: &str, code: Option<u16>) -> String {
@@ -283,12 +303,23 @@ mod tests {
             "integer"
         );
 
+        // A handler's own 503 keeps what it says, and gains the rest.
         let doc = document(vec![
             ("200", ResponseBuilder::new().build()),
-            ("503", Response::new("Catalog is down")),
+            ("503", Response::new("Catalog is down.")),
         ]);
         let own = &doc["paths"]["/things"]["get"]["responses"]["503"];
-        assert_eq!(own["description"], "Catalog is down");
+        let description = own["description"].as_str().unwrap_or_default();
+        assert!(
+            description.starts_with("Catalog is down. Any request can also get a 503"),
+            "{description}"
+        );
+        assert!(description.contains("`Retry-After`"), "{description}");
+        assert_eq!(own["headers"]["Retry-After"]["schema"]["type"], "integer");
+        assert_eq!(
+            own["content"][PROBLEM_JSON]["schema"]["$ref"],
+            "#/components/schemas/Problem"
+        );
     }
 
     #[test]

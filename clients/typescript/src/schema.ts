@@ -3771,9 +3771,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description catalog-service unavailable */
+            /** @description catalog-service unavailable. Any request can also get a 503 when the service's database is unreachable or busy, or when it times out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3860,9 +3862,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3898,9 +3902,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3949,9 +3955,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4438,9 +4446,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description catalog or payment provider down (nothing charged, nothing reserved) */
+            /** @description Catalog, the payment provider or the database is down (nothing charged, nothing reserved), or the payment's outcome is not known yet (the reconciler settles the order): retry with the same `Idempotency-Key`, which answers the outcome once it is known (409 while it is being settled); one key never charges twice. Any request can also get a 503 when the service's database is unreachable or busy, or when it times out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4780,9 +4790,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -49,7 +49,7 @@ pub fn router(checkout_limits: CheckoutLimits) -> OpenApiRouter<AppState> {
         (status = 409, description = "Out of stock (`product_ids` listed, nothing reserved), or the same key still in progress", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty cart, invalid body, the key reused with another body; `shipping_method_id` missing where a method ships to the country, unknown, deleted, inactive, not shipping there or in another currency; the cart's discount code no longer applies (`discount`, type `/problems/invalid-discount`): nothing reserved or charged", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address or user, or too many declined payments of this user (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "catalog or payment provider down (nothing charged, nothing reserved)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Catalog, the payment provider or the database is down (nothing charged, nothing reserved), or the payment's outcome is not known yet (the reconciler settles the order): retry with the same `Idempotency-Key`, which answers the outcome once it is known (409 while it is being settled); one key never charges twice", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn checkout_cart(
