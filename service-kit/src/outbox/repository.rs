@@ -49,9 +49,9 @@ pub(super) async fn insert(
 /// `next_attempt_at` for every event not yet attempted) made Postgres read
 /// and sort the whole backlog on every claim: 2 ms at 1,800 pending events,
 /// against 0.09 ms now, and it grew with the backlog the relay was trying to
-/// drain. Events written by one transaction share `next_attempt_at` (and
-/// shared `created_at` too, so that key never ordered them); the index
-/// returns equal keys in heap order.
+/// drain. Events written by one transaction share `next_attempt_at`, and
+/// shared `created_at` too, so that key never ordered them: they are
+/// claimed in no guaranteed order, as before.
 #[tracing::instrument(skip_all)]
 pub(super) async fn claim_due(
     conn: &mut PgConnection,

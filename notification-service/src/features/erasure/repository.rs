@@ -97,10 +97,14 @@ pub async fn scrub_notifications(conn: &mut PgConnection, user_id: Uuid) -> sqlx
 
 /// Scrubs the user's deliveries: the target (address, number, device
 /// token) becomes `erased-<delivery id>`, subject, bodies and the last
-/// error are emptied, and a pending one fails (`recipient erased`) instead
+/// error are emptied, and a pending one fails (`reason`) instead
 /// of being sent; returns how many were not scrubbed yet.
 #[tracing::instrument(skip_all)]
-pub async fn scrub_deliveries(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<u64> {
+pub async fn scrub_deliveries(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    reason: &str,
+) -> sqlx::Result<u64> {
     sqlx::query!(
         "update deliveries
          set target = 'erased-' || delivery_id,
@@ -109,14 +113,15 @@ pub async fn scrub_deliveries(conn: &mut PgConnection, user_id: Uuid) -> sqlx::R
              status = case when status = 'pending' then 'failed' else status end,
              failed_at = case when status = 'pending' then now() else failed_at end,
              last_error = case when status = 'pending' or last_error is not null
-                               then 'recipient erased' end,
+                               then $2 end,
              claimed_until = null,
              updated_at = now()
          where user_id = $1
            and (status = 'pending' or target <> 'erased-' || delivery_id or subject <> ''
                 or body_text <> '' or coalesce(body_html, '') <> ''
-                or coalesce(last_error, 'recipient erased') <> 'recipient erased')",
+                or coalesce(last_error, $2) <> $2)",
         user_id,
+        reason,
     )
     .execute(conn)
     .await

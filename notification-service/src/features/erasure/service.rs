@@ -18,6 +18,9 @@ pub enum ErasureError {
     Database(#[from] sqlx::Error),
 }
 
+/// The `last_error` of a delivery an erasure scrubbed.
+pub const ERASED: &str = "recipient erased";
+
 /// What one erasure changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Erased {
@@ -67,7 +70,10 @@ pub async fn user_deleted(
 /// Holds off any erasure of `user_id` until the caller's transaction ends,
 /// after waiting for one under way: a statement the caller runs next sees
 /// every erasure committed so far, and none can commit until the caller
-/// does (the erasure then sees, and scrubs, what the caller wrote).
+/// does (the erasure then sees, and scrubs, what the caller wrote). The
+/// caller's transaction must be READ COMMITTED (the default): a statement
+/// then takes its snapshot when it starts, after this wait; a REPEATABLE
+/// READ snapshot could predate it.
 pub async fn hold_off(conn: &mut PgConnection, user_id: Uuid) -> Result<(), ErasureError> {
     Ok(repository::lock_for_intake(conn, user_id).await?)
 }
@@ -76,17 +82,25 @@ pub async fn hold_off(conn: &mut PgConnection, user_id: Uuid) -> Result<(), Eras
 /// intake for the account under way has committed (see [`hold_off`]).
 async fn erase(conn: &mut PgConnection, user_id: Uuid) -> Result<Erased, sqlx::Error> {
     repository::lock_for_erasure(conn, user_id).await?;
+    let preferences = repository::delete_preferences(conn, user_id).await?;
+    let push_subscriptions = repository::delete_push_subscriptions(conn, user_id).await?;
+    // Deliveries before notifications: the order in which the delivery
+    // worker locks them when it finishes a security mail, so the two cannot
+    // deadlock.
+    let deliveries = repository::scrub_deliveries(conn, user_id, ERASED).await?;
+    let notifications = repository::scrub_notifications(conn, user_id).await?;
     Ok(Erased {
-        preferences: repository::delete_preferences(conn, user_id).await?,
-        push_subscriptions: repository::delete_push_subscriptions(conn, user_id).await?,
-        notifications: repository::scrub_notifications(conn, user_id).await?,
-        deliveries: repository::scrub_deliveries(conn, user_id).await?,
+        preferences,
+        push_subscriptions,
+        notifications,
+        deliveries,
     })
 }
 
-/// Erases again every account erased within `window`: what an intake in
-/// flight, or an access token that outlived the account (preferences, a
-/// device), wrote after the erasure goes too. Returns the accounts where
+/// Erases again every account erased within `window`: what an access
+/// token that outlived the account (preferences, a device) wrote after the
+/// erasure goes too. (Intake cannot write after an erasure: see
+/// [`hold_off`].) Returns the accounts where
 /// something was left.
 pub async fn reapply_recent(pool: &PgPool, window: Duration) -> Result<usize, ErasureError> {
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::hours(1));

@@ -175,8 +175,9 @@ pub async fn admin_get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<AdminDeli
 }
 
 /// Queues a failed delivery again with a fresh attempt budget and returns
-/// it as requeued; `None` when it is not failed (or does not exist), or is
-/// of the `never_again` template (security mail, scrubbed when it failed).
+/// it as requeued; `None` when it is not failed (or does not exist), is
+/// of the `never_again` template (security mail, scrubbed when it failed)
+/// or was scrubbed by an erasure (its target is `erased-<id>`).
 #[tracing::instrument(skip_all)]
 pub async fn requeue_failed(
     pool: &PgPool,
@@ -190,6 +191,7 @@ pub async fn requeue_failed(
              set status = 'pending', attempts = 0, next_attempt_at = now(), claimed_until = null,
                  failed_at = null, updated_at = now()
              where delivery_id = $1 and status = 'failed' and template <> $2
+               and target <> 'erased-' || delivery_id
              returning *
          )
          select d.delivery_id as id, d.notification_id, n.event_id, d.user_id, d.template,

@@ -27,6 +27,10 @@ impl From<NotificationError> for ApiError {
                 "A failed password-reset mail is not sent again; the user can ask for a new reset.",
             )
             .with_kind("delivery-not-resendable"),
+            NotificationError::RecipientErased => ApiError::conflict(
+                "The recipient's account was deleted; its mail is not sent again.",
+            )
+            .with_kind("delivery-not-resendable"),
             NotificationError::NotFailed(status) => ApiError::conflict(format!(
                 "Only failed deliveries can be retried; this one is {status}."
             ))

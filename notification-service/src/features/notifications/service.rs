@@ -25,7 +25,7 @@ use super::models::{
 };
 use super::repository;
 use crate::delivery::channels::Channel;
-use crate::features::erasure::service as erasure;
+use crate::features::erasure::service::{self as erasure, ERASED};
 use crate::features::preferences::models::Preferences;
 use crate::features::preferences::repository as preferences;
 use crate::state::AppState;
@@ -53,6 +53,9 @@ pub enum NotificationError {
     /// A failed password-reset mail is never sent again (its link was wiped).
     #[error("a failed password-reset mail is not sent again")]
     NotResendable,
+    /// The delivery's account was erased: it has no recipient any more.
+    #[error("the recipient's account was erased")]
+    RecipientErased,
     /// Only failed deliveries can be retried.
     #[error("only failed deliveries can be retried; this one is {0}")]
     NotFailed(String),
@@ -368,6 +371,9 @@ pub async fn retry(pool: &PgPool, id: Uuid) -> Result<AdminDelivery, Notificatio
         .await
         .map_err(db)?
         .ok_or(NotificationError::DeliveryNotFound)?;
+    if delivery.status.as_str() == "failed" && delivery.last_error.as_deref() == Some(ERASED) {
+        return Err(NotificationError::RecipientErased);
+    }
     if delivery.template == reset && delivery.status.as_str() == "failed" {
         // Its link was wiped when it failed, and has likely expired.
         return Err(NotificationError::NotResendable);
