@@ -222,14 +222,20 @@ async fn confirmation_takes_only_what_was_ordered_out_of_the_cart() {
     .execute(pool)
     .await
     .unwrap();
-    let line = |product_id, quantity| order_service::features::orders::models::OrderItem {
-        product_id,
-        name: "thing".into(),
-        unit_price_cents: 0,
-        quantity,
-        line_total_cents: 0,
-    };
-    let ordered_items = [line(ordered, 2), line(raised, 3)];
+    // Its lines, as the reservation step records them.
+    for (product, quantity) in [(ordered, 2), (raised, 3)] {
+        sqlx::query(
+            "insert into order_items
+                 (order_id, product_id, name, unit_price_cents, quantity, line_total_cents)
+             values ($1, $2, 'thing', 0, $3, 0)",
+        )
+        .bind(order_id)
+        .bind(product)
+        .bind(quantity)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
     let event = service_kit::outbox::OutboxRow::of(&service_kit::outbox::Notification::new(
         "order_confirmed",
         serde_json::json!({}),
@@ -237,7 +243,7 @@ async fn confirmation_takes_only_what_was_ordered_out_of_the_cart() {
     .unwrap();
     let confirmation = order_service::features::checkout::repository::Confirmation {
         provider_ref: "ch_1",
-        ordered: &ordered_items,
+        take_from_cart: true,
         event: &event,
     };
     let confirmed =

@@ -193,7 +193,7 @@ async fn commit_or_compensate(
             // The cart is left alone: the user may have changed it since.
             let confirmation = Confirmation {
                 provider_ref,
-                ordered: &[],
+                take_from_cart: false,
                 event: &event,
             };
             let confirmed = repository::confirm(&state.pool, order_id, &confirmation)

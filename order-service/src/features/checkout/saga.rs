@@ -479,7 +479,7 @@ impl Saga<'_> {
             .map_err(|e| self.unsettled(e))?;
         let confirmation = Confirmation {
             provider_ref,
-            ordered: &reserved.items,
+            take_from_cart: true,
             event: &event,
         };
         let confirmed = repository::confirm(&self.state.pool, self.order_id, &confirmation);
