@@ -440,6 +440,17 @@ async fn a_renamed_product_is_found_by_its_new_name_only() {
     assert_eq!(lamps, [product]);
 }
 
+/// The search pool's open connections to this test's database.
+async fn search_connections(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from pg_stat_activity
+         where application_name = 'catalog-service-search' and datname = current_database()",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_batch_lookup_reads_what_the_cache_lacks_on_the_services_pool() {
     // Written through one replica, read through the other, whose cache has
@@ -456,13 +467,7 @@ async fn a_batch_lookup_reads_what_the_cache_lacks_on_the_services_pool() {
     assert_eq!(page["items"][0]["id"], id, "{page}");
     // On the service's pool (planned once per connection): neither
     // replica opened a search connection for it.
-    let searchers: i64 = sqlx::query_scalar(
-        "select count(*) from pg_stat_activity
-         where application_name = 'catalog-service-search' and datname = current_database()",
-    )
-    .fetch_one(&b.pool)
-    .await
-    .unwrap();
+    let searchers = search_connections(&b).await;
     assert_eq!(searchers, 0);
 }
 
@@ -478,13 +483,7 @@ async fn listings_are_planned_with_their_values_and_the_rest_once_per_connection
     // Listings and searches run on their own connections, planned with
     // their values every time.
     assert!(!search_all(&app, &[("q", "lamp")], 50).await.is_empty());
-    let searchers: i64 = sqlx::query_scalar(
-        "select count(*) from pg_stat_activity
-         where application_name = 'catalog-service-search' and datname = current_database()",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let searchers = search_connections(&app).await;
     assert!(searchers >= 1, "{searchers} search connections");
     // Each pool has its gauges.
     let metrics = app.get("/metrics").await.text().await.unwrap();

@@ -383,19 +383,24 @@ async fn with_its_own_database_down_checkout_is_503_and_the_same_key_works_after
     let proxy = fleet.database_proxy.as_ref().unwrap();
     proxy.disable();
     let response = fleet.checkout_with_key(&ada, "tok_visa", "db-down").await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let status = response.status();
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        response.text().await
+    );
     proxy.enable();
-    let mut last = StatusCode::SERVICE_UNAVAILABLE;
+    let (mut last, mut body) = (status, String::new());
     for _ in 0..20 {
-        last = fleet
-            .checkout_with_key(&ada, "tok_visa", "db-down")
-            .await
-            .status();
+        let response = fleet.checkout_with_key(&ada, "tok_visa", "db-down").await;
+        last = response.status();
+        body = response.text().await.unwrap_or_default();
         if last != StatusCode::SERVICE_UNAVAILABLE {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(last, StatusCode::CREATED);
+    assert_eq!(last, StatusCode::CREATED, "{body}");
     assert_eq!(fleet.inventory(&lamp).await["available"], 4);
 }

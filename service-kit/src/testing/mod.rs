@@ -406,11 +406,16 @@ impl TcpProxy {
         let requests = Arc::clone(&http_requests);
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
+                // Subscribe before checking: `disable` clears the flag and
+                // then cuts, so a connection that finds the flag still set
+                // is subscribed before that cut and is severed by it. (The
+                // other order let a connection accepted during `disable`
+                // live on, and a test of an outage reach the database.)
+                let mut cut = cuts.subscribe();
                 if !accepting.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
-                let mut cut = cuts.subscribe();
                 let counter = Arc::clone(&counter);
                 let requests = Arc::clone(&requests);
                 tokio::spawn(async move {
