@@ -260,6 +260,29 @@ async fn commit_of_a_reservation_gone_meanwhile_refunds_and_cancels() {
     fleet.assert_ledger_matches_orders().await;
 }
 
+#[tokio::test]
+async fn commit_with_catalog_down_leaves_the_order_and_its_key_to_the_reconciler() {
+    let fleet = spawn_fleet().await;
+    let state = fleet.state();
+    let (ada, _) = shopper(&fleet, 2, 5).await;
+    let (saga, priced) = reserved(&state, &ada).await;
+    saga.charge(&priced, request("tok_visa")).await.unwrap();
+    fleet.catalog.stop();
+
+    // Neither the commit nor the release reaches catalog: the compensation
+    // is incomplete, so the error keeps the key (a retry must not open a
+    // second order and charge again before the reconciler settles this one).
+    let err = saga.commit().await.expect_err("catalog is down");
+    assert!(
+        matches!(err, CheckoutError::Unsettled { order_id, .. } if order_id == saga.order_id),
+        "{err:?}"
+    );
+    assert_eq!(
+        step_of(&fleet, saga.order_id).await,
+        ("pending".into(), "compensating".into())
+    );
+}
+
 // Step 5: confirm.
 
 #[tokio::test]

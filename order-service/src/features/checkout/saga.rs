@@ -449,9 +449,13 @@ impl Saga<'_> {
                 false
             }
         };
-        Err(match cause {
-            None => CheckoutError::ReservationExpired { refunded },
-            Some(cause) => CheckoutError::Unavailable(cause),
+        Err(match (cause, refunded) {
+            (None, _) => CheckoutError::ReservationExpired { refunded },
+            // Refunded and released: nothing left, a retry starts afresh.
+            (Some(cause), true) => CheckoutError::Unavailable(cause),
+            // The charge may stand until the reconciler refunds it: the
+            // key stays with the order, so a retry cannot charge again.
+            (Some(cause), false) => self.unsettled(cause),
         })
     }
 
