@@ -59,8 +59,30 @@ pub fn finish(openapi: &mut OpenApi) {
         openapi.info.license = None;
     }
     for item in openapi.paths.paths.values_mut() {
+        let reads = [
+            item.get.as_mut(),
+            item.head.as_mut(),
+            item.options.as_mut(),
+            item.trace.as_mut(),
+        ];
+        for operation in reads.into_iter().flatten() {
+            document_unavailable(&mut operation.responses.responses, true);
+        }
+        let writes = [
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+            item.query.as_mut(),
+        ];
+        for operation in writes
+            .into_iter()
+            .flatten()
+            .chain(item.additional_operations.values_mut())
+        {
+            document_unavailable(&mut operation.responses.responses, false);
+        }
         for operation in operations_mut(item) {
-            document_unavailable(&mut operation.responses.responses);
             for (status, response) in &mut operation.responses.responses {
                 if let RefOr::T(response) = response {
                     finish_response(status, response);
@@ -168,28 +190,35 @@ const UNAVAILABLE: &str = "Service Unavailable: the service's database, or a ser
      depends on, is unreachable or busy, or the request timed out.";
 
 /// What to do about it.
-const RETRY: &str = "Retry later, after `Retry-After` seconds when it is sent. A request \
-     that timed out may have taken effect: retry a write with the same `Idempotency-Key` \
+const RETRY: &str = "Retry later, after `Retry-After` seconds when it is sent.";
+
+/// What to do about it for a write, which may have taken effect.
+const RETRY_WRITE: &str = "Retry later, after `Retry-After` seconds when it is sent. A \
+     request that timed out may have taken effect: retry with the same `Idempotency-Key` \
      where the operation takes one.";
+
+/// Added to a handler's own 503.
+const ALSO: &str = "Any request can also get a 503 when the service's database is \
+     unreachable or busy, or when it times out.";
 
 /// Documents the `503` every operation can answer: added where the handler
 /// documented none; where it did, its description keeps what it says and
 /// gains the general causes, and the `Retry-After` header is declared.
-fn document_unavailable(responses: &mut BTreeMap<String, RefOr<Response>>) {
+/// `read` operations (GET, HEAD, ...) change nothing, so they are simply
+/// retried. Running it again changes nothing.
+fn document_unavailable(responses: &mut BTreeMap<String, RefOr<Response>>, read: bool) {
     let response = responses
         .entry("503".to_owned())
         .or_insert_with(|| RefOr::T(ResponseBuilder::new().build()));
     let RefOr::T(response) = response else {
         return;
     };
+    let retry = if read { RETRY } else { RETRY_WRITE };
     let own = response.description.trim().trim_end_matches('.');
     if own.is_empty() {
-        response.description = format!("{UNAVAILABLE} {RETRY}");
-    } else if !own.contains("Retry-After") {
-        response.description = format!(
-            "{own}. Any request can also get a 503 when the service's database is \
-             unreachable or busy, or when it times out. {RETRY}"
-        );
+        response.description = format!("{UNAVAILABLE} {retry}");
+    } else if !own.starts_with(UNAVAILABLE) && !own.contains(ALSO) {
+        response.description = format!("{own}. {ALSO} {retry}");
     }
     response
         .headers
@@ -315,11 +344,46 @@ mod tests {
             "{description}"
         );
         assert!(description.contains("`Retry-After`"), "{description}");
+        assert!(
+            !description.contains("Idempotency-Key"),
+            "a read: {description}"
+        );
         assert_eq!(own["headers"]["Retry-After"]["schema"]["type"], "integer");
         assert_eq!(
             own["content"][PROBLEM_JSON]["schema"]["$ref"],
             "#/components/schemas/Problem"
         );
+    }
+
+    #[test]
+    fn a_write_is_told_about_its_idempotency_key_and_a_second_pass_changes_nothing() {
+        let mut openapi = OpenApiBuilder::new()
+            .info(InfoBuilder::new().title("t").version("1").build())
+            .paths(
+                PathsBuilder::new().path(
+                    "/things",
+                    PathItem::new(
+                        HttpMethod::Post,
+                        OperationBuilder::new()
+                            .response("201", ResponseBuilder::new().build())
+                            .response("503", Response::new("The gateway is down")),
+                    ),
+                ),
+            )
+            .build();
+        finish(&mut openapi);
+        let once = serde_json::to_value(&openapi).expect("serializable");
+        let description = once["paths"]["/things"]["post"]["responses"]["503"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            description.starts_with("The gateway is down. Any request")
+                && description.ends_with("where the operation takes one."),
+            "{description}"
+        );
+        finish(&mut openapi);
+        assert_eq!(serde_json::to_value(&openapi).expect("serializable"), once);
     }
 
     #[test]

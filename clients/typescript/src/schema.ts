@@ -2386,7 +2386,7 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -2449,7 +2449,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -2520,7 +2520,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -2602,7 +2602,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -2667,7 +2667,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -2728,7 +2728,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The delivery is not failed (`delivery-state`), or is a password-reset mail, which is never sent again (`delivery-not-resendable`) */
+            /** @description The delivery is not failed (`delivery-state`), or is a password-reset mail or to a deleted account, neither of which is ever sent again (`delivery-not-resendable`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2737,7 +2737,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -2804,7 +2804,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -2886,7 +2886,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -2949,7 +2949,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3011,7 +3011,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3069,7 +3069,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3142,7 +3142,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3191,7 +3191,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3256,7 +3256,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3318,7 +3318,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3360,7 +3360,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3420,7 +3420,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3471,7 +3471,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3531,7 +3531,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3584,7 +3584,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3646,7 +3646,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3717,7 +3717,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3771,7 +3771,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description catalog-service unavailable. Any request can also get a 503 when the service's database is unreachable or busy, or when it times out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description catalog-service unavailable. Any request can also get a 503 when the service's database is unreachable or busy, or when it times out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3809,7 +3809,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3862,7 +3862,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3902,7 +3902,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3955,7 +3955,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -3997,7 +3997,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4061,7 +4061,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4092,7 +4092,7 @@ export interface operations {
                     "application/json": components["schemas"]["CategoryList"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4163,7 +4163,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4205,7 +4205,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4272,7 +4272,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4354,7 +4354,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4446,7 +4446,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Catalog, the payment provider or the database is down (nothing charged, nothing reserved), or the payment's outcome is not known yet (the reconciler settles the order): retry with the same `Idempotency-Key`, which answers the outcome once it is known (409 while it is being settled); one key never charges twice. Any request can also get a 503 when the service's database is unreachable or busy, or when it times out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Catalog, the payment provider or the database is unreachable, or the request timed out. Retry with the same `Idempotency-Key`: if the attempt left nothing behind (nothing reserved or charged, or the charge already refunded), the retry starts afresh; if its order is still being settled (a charge whose outcome is unknown, a refund or a release still due), the retry answers 409 until the reconciler has settled it. One key never leaves two charges standing. Any request can also get a 503 when the service's database is unreachable or busy, or when it times out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4495,7 +4495,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4557,7 +4557,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4620,7 +4620,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4676,7 +4676,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4727,7 +4727,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4790,7 +4790,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4835,7 +4835,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4894,7 +4894,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -4967,7 +4967,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5017,7 +5017,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5075,7 +5075,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5167,7 +5167,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5275,7 +5275,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5334,7 +5334,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5408,7 +5408,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5450,7 +5450,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5524,7 +5524,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5606,7 +5606,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5655,7 +5655,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5717,7 +5717,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5775,7 +5775,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5818,7 +5818,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5883,7 +5883,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -5956,7 +5956,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -6005,7 +6005,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -6052,7 +6052,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -6105,7 +6105,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -6145,7 +6145,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -6198,7 +6198,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry with the same `Idempotency-Key` where the operation takes one. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */
@@ -6267,7 +6267,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. A request that timed out may have taken effect: retry a write with the same `Idempotency-Key` where the operation takes one. */
+            /** @description Service Unavailable: the service's database, or a service it depends on, is unreachable or busy, or the request timed out. Retry later, after `Retry-After` seconds when it is sent. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying, when the service knows (e.g. 1 while its database is unreachable). */

@@ -28,7 +28,7 @@ impl From<NotificationError> for ApiError {
             )
             .with_kind("delivery-not-resendable"),
             NotificationError::RecipientErased => ApiError::conflict(
-                "The recipient's account was deleted; its mail is not sent again.",
+                "The recipient's account was deleted; its message is not sent again.",
             )
             .with_kind("delivery-not-resendable"),
             NotificationError::NotFailed(status) => ApiError::conflict(format!(
@@ -135,7 +135,7 @@ async fn admin_list(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The delivery is not failed (`delivery-state`), or is a password-reset mail, which is never sent again (`delivery-not-resendable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The delivery is not failed (`delivery-state`), or is a password-reset mail or to a deleted account, neither of which is ever sent again (`delivery-not-resendable`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn admin_retry(

@@ -371,6 +371,9 @@ pub async fn retry(pool: &PgPool, id: Uuid) -> Result<AdminDelivery, Notificatio
         .await
         .map_err(db)?
         .ok_or(NotificationError::DeliveryNotFound)?;
+    // An erasure scrubs a delivery's target and sets this error together
+    // (erasure::repository::scrub_deliveries); `requeue_failed` refuses the
+    // scrubbed target, this names why.
     if delivery.status.as_str() == "failed" && delivery.last_error.as_deref() == Some(ERASED) {
         return Err(NotificationError::RecipientErased);
     }
