@@ -408,9 +408,9 @@ impl TcpProxy {
             while let Ok((inbound, _)) = listener.accept().await {
                 // Subscribe before checking: `disable` clears the flag and
                 // then cuts, so a connection that finds the flag still set
-                // is subscribed before that cut and is severed by it. (The
-                // other order let a connection accepted during `disable`
-                // live on, and a test of an outage reach the database.)
+                // is subscribed before that cut and is severed by it (the
+                // other order would let a connection accepted during
+                // `disable`, on a multi-threaded runtime, live on).
                 let mut cut = cuts.subscribe();
                 if !accepting.load(Ordering::SeqCst) {
                     drop(inbound);
@@ -430,8 +430,10 @@ impl TcpProxy {
                         http_requests: requests,
                     };
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        // A cut wins over data ready at the same time.
+                        biased;
                         _ = cut.changed() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                     }
                 });
             }
