@@ -25,6 +25,11 @@ pub fn is_transient(err: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::WorkerCrashed => true,
+        // The server (or a proxy in front of it) closed a new connection
+        // before answering its SSLRequest: sqlx reads the missing byte as
+        // 0x00 (and appends where it raised the error). Any other byte is a
+        // peer that is not Postgres.
+        sqlx::Error::Protocol(message) => message.starts_with(SSL_REQUEST_EOF),
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             matches!(
                 code.as_ref(),
@@ -47,6 +52,10 @@ pub fn is_transient(err: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// How sqlx reports a connection closed before the server answered its
+/// SSLRequest (what a restarting server or a proxy to a dead one does).
+const SSL_REQUEST_EOF: &str = "unexpected response from SSLRequest: 0x00";
 
 /// A pooled connection idle this long is pinged before it is handed out.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
@@ -175,7 +184,43 @@ fn checked_schema(schema: &str) -> anyhow::Result<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::checked_schema;
+    use super::{checked_schema, is_transient};
+    use sqlx::{Connection, PgConnection};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Connects to a listener that treats every
+    /// connection with `answer` (what it writes after reading the
+    /// SSLRequest; nothing: it closes); returns the connection's error.
+    async fn connect_to_a_peer_that_answers(answer: &'static [u8]) -> sqlx::Error {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 8];
+                let _ = socket.read_exact(&mut request).await;
+                let _ = socket.write_all(answer).await;
+                drop(socket);
+            }
+        });
+        let url = format!("postgres://nobody@127.0.0.1:{port}/db?sslmode=prefer");
+        tokio::time::timeout(Duration::from_secs(10), PgConnection::connect(&url))
+            .await
+            .expect("the connection attempt ends")
+            .expect_err("nothing to connect to")
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_before_the_ssl_answer_is_transient() {
+        let err = connect_to_a_peer_that_answers(b"").await;
+        assert!(is_transient(&err), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_is_not_postgres_is_not_transient() {
+        let err = connect_to_a_peer_that_answers(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        assert!(!is_transient(&err), "{err:?}");
+    }
 
     #[test]
     fn schema_names_are_plain_identifiers() {
