@@ -32,6 +32,16 @@ pub struct SetQuantity {
     pub quantity: i32,
 }
 
+/// A cart as stored: its lines, oldest first, and the code applied to it
+/// with whether the user already holds a redemption of it.
+#[derive(Debug, Clone, Default)]
+pub struct StoredCart {
+    /// The lines.
+    pub lines: Vec<CartLine>,
+    /// The applied code.
+    pub applied: Option<(DiscountCode, bool)>,
+}
+
 /// A stored cart line.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CartLine {

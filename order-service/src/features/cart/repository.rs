@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::models::CartLine;
+use super::models::{CartLine, StoredCart};
 use crate::features::discounts::models::{DiscountCode, DiscountKind};
 
 /// The user's lines, oldest first.
@@ -92,42 +92,84 @@ pub async fn clear(pool: &PgPool, user_id: Uuid) -> sqlx::Result<()> {
     .map(|_| ())
 }
 
-/// The code applied to the user's cart, and whether the user already
-/// holds a redemption of it.
+/// The user's lines (oldest first) and the code applied to the cart with
+/// whether the user already holds a redemption of it: one round trip for
+/// what every cart answer starts from.
 #[tracing::instrument(skip_all)]
-pub async fn discount(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Option<(DiscountCode, bool)>> {
-    sqlx::query!(
-        r#"select d.discount_code_id as id, d.code, d.kind as "kind: DiscountKind", d.value,
-                d.currency, d.min_subtotal_cents, d.starts_at, d.ends_at, d.max_redemptions,
-                d.once_per_customer, d.active, d.redemptions, d.created_at, d.updated_at,
+pub async fn read(pool: &PgPool, user_id: Uuid) -> sqlx::Result<StoredCart> {
+    let row = sqlx::query!(
+        r#"select l.product_ids as "product_ids!", l.quantities as "quantities!",
+                d.discount_code_id as "id?", d.code as "code?", d.kind as "kind?: DiscountKind",
+                d.value as "value?", d.currency, d.min_subtotal_cents, d.starts_at, d.ends_at,
+                d.max_redemptions, d.once_per_customer as "once_per_customer?",
+                d.active as "active?", d.redemptions as "redemptions?",
+                d.created_at as "created_at?", d.updated_at as "updated_at?",
                 exists (select 1 from discount_redemptions r
-                        where r.discount_code_id = d.discount_code_id and r.user_id = c.user_id)
+                        where r.discount_code_id = d.discount_code_id and r.user_id = $1)
                     as "used!"
-         from carts c join discount_codes d on d.discount_code_id = c.discount_code_id
-         where c.user_id = $1"#,
+         from (select coalesce(array_agg(product_id order by created_at, product_id),
+                               '{}') as product_ids,
+                      coalesce(array_agg(quantity order by created_at, product_id),
+                               '{}') as quantities
+                 from cart_items where user_id = $1) l
+         left join carts c on c.user_id = $1
+         left join discount_codes d on d.discount_code_id = c.discount_code_id"#,
         user_id,
     )
-    .map(|row| {
-        let code = DiscountCode {
-            id: row.id,
-            code: row.code,
-            kind: row.kind,
-            value: row.value,
+    .fetch_one(pool)
+    .await?;
+    let lines = row
+        .product_ids
+        .into_iter()
+        .zip(row.quantities)
+        .map(|(product_id, quantity)| CartLine {
+            product_id,
+            quantity,
+        })
+        .collect();
+    let code = match (
+        row.id,
+        row.code,
+        row.kind,
+        row.value,
+        row.once_per_customer,
+        row.active,
+        row.redemptions,
+        row.created_at,
+        row.updated_at,
+    ) {
+        (
+            Some(id),
+            Some(code),
+            Some(kind),
+            Some(value),
+            Some(once_per_customer),
+            Some(active),
+            Some(redemptions),
+            Some(created_at),
+            Some(updated_at),
+        ) => Some(DiscountCode {
+            id,
+            code,
+            kind,
+            value,
             currency: row.currency,
             min_subtotal_cents: row.min_subtotal_cents,
             starts_at: row.starts_at,
             ends_at: row.ends_at,
             max_redemptions: row.max_redemptions,
-            once_per_customer: row.once_per_customer,
-            active: row.active,
-            redemptions: row.redemptions,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        };
-        (code, row.used)
+            once_per_customer,
+            active,
+            redemptions,
+            created_at,
+            updated_at,
+        }),
+        _ => None,
+    };
+    Ok(StoredCart {
+        lines,
+        applied: code.map(|code| (code, row.used)),
     })
-    .fetch_optional(pool)
-    .await
 }
 
 /// Applies a code to the user's cart (replacing any other).

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::models::{
-    AddItem, Cart, CartDiscount, CartItem, CartLine, CartQuery, MAX_LINES, UnavailableItem,
+    AddItem, Cart, CartDiscount, CartItem, CartLine, CartQuery, MAX_LINES, StoredCart,
+    UnavailableItem,
 };
 use super::repository;
 use crate::catalog::CatalogProduct;
@@ -205,8 +206,7 @@ async fn lookup(
 
 /// The user's cart, quoted for `query`'s destination and method.
 pub async fn get(state: &AppState, user_id: Uuid, query: &CartQuery) -> Result<Cart, CartError> {
-    let lines = repository::list(&state.pool, user_id).await?;
-    let applied = repository::discount(&state.pool, user_id).await?;
+    let StoredCart { lines, applied } = repository::read(&state.pool, user_id).await?;
     let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
     let products = lookup(state, &ids).await?;
     quote(state, price(&lines, &products), applied, query).await
@@ -215,7 +215,7 @@ pub async fn get(state: &AppState, user_id: Uuid, query: &CartQuery) -> Result<C
 /// Adds units of a sellable product (one catalog call for the check and
 /// the returned cart together).
 pub async fn add(state: &AppState, user_id: Uuid, item: AddItem) -> Result<Cart, CartError> {
-    let lines = repository::list(&state.pool, user_id).await?;
+    let StoredCart { lines, applied } = repository::read(&state.pool, user_id).await?;
     let is_new = !lines.iter().any(|l| l.product_id == item.product_id);
     if is_new && lines.len() >= MAX_LINES {
         return Err(CartError::TooManyLines);
@@ -248,7 +248,6 @@ pub async fn add(state: &AppState, user_id: Uuid, item: AddItem) -> Result<Cart,
             quantity,
         }),
     }
-    let applied = repository::discount(&state.pool, user_id).await?;
     quote(
         state,
         price(&lines, &products),
