@@ -4,6 +4,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::delivery::channels::Channel;
+use crate::features::preferences::models::Preferences;
 
 use super::models::{
     AdminDelivery, DeliveryStatus, DeliverySummary, HistoryItem, NewDelivery, NewNotification,
@@ -18,6 +19,56 @@ pub async fn find_by_event(conn: &mut PgConnection, event_id: Uuid) -> sqlx::Res
     )
     .fetch_optional(conn)
     .await
+}
+
+/// What an intake starts from, in one round trip: the notification
+/// already recorded for `event_id`, if any, and the channels `user_id`
+/// allows with its push devices (the preferences feature's tables; none
+/// without a user).
+#[tracing::instrument(skip_all)]
+pub async fn intake_context(
+    pool: &PgPool,
+    event_id: Uuid,
+    user_id: Option<Uuid>,
+) -> sqlx::Result<IntakeContext> {
+    let row = sqlx::query!(
+        r#"select (select notification_id from notifications where event_id = $1) as recorded,
+                p.email as "email?", p.sms as "sms?", p.push as "push?",
+                p.marketing as "marketing?",
+                coalesce((select array_agg(token order by created_at, subscription_id)
+                            from push_subscriptions where user_id = $2), '{}') as "push_tokens!"
+         from (select 1) one
+         left join preferences p on p.user_id = $2"#,
+        event_id,
+        user_id,
+    )
+    .fetch_one(pool)
+    .await?;
+    let preferences = match (row.email, row.sms, row.push, row.marketing) {
+        (Some(email), Some(sms), Some(push), Some(marketing)) => Some(Preferences {
+            email,
+            sms,
+            push,
+            marketing,
+        }),
+        _ => None,
+    };
+    Ok(IntakeContext {
+        recorded: row.recorded,
+        preferences,
+        push_tokens: row.push_tokens,
+    })
+}
+
+/// What [`intake_context`] read.
+#[derive(Debug, Clone, Default)]
+pub struct IntakeContext {
+    /// The notification already recorded for the event.
+    pub recorded: Option<Uuid>,
+    /// The user's stored preferences (`None`: the defaults apply).
+    pub preferences: Option<Preferences>,
+    /// The user's push devices, oldest first.
+    pub push_tokens: Vec<String>,
 }
 
 /// The deliveries of a notification, in creation order.

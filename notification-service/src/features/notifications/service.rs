@@ -1,9 +1,10 @@
 //! Intake, history and the admin view.
 //!
-//! Intake: a replay of an event answers the recorded notification; a new
-//! event is validated (template, recipients, data), rendered, addressed
-//! (contacts from `to` or user-service, channels from the preferences) and
-//! recorded with its deliveries in one statement. An event about an
+//! Intake: one statement reads whether the event was recorded and the
+//! user's preferences and push devices; a replay of an event answers the
+//! recorded notification; a new event is validated (template, recipients,
+//! data), rendered, addressed (contacts from `to` or user-service, channels
+//! from the preferences) and recorded with its deliveries in one statement. An event about an
 //! erased (deleted) account is refused like an unknown user, atomically:
 //! the intake holds the account's erasure lock (shared) while it records,
 //! so an erasure either committed before and is seen, or waits and scrubs
@@ -26,8 +27,6 @@ use super::models::{
 use super::repository;
 use crate::delivery::channels::Channel;
 use crate::features::erasure::service::{self as erasure, ERASED};
-use crate::features::preferences::models::Preferences;
-use crate::features::preferences::repository as preferences;
 use crate::state::AppState;
 use crate::templates::{self, Rendered, TemplateName};
 
@@ -159,8 +158,11 @@ pub async fn intake(
     producer: &str,
     request: NewNotification,
 ) -> Result<Accepted, NotificationError> {
-    if let Some(accepted) = recorded(&state.pool, request.event_id).await? {
-        return Ok(accepted);
+    let context = repository::intake_context(&state.pool, request.event_id, request.user_id)
+        .await
+        .map_err(db)?;
+    if let Some(id) = context.recorded {
+        return replay(&state.pool, id).await;
     }
     let template = validate(&request)?;
     let rendered = state
@@ -172,7 +174,7 @@ pub async fn intake(
             NotificationError::Unrenderable
         })?;
     let addresses = addresses(state, &request, template).await?;
-    let deliveries = plan(&state.pool, &request, template, &rendered, addresses).await?;
+    let deliveries = plan(&request, template, &rendered, addresses, context);
 
     let notification_id = Uuid::now_v7();
     let mut tx = state.pool.begin().await.map_err(db)?;
@@ -240,6 +242,13 @@ async fn recorded(pool: &PgPool, event_id: Uuid) -> Result<Option<Accepted>, Not
     Ok(Some(Accepted { id, deliveries }))
 }
 
+/// The answer to a replay of the event recorded as notification `id`.
+async fn replay(pool: &PgPool, id: Uuid) -> Result<Accepted, NotificationError> {
+    let mut conn = pool.acquire().await.map_err(db)?;
+    let deliveries = repository::deliveries_of(&mut conn, id).await.map_err(db)?;
+    Ok(Accepted { id, deliveries })
+}
+
 /// The addresses to use: `to` when given, else the user's contact details.
 async fn addresses(
     state: &AppState,
@@ -268,13 +277,13 @@ async fn addresses(
 
 /// One delivery per channel the preferences allow and an address exists
 /// for; push: one per subscribed device. Security mail: email only, always.
-async fn plan(
-    pool: &PgPool,
+fn plan(
     request: &NewNotification,
     template: TemplateName,
     rendered: &Rendered,
     addresses: Addresses,
-) -> Result<Vec<NewDelivery>, NotificationError> {
+    context: repository::IntakeContext,
+) -> Vec<NewDelivery> {
     let email = |target: String| NewDelivery {
         id: Uuid::now_v7(),
         channel: Channel::Email,
@@ -284,17 +293,11 @@ async fn plan(
         body_html: Some(rendered.html.clone()),
     };
     if template.is_security() {
-        return Ok(addresses.email.into_iter().map(email).collect());
+        return addresses.email.into_iter().map(email).collect();
     }
-    let prefs = match request.user_id {
-        Some(user_id) => preferences::get(pool, user_id)
-            .await
-            .map_err(db)?
-            .unwrap_or_default(),
-        None => Preferences::default(),
-    };
+    let prefs = context.preferences.unwrap_or_default();
     if template.is_marketing() && !prefs.marketing {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let mut deliveries = Vec::new();
     if prefs.email
@@ -314,10 +317,8 @@ async fn plan(
             body_html: None,
         });
     }
-    if prefs.push
-        && let Some(user_id) = request.user_id
-    {
-        for token in preferences::push_tokens(pool, user_id).await.map_err(db)? {
+    if prefs.push && request.user_id.is_some() {
+        for token in context.push_tokens {
             deliveries.push(NewDelivery {
                 id: Uuid::now_v7(),
                 channel: Channel::Push,
@@ -328,7 +329,7 @@ async fn plan(
             });
         }
     }
-    Ok(deliveries)
+    deliveries
 }
 
 /// The caller's deliveries, newest first.

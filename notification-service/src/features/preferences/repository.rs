@@ -130,14 +130,3 @@ pub async fn unsubscribe(pool: &PgPool, id: Uuid, user_id: Uuid) -> sqlx::Result
     .await
     .map(|done| done.rows_affected() == 1)
 }
-
-/// The device tokens of a user, oldest subscription first.
-#[tracing::instrument(skip_all)]
-pub async fn push_tokens(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar!(
-        "select token from push_subscriptions where user_id = $1 order by created_at, subscription_id",
-        user_id,
-    )
-    .fetch_all(pool)
-    .await
-}
