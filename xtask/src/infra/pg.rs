@@ -190,8 +190,9 @@ impl PgCluster {
                 .arg(&log)
                 .arg("-o")
                 .arg(format!(
-                    "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
-                    shell_quote(&data_dir)
+                    "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 {}",
+                    shell_quote(&data_dir),
+                    extra_server_options()
                 ))
                 .args(["-w", "-t", "60", "start"]);
             match run_setup(pg_ctl) {
@@ -578,6 +579,13 @@ fn collect_abandoned(base: &Path, ours: &Path) -> Vec<PathBuf> {
 }
 
 /// Single-quotes a path for the shell command line `pg_ctl -o` builds.
+/// Extra server options for every cluster xtask starts, from
+/// `XTASK_PG_OPTIONS` (for profiling, e.g. `-c
+/// shared_preload_libraries=pg_stat_statements`); empty when unset.
+fn extra_server_options() -> String {
+    std::env::var("XTASK_PG_OPTIONS").unwrap_or_default()
+}
+
 fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
