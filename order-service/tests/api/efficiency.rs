@@ -2,7 +2,8 @@
 //! front of order-service's Postgres) and calls to catalog-service.
 
 use crate::helpers::{FleetOptions, spawn_fleet_with};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_checkout_makes_at_most_six_database_round_trips_and_two_catalog_calls() {
@@ -51,4 +52,75 @@ async fn a_checkout_makes_at_most_six_database_round_trips_and_two_catalog_calls
     let (first, second) = (&requests[seen], &requests[seen + 1]);
     assert!(first.ends_with("/reservations"), "{requests:?}");
     assert!(second.ends_with("/commit"), "{requests:?}");
+}
+
+#[tokio::test]
+async fn a_cart_is_read_in_one_round_trip_and_added_to_in_two() {
+    let fleet = spawn_fleet_with(
+        FleetOptions {
+            database_proxy: true,
+            ..FleetOptions::default()
+        },
+        |s, _| {
+            s.database.max_connections = 1;
+            s.outbox.poll_interval_ms = 3_600_000;
+        },
+    )
+    .await;
+    let lamp = fleet.product("Lamp", 1_000, 10).await;
+    let desk = fleet.product("Desk", 5_000, 10).await;
+    let admin = fleet.admin();
+    let code = fleet
+        .send(
+            Method::POST,
+            "/api/v1/admin/discount-codes",
+            Some(&admin),
+            Some(&json!({"code": "TEN", "kind": "percent", "value": 10})),
+            None,
+        )
+        .await;
+    assert_eq!(code.status(), StatusCode::CREATED);
+    let ada = fleet.customer();
+    assert_eq!(
+        fleet.add_to_cart(&ada, &lamp, 1).await.status(),
+        StatusCode::OK
+    );
+    let applied = fleet
+        .send(
+            Method::PUT,
+            "/api/v1/cart/discount",
+            Some(&ada.token),
+            Some(&json!({"code": "ten"})),
+            None,
+        )
+        .await;
+    assert_eq!(applied.status(), StatusCode::OK);
+    // Warm up: every statement prepared on the one connection.
+    fleet.cart(&ada).await;
+    assert_eq!(
+        fleet.add_to_cart(&ada, &lamp, 1).await.status(),
+        StatusCode::OK
+    );
+
+    let database = fleet.database_proxy.as_ref().unwrap();
+    let before = database.round_trips();
+    let cart = fleet.cart(&ada).await;
+    assert_eq!(database.round_trips() - before, 1, "reading the cart");
+    assert_eq!(cart["discount"]["code"], "TEN", "{cart}");
+    assert_eq!(cart["items"].as_array().map(Vec::len), Some(1), "{cart}");
+
+    let before = database.round_trips();
+    let added = fleet.add_to_cart(&ada, &desk, 2).await;
+    assert_eq!(added.status(), StatusCode::OK);
+    // The cart with its code, then the line.
+    assert_eq!(database.round_trips() - before, 2, "adding to the cart");
+    let cart: serde_json::Value = added.json().await.unwrap();
+    assert_eq!(cart["discount"]["code"], "TEN", "{cart}");
+    let quantities: Vec<_> = cart["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["quantity"].clone())
+        .collect();
+    assert_eq!(quantities, vec![json!(2), json!(2)], "{cart}");
 }
