@@ -3,9 +3,8 @@
 //! CTE the stock update waits on): concurrent multi-item reservations then
 //! always lock in the same order and cannot deadlock.
 //!
-//! The checkout's path: reserve is [`open_reservation`] then [`hold`] (two
-//! round trips in a transaction); commit and release are one statement
-//! each, [`end`].
+//! The checkout's path: reserve is one statement, [`reserve`]; commit and
+//! release are one statement each, [`end`].
 
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
@@ -13,103 +12,101 @@ use uuid::Uuid;
 
 use super::models::{ReservationRow, ReservationStatus, ReservedItem, StockRow};
 
-/// Opens a reservation in one round trip: creates its header and, only when
-/// it did, locks the products named (sorted by id, the service's one lock
-/// order) and returns what the reservation needs of them. `None` when the
-/// id already exists (a concurrent first request with it is waited for).
+/// What [`reserve`] did.
+#[derive(Debug)]
+pub struct Attempt {
+    /// The new reservation's header; `None` when nothing was written: a
+    /// line could not be reserved, or the id exists already (a concurrent
+    /// first request with it is waited for).
+    pub created: Option<ReservationRow>,
+    /// The products named that exist, as locked (current stock, name and
+    /// price), by id.
+    pub rows: Vec<StockRow>,
+}
+
+/// Reserves in one statement, all or nothing: locks the products named
+/// (sorted by id, the service's one lock order), and only when every line
+/// is active with enough available stock creates the header, holds the
+/// stock and records the lines with the locked names and prices.
+/// `quantities` holds each product once, by id.
 #[tracing::instrument(skip_all)]
-pub async fn open_reservation(
-    conn: &mut PgConnection,
+pub async fn reserve(
+    pool: &PgPool,
     reservation_id: Uuid,
     ttl_seconds: u32,
     created_by: &str,
-    sorted_ids: &[Uuid],
-) -> sqlx::Result<Option<Vec<StockRow>>> {
+    quantities: &BTreeMap<Uuid, i32>,
+) -> sqlx::Result<Attempt> {
+    let (ids, qty): (Vec<Uuid>, Vec<i32>) = quantities.iter().map(|(k, v)| (*k, *v)).unzip();
     let rows = sqlx::query!(
-        r#"with header as (
-             insert into reservations (reservation_id, expires_at, created_by)
-             values ($1, now() + make_interval(secs => $2), $3)
-             on conflict (reservation_id) do nothing
-             returning reservation_id
+        r#"with wanted as (
+             select * from unnest($4::uuid[], $5::int4[]) as w(product_id, quantity)
          ), locked as (
-             select product_id, name, price_cents, currency, active, on_hand - reserved as available
+             select product_id, name, price_cents, currency, active,
+                    on_hand - reserved as available
              from products
-             where product_id = any($4) and exists (select 1 from header)
+             where product_id = any($4)
              order by product_id
              for update
+         ), verdict as (
+             select count(*) = cardinality($4::uuid[]) as sellable
+             from wanted w join locked l using (product_id)
+             where l.active and l.available >= w.quantity
+         ), header as (
+             insert into reservations (reservation_id, expires_at, created_by)
+             select $1, now() + make_interval(secs => $2), $3
+             where (select sellable from verdict)
+             on conflict (reservation_id) do nothing
+             returning reservation_id, status, expires_at
+         ), moved as (
+             update products p set reserved = p.reserved + w.quantity
+             from wanted w
+             where p.product_id = w.product_id and exists (select 1 from header)
+         ), recorded as (
+             insert into reservation_items
+                 (reservation_id, product_id, quantity, unit_price_cents, currency, name)
+             select $1, w.product_id, w.quantity, l.price_cents, l.currency, l.name
+             from wanted w join locked l using (product_id)
+             where exists (select 1 from header)
          )
-         select h.created as "created!", l.product_id as "product_id?", l.name as "name?",
+         select h.reservation_id as "reservation_id?",
+                h.status as "status?: ReservationStatus", h.expires_at as "expires_at?",
+                l.product_id as "product_id?", l.name as "name?",
                 l.price_cents as "price_cents?", l.currency as "currency?",
                 l.active as "active?", l.available as "available?"
-         from (select count(*) = 1 as created from header) h
+         from (select 1) one
+         left join header h on true
          left join locked l on true
          order by l.product_id"#,
         reservation_id,
         f64::from(ttl_seconds),
         created_by,
-        sorted_ids,
-    )
-    .fetch_all(conn)
-    .await?;
-    if !rows.first().is_some_and(|r| r.created) {
-        return Ok(None);
-    }
-    Ok(Some(
-        rows.into_iter()
-            .filter_map(|r| {
-                Some(StockRow {
-                    product_id: r.product_id?,
-                    name: r.name?,
-                    price_cents: r.price_cents?,
-                    currency: r.currency?,
-                    active: r.active?,
-                    available: r.available?,
-                })
-            })
-            .collect(),
-    ))
-}
-
-/// Holds the stock of a just-opened reservation (its products locked by
-/// [`open_reservation`]) and records its lines, in one round trip; returns
-/// the header.
-#[tracing::instrument(skip_all)]
-pub async fn hold(
-    conn: &mut PgConnection,
-    reservation_id: Uuid,
-    quantities: &BTreeMap<Uuid, i32>,
-    items: &[ReservedItem],
-) -> sqlx::Result<ReservationRow> {
-    let (ids, qty): (Vec<Uuid>, Vec<i32>) = quantities.iter().map(|(k, v)| (*k, *v)).unzip();
-    let item_ids: Vec<Uuid> = items.iter().map(|i| i.product_id).collect();
-    let item_qty: Vec<i32> = items.iter().map(|i| i.quantity).collect();
-    let prices: Vec<i64> = items.iter().map(|i| i.unit_price_cents).collect();
-    let currencies: Vec<&str> = items.iter().map(|i| i.currency.as_str()).collect();
-    let names: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
-    sqlx::query_as!(
-        ReservationRow,
-        r#"with moved as (
-             update products p set reserved = p.reserved + l.quantity
-             from unnest($2::uuid[], $3::int4[]) as l(product_id, quantity)
-             where p.product_id = l.product_id
-         ), recorded as (
-             insert into reservation_items
-                 (reservation_id, product_id, quantity, unit_price_cents, currency, name)
-             select $1, * from unnest($4::uuid[], $5::int4[], $6::int8[], $7::text[], $8::text[])
-         )
-         select reservation_id, status as "status: ReservationStatus", expires_at
-         from reservations where reservation_id = $1"#,
-        reservation_id,
         &ids,
         &qty,
-        &item_ids,
-        &item_qty,
-        &prices,
-        &currencies as &[&str],
-        &names as &[&str],
     )
-    .fetch_one(conn)
-    .await
+    .fetch_all(pool)
+    .await?;
+    let created = rows.first().and_then(|r| {
+        Some(ReservationRow {
+            reservation_id: r.reservation_id?,
+            status: r.status?,
+            expires_at: r.expires_at?,
+        })
+    });
+    let rows = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(StockRow {
+                product_id: r.product_id?,
+                name: r.name?,
+                price_cents: r.price_cents?,
+                currency: r.currency?,
+                active: r.active?,
+                available: r.available?,
+            })
+        })
+        .collect();
+    Ok(Attempt { created, rows })
 }
 
 /// The reservation header, locked until the transaction ends, and its lines

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::models::{
     ItemRequest, NewReservation, NewRestock, Reservation, ReservationRow, ReservationStatus,
-    ReservedItem, Restock, ShortItem, ShortReason, same_lines,
+    ReservedItem, Restock, ShortItem, ShortReason, StockRow, same_lines,
 };
 use super::repository::{self, Ending};
 use crate::cache::Caches;
@@ -88,27 +88,50 @@ async fn reserve_once(
     caller: &str,
 ) -> Result<(Reservation, Reserved), ReservationError> {
     let quantities = lines(&request.items);
-    let ids: Vec<Uuid> = quantities.keys().copied().collect();
+    let attempt =
+        repository::reserve(pool, request.reservation_id, ttl, caller, &quantities).await?;
+    let rows: BTreeMap<Uuid, _> = attempt
+        .rows
+        .into_iter()
+        .map(|r| (r.product_id, r))
+        .collect();
+    let (mut items, short) = judge(&request.items, &rows);
+    if let Some(header) = attempt.created {
+        items.sort_by_key(|i| i.product_id);
+        return Ok((with_items(header, items), Reserved::Created));
+    }
+    // Nothing was written: the id exists (a replay, answered whatever the
+    // stock is now), or a line is short.
     let mut tx = pool.begin().await?;
-    let opened =
-        repository::open_reservation(&mut tx, request.reservation_id, ttl, caller, &ids).await?;
-    let Some(rows) = opened else {
-        let existing = load_locked(&mut tx, request.reservation_id).await?;
-        if !existing.same_items(&request.items) {
-            return Err(ReservationError::IdReused("reservation_id"));
+    let existing = match load_locked(&mut tx, request.reservation_id).await {
+        Ok(existing) => existing,
+        Err(ReservationError::NotFound) if !short.is_empty() => {
+            return Err(ReservationError::Short(short));
         }
-        return match existing.status {
-            ReservationStatus::Active | ReservationStatus::Committed => {
-                Ok((existing, Reserved::Replayed))
-            }
-            ReservationStatus::Released => Err(ReservationError::WrongState("released")),
-            ReservationStatus::Expired => Err(ReservationError::WrongState("expired")),
-        };
+        Err(err) => return Err(err),
     };
-    let rows: BTreeMap<Uuid, _> = rows.into_iter().map(|r| (r.product_id, r)).collect();
+    if !existing.same_items(&request.items) {
+        return Err(ReservationError::IdReused("reservation_id"));
+    }
+    match existing.status {
+        ReservationStatus::Active | ReservationStatus::Committed => {
+            Ok((existing, Reserved::Replayed))
+        }
+        ReservationStatus::Released => Err(ReservationError::WrongState("released")),
+        ReservationStatus::Expired => Err(ReservationError::WrongState("expired")),
+    }
+}
+
+/// The lines as reservable items and the short ones, by `rows` (the
+/// locked products): the rule [`repository::reserve`]'s statement applies
+/// (active, enough available).
+fn judge(
+    lines: &[ItemRequest],
+    rows: &BTreeMap<Uuid, StockRow>,
+) -> (Vec<ReservedItem>, Vec<ShortItem>) {
     let mut short = Vec::new();
-    let mut items = Vec::with_capacity(request.items.len());
-    for (line, item) in request.items.iter().enumerate() {
+    let mut items = Vec::with_capacity(lines.len());
+    for (line, item) in lines.iter().enumerate() {
         match rows.get(&item.product_id) {
             Some(row) if row.active && row.available >= item.quantity => items.push(ReservedItem {
                 product_id: item.product_id,
@@ -133,14 +156,7 @@ async fn reserve_once(
             }),
         }
     }
-    if !short.is_empty() {
-        // Dropping the transaction rolls back the header: nothing is held.
-        return Err(ReservationError::Short(short));
-    }
-    items.sort_by_key(|i| i.product_id);
-    let header = repository::hold(&mut tx, request.reservation_id, &quantities, &items).await?;
-    tx.commit().await?;
-    Ok((with_items(header, items), Reserved::Created))
+    (items, short)
 }
 
 /// Held stock leaves on hand for good. Idempotent.
