@@ -16,20 +16,24 @@ use crate::config::DatabaseSettings;
 /// Whether the same statement could succeed if the request were simply
 /// retried: the database unreachable or restarting, the pool exhausted or
 /// shutting down, a deadlock or serialization failure, a lock or statement
-/// timeout, the server out of connections or memory. Anything else (a
-/// constraint, a type, a protocol or configuration error, a dropped
-/// database) would fail again and is a bug or bad data.
+/// timeout, the server out of connections or memory (also when it says so,
+/// or hangs up, before a new connection's SSLRequest is answered).
+/// Anything else (a constraint, a type, a protocol or configuration error,
+/// a dropped database) would fail again and is a bug or bad data.
 pub fn is_transient(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::WorkerCrashed => true,
-        // The server (or a proxy in front of it) closed a new connection
-        // before answering its SSLRequest: sqlx reads the missing byte as
-        // 0x00 (and appends where it raised the error). Any other byte is a
-        // peer that is not Postgres.
-        sqlx::Error::Protocol(message) => message.starts_with(SSL_REQUEST_EOF),
+        // A new connection refused before its SSLRequest was answered: the
+        // server (or a proxy in front of it) closed it, which sqlx reads as
+        // a 0x00 answer, or the postmaster could not start a backend and
+        // sent an error ('E', 0x45) first. sqlx appends where it raised
+        // the error. Any other byte is a peer that is not Postgres.
+        sqlx::Error::Protocol(message) => SSL_REQUEST_REFUSED
+            .iter()
+            .any(|answer| message.starts_with(answer)),
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             matches!(
                 code.as_ref(),
@@ -54,8 +58,12 @@ pub fn is_transient(err: &sqlx::Error) -> bool {
 }
 
 /// How sqlx reports a connection closed before the server answered its
-/// SSLRequest (what a restarting server or a proxy to a dead one does).
-const SSL_REQUEST_EOF: &str = "unexpected response from SSLRequest: 0x00";
+/// SSLRequest (what a restarting server or a proxy to a dead one does), and
+/// one the postmaster answered with an error because it could not fork.
+const SSL_REQUEST_REFUSED: [&str; 2] = [
+    "unexpected response from SSLRequest: 0x00 ",
+    "unexpected response from SSLRequest: 0x45 ",
+];
 
 /// A pooled connection idle this long is pinged before it is handed out.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
@@ -213,6 +221,16 @@ mod tests {
     #[tokio::test]
     async fn a_connection_closed_before_the_ssl_answer_is_transient() {
         let err = connect_to_a_peer_that_answers(b"").await;
+        assert!(is_transient(&err), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_postmaster_that_cannot_fork_is_transient() {
+        // What Postgres writes before reading the SSLRequest when it cannot
+        // start a backend (report_fork_failure_to_client).
+        let err =
+            connect_to_a_peer_that_answers(b"Ecould not fork new process for connection: x\n\0")
+                .await;
         assert!(is_transient(&err), "{err:?}");
     }
 
