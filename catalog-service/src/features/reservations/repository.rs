@@ -41,7 +41,7 @@ pub async fn reserve(
     let rows = sqlx::query!(
         r#"with wanted as (
              select * from unnest($4::uuid[], $5::int4[]) as w(product_id, quantity)
-         ), locked as (
+         ), locked as materialized (
              select product_id, name, price_cents, currency, active,
                     on_hand - reserved as available
              from products

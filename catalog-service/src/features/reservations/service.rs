@@ -102,8 +102,8 @@ async fn reserve_once(
     }
     // Nothing was written: the id exists (a replay, answered whatever the
     // stock is now), or a line is short.
-    let mut tx = pool.begin().await?;
-    let existing = match load_locked(&mut tx, request.reservation_id).await {
+    let mut conn = pool.acquire().await?;
+    let existing = match load_locked(&mut conn, request.reservation_id).await {
         Ok(existing) => existing,
         Err(ReservationError::NotFound) if !short.is_empty() => {
             return Err(ReservationError::Short(short));
