@@ -110,17 +110,22 @@ async fn a_cart_is_read_in_one_round_trip_and_added_to_in_two() {
     assert_eq!(cart["items"].as_array().map(Vec::len), Some(1), "{cart}");
 
     let before = database.round_trips();
-    let added = fleet.add_to_cart(&ada, &desk, 2).await;
+    let added = fleet.add_to_cart(&ada, &desk, 3).await;
     assert_eq!(added.status(), StatusCode::OK);
     // The cart with its code, then the line.
     assert_eq!(database.round_trips() - before, 2, "adding to the cart");
     let cart: serde_json::Value = added.json().await.unwrap();
     assert_eq!(cart["discount"]["code"], "TEN", "{cart}");
-    let quantities: Vec<_> = cart["items"]
+    // Oldest line first, each with its own quantity.
+    let lines: Vec<_> = cart["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["quantity"].clone())
+        .map(|i| (i["product_id"].clone(), i["quantity"].clone()))
         .collect();
-    assert_eq!(quantities, vec![json!(2), json!(2)], "{cart}");
+    assert_eq!(
+        lines,
+        vec![(json!(lamp), json!(2)), (json!(desk), json!(3))],
+        "{cart}"
+    );
 }
