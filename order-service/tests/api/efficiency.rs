@@ -1,26 +1,32 @@
 //! What a checkout costs: database round trips (counted by the proxy in
 //! front of order-service's Postgres) and calls to catalog-service.
 
-use crate::helpers::{FleetOptions, spawn_fleet_with};
+use crate::helpers::{Fleet, FleetOptions, spawn_fleet_with};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-#[tokio::test]
-async fn a_checkout_makes_at_most_six_database_round_trips_and_two_catalog_calls() {
-    let fleet = spawn_fleet_with(
+/// A fleet whose database round trips (and, with `catalog_proxy`, calls to
+/// catalog-service) are counted: one connection, so a warm-up prepares
+/// every statement on the connection the counted requests use, and a
+/// quiet relay.
+async fn counting_fleet(catalog_proxy: bool) -> Fleet {
+    spawn_fleet_with(
         FleetOptions {
             database_proxy: true,
-            catalog_proxy: true,
+            catalog_proxy,
             ..FleetOptions::default()
         },
         |s, _| {
-            // One connection, so the warm-up prepares every statement on
-            // the connection the counted checkout uses; a quiet relay.
             s.database.max_connections = 1;
             s.outbox.poll_interval_ms = 3_600_000;
         },
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_checkout_makes_at_most_six_database_round_trips_and_two_catalog_calls() {
+    let fleet = counting_fleet(true).await;
     let lamp = fleet.product("Lamp", 1_000, 10).await;
     let ada = fleet.customer();
     let warm_up = fleet.buy(&ada, &lamp, 1, "tok_visa").await;
@@ -56,17 +62,7 @@ async fn a_checkout_makes_at_most_six_database_round_trips_and_two_catalog_calls
 
 #[tokio::test]
 async fn a_cart_is_read_in_one_round_trip_and_added_to_in_two() {
-    let fleet = spawn_fleet_with(
-        FleetOptions {
-            database_proxy: true,
-            ..FleetOptions::default()
-        },
-        |s, _| {
-            s.database.max_connections = 1;
-            s.outbox.poll_interval_ms = 3_600_000;
-        },
-    )
-    .await;
+    let fleet = counting_fleet(false).await;
     let lamp = fleet.product("Lamp", 1_000, 10).await;
     let desk = fleet.product("Desk", 5_000, 10).await;
     let admin = fleet.admin();
