@@ -501,8 +501,19 @@ fn shared_checkout_dir(base: &Path, scratch: &Path) -> Result<PathBuf> {
     traversable_root_dir(base)?;
     let dir = base.join(checkout_id(&scratch));
     traversable_root_dir(&dir)?;
-    std::fs::write(dir.join(CHECKOUT_RECORD), scratch.as_os_str().as_bytes())
-        .with_context(|| format!("writing {}", dir.join(CHECKOUT_RECORD).display()))?;
+    // Other xtask processes read the record to judge whether this checkout
+    // still exists: it is replaced whole (a rename), never seen half-written.
+    let record = dir.join(CHECKOUT_RECORD);
+    let contents = scratch.as_os_str().as_bytes();
+    if std::fs::read(&record).ok().as_deref() != Some(contents) {
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let partial = dir.join(format!("{CHECKOUT_RECORD}.{}.{n}", std::process::id()));
+        std::fs::write(&partial, contents)
+            .with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, &record)
+            .with_context(|| format!("writing {}", record.display()))?;
+    }
     Ok(dir)
 }
 
@@ -561,10 +572,15 @@ fn collect_abandoned(base: &Path, ours: &Path) -> Vec<PathBuf> {
         if dir == ours {
             continue;
         }
-        // Without a record it is being made, or not ours to judge.
+        // Without a record it is being made, or not ours to judge; an empty
+        // one was being written by an xtask from before records were renamed
+        // into place.
         let Ok(record) = std::fs::read(dir.join(CHECKOUT_RECORD)) else {
             continue;
         };
+        if record.is_empty() {
+            continue;
+        }
         if Path::new(OsStr::from_bytes(&record)).exists() {
             continue;
         }
@@ -888,6 +904,7 @@ mod tests {
         let ours = make("ours", Some(gone))?;
         let live = make("live", Some(existing.path()))?;
         let unrecorded = make("unrecorded", None)?;
+        let being_written = make("being-written", Some(Path::new("")))?;
         let running = make("running", Some(gone))?;
         // Our own pid stands in for a running postmaster.
         std::fs::write(
@@ -897,10 +914,62 @@ mod tests {
         let removed = collect_abandoned(base.path(), &ours);
         assert_eq!(removed, vec![abandoned.clone()]);
         assert!(!abandoned.exists());
-        for kept in [&ours, &live, &unrecorded, &running] {
+        for kept in [&ours, &live, &unrecorded, &being_written, &running] {
             assert!(kept.exists(), "{} was removed", kept.display());
         }
         Ok(())
+    }
+
+    /// Two test processes share a checkout (cargo-llvm-cov sets an absolute
+    /// `CARGO_TARGET_DIR`) and rewrite its record while a third collects: it
+    /// must never see the record half-written and delete a live checkout.
+    #[test]
+    fn a_checkout_whose_record_is_being_rewritten_is_never_collected() -> Result<()> {
+        if !is_root() {
+            eprintln!("skipped: the shared directories are root's");
+            return Ok(());
+        }
+        let base = tempfile::tempdir()?;
+        let checkout = tempfile::tempdir()?;
+        let ours = shared_checkout_dir(base.path(), checkout.path())?;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let writers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| -> Result<()> {
+                        for _ in 0..2_000 {
+                            // Without a record the collector passes over it;
+                            // the start that follows writes it again.
+                            match std::fs::remove_file(ours.join(CHECKOUT_RECORD)) {
+                                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                                    return Err(err.into());
+                                }
+                                _ => {}
+                            }
+                            shared_checkout_dir(base.path(), checkout.path())?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            let collector = s.spawn(|| {
+                let mut removed = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && removed.is_empty() {
+                    removed = collect_abandoned(base.path(), Path::new("/not-a-checkout"));
+                }
+                removed
+            });
+            let written: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let removed = collector
+                .join()
+                .map_err(|_| anyhow::anyhow!("collector panicked"))?;
+            assert_eq!(removed, Vec::<PathBuf>::new());
+            for result in written {
+                result.map_err(|_| anyhow::anyhow!("writer panicked"))??;
+            }
+            Ok(())
+        })
     }
 
     #[test]
